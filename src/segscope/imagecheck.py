@@ -1,0 +1,73 @@
+"""Checks and conversions for input images, shared by every method."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["check_image", "to_gray"]
+
+_SUPPORTED = ("bool", "uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
+
+
+def check_image(
+    image: np.ndarray, *, channel_axis: int | None = None, name: str = "image"
+) -> np.ndarray:
+    """Validate an image and return it channels-last: (H, W) or (H, W, C).
+
+    Raises
+    ------
+    TypeError
+        For an unsupported dtype (complex, object, float16, 64-bit integers ...).
+    ValueError
+        For a wrong number of dimensions, an empty image, or NaN/inf values.
+    """
+    image = np.asarray(image)
+    if image.dtype.name not in _SUPPORTED:
+        raise TypeError(f"{name}: unsupported dtype {image.dtype}; supported: {', '.join(_SUPPORTED)}")
+    if channel_axis is not None:
+        if image.ndim != 3:
+            raise ValueError(
+                f"{name}: channel_axis={channel_axis} needs a 3-D image, got shape {image.shape}"
+            )
+        image = np.moveaxis(image, channel_axis, -1)
+    elif image.ndim == 3 and image.shape[-1] > 4 and image.shape[0] <= 4:
+        raise ValueError(
+            f"{name}: shape {image.shape} looks channels-first; pass channel_axis=0"
+        )
+    if image.ndim not in (2, 3):
+        raise ValueError(f"{name}: expected (H, W) or (H, W, C), got shape {image.shape}")
+    if image.size == 0:
+        raise ValueError(f"{name}: image is empty (shape {image.shape})")
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        bad = "NaN" if np.isnan(image).any() else "infinite values"
+        raise ValueError(f"{name}: image contains {bad}; fill or mask them first")
+    return image
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Luma of a channels-last image, in the input's dtype (no rescaling).
+
+    Grey images pass through. RGB and RGBA use ITU-R BT.601 weights, ``0.299 R + 0.587 G + 0.114 B``
+    (alpha dropped), rounded for integer dtypes; this is OpenCV's conversion. Other band counts are
+    averaged. Bool images become uint8 0/1.
+    """
+    if image.dtype == bool:
+        image = image.astype(np.uint8)
+    if image.ndim == 2:
+        return image
+    bands = image.shape[-1]
+    if bands == 1:
+        return image[..., 0]
+    if bands in (3, 4) and image.dtype in (np.uint8, np.uint16, np.float32):
+        import cv2
+
+        rgb = np.ascontiguousarray(image[..., :3])
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if bands in (3, 4):
+        gray = image[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    else:
+        gray = image.astype(np.float64).mean(axis=-1)
+    if image.dtype.kind in "iu":
+        info = np.iinfo(image.dtype)
+        return np.clip(np.rint(gray), info.min, info.max).astype(image.dtype)
+    return gray.astype(image.dtype)

@@ -1,0 +1,62 @@
+"""Readers and writers: images, label PNGs, COCO, COCO panoptic, YOLO and BSDS ground truth."""
+
+from .coco import (
+    CocoRecord,
+    mask_to_polygons,
+    mask_to_rle,
+    polygons_to_mask,
+    read_coco,
+    read_yolo,
+    rle_to_mask,
+    write_coco,
+    write_yolo,
+)
+from .images import DEFAULT_MAX_PIXELS, ImageInfo, ImageReadError, image_info, imread, imwrite
+from .labels import (
+    VOC_VOID,
+    read_label_png,
+    read_palette_png,
+    voc_palette,
+    write_label_png,
+    write_palette_png,
+)
+from .panoptic import (
+    BsdsGroundTruth,
+    PanopticRecord,
+    ids_to_rgb,
+    read_bsds_groundtruth,
+    read_coco_panoptic,
+    rgb_to_ids,
+    write_coco_panoptic,
+)
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "VOC_VOID",
+    "BsdsGroundTruth",
+    "CocoRecord",
+    "ImageInfo",
+    "ImageReadError",
+    "PanopticRecord",
+    "ids_to_rgb",
+    "image_info",
+    "imread",
+    "imwrite",
+    "mask_to_polygons",
+    "mask_to_rle",
+    "polygons_to_mask",
+    "read_bsds_groundtruth",
+    "read_coco",
+    "read_coco_panoptic",
+    "read_label_png",
+    "read_palette_png",
+    "read_yolo",
+    "rgb_to_ids",
+    "rle_to_mask",
+    "voc_palette",
+    "write_coco",
+    "write_coco_panoptic",
+    "write_label_png",
+    "write_palette_png",
+    "write_yolo",
+]

@@ -1,0 +1,302 @@
+"""COCO instance annotations (RLE and polygons) and YOLO segmentation labels.
+
+Masks are encoded and decoded with pycocotools, the reference implementation, so that RLE strings
+and polygon rasterisation agree bit for bit with every COCO tool. Polygons are traced along pixel
+edges, which pycocotools rasterises back to exactly the same mask; a mask that no polygon can express
+(one with holes) is written as RLE instead, so writing never loses pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ..result import Segmentation, atomic_write_bytes
+
+__all__ = [
+    "CocoRecord",
+    "mask_to_polygons",
+    "mask_to_rle",
+    "polygons_to_mask",
+    "read_coco",
+    "read_yolo",
+    "rle_to_mask",
+    "write_coco",
+    "write_yolo",
+]
+
+
+@dataclass
+class CocoRecord:
+    """One image of a COCO file: its id, file name, and its instances as a Segmentation."""
+
+    image_id: int
+    file_name: str
+    segmentation: Segmentation
+    iscrowd: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    """Per instance (in ``segmentation.ids`` order): a crowd region, ignored by COCO's evaluation."""
+
+
+def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
+    """COCO compressed RLE of a (H, W) bool mask, with ``counts`` as a str (JSON-ready)."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask, dtype=np.uint8))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"]}
+
+
+def rle_to_mask(rle: Mapping[str, Any]) -> np.ndarray:
+    """Decode a COCO RLE (compressed string or uncompressed list counts) to a bool mask."""
+    from pycocotools import mask as mask_utils
+
+    height, width = (int(s) for s in rle["size"])
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        if sum(counts) != height * width:
+            raise ValueError(
+                f"uncompressed RLE counts sum to {sum(counts)}, expected {height}x{width}"
+            )
+        encoded = mask_utils.frPyObjects(dict(rle), height, width)
+    else:
+        encoded = {"size": [height, width],
+                   "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return mask_utils.decode(encoded).astype(bool)
+
+
+def polygons_to_mask(polygons: Sequence[Sequence[float]], height: int, width: int) -> np.ndarray:
+    """Rasterise COCO polygons (lists of x, y pairs in pixel-corner coordinates) the COCO way."""
+    from pycocotools import mask as mask_utils
+
+    valid = [list(map(float, p)) for p in polygons if len(p) >= 6]
+    if not valid:
+        return np.zeros((height, width), bool)
+    rles = mask_utils.frPyObjects(valid, height, width)
+    return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+
+
+def mask_to_polygons(mask: np.ndarray) -> list[list[float]] | None:
+    """Trace a mask's outer outlines along pixel edges, as COCO polygons.
+
+    Returns None when the mask has holes: COCO polygons cannot express them (use RLE).
+    The result rasterises back to exactly ``mask`` with :func:`polygons_to_mask`.
+    """
+    import cv2
+    from scipy import ndimage
+
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return []
+    if not np.array_equal(ndimage.binary_fill_holes(mask), mask):
+        return None
+    # Trace on the mask doubled in size: a boundary pixel of the doubled mask at coordinate u lies
+    # on the original pixel edge ceil(u / 2), which is where the COCO rasteriser expects vertices.
+    doubled = np.repeat(np.repeat(mask, 2, axis=0), 2, axis=1).astype(np.uint8)
+    contours, _ = cv2.findContours(doubled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    polygons = []
+    for contour in contours:
+        points = np.ceil(contour.reshape(-1, 2) / 2.0)
+        if len(points) >= 3:
+            polygons.append(points.astype(float).ravel().tolist())
+    return polygons
+
+
+def _encode(mask: np.ndarray, encoding: str) -> Any:
+    if encoding == "polygon":
+        polygons = mask_to_polygons(mask)
+        if polygons is not None and np.array_equal(
+            polygons_to_mask(polygons, *mask.shape), mask
+        ):
+            return polygons
+    return mask_to_rle(mask)
+
+
+def _bbox_xywh(mask: np.ndarray) -> list[float]:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return [0.0, 0.0, 0.0, 0.0]
+    return [float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1),
+            float(rows[-1] - rows[0] + 1)]
+
+
+def read_coco(path: str | os.PathLike[str]) -> list[CocoRecord]:
+    """Read a COCO instance annotation file: one :class:`CocoRecord` per image.
+
+    Category ids index ``class_names`` directly (gaps in the ids get empty names). Images with no
+    annotation give an empty instance result.
+    """
+    path = Path(path)
+    data = _load_json(path)
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise ValueError(f"{path}: not a COCO instance file (no {key!r} list)")
+    max_cat = max((int(c["id"]) for c in data["categories"]), default=-1)
+    names = [""] * (max_cat + 1)
+    for cat in data["categories"]:
+        names[int(cat["id"])] = str(cat["name"])
+    by_image: dict[int, list[dict[str, Any]]] = {int(im["id"]): [] for im in data["images"]}
+    for ann in data["annotations"]:
+        image_id = int(ann["image_id"])
+        if image_id not in by_image:
+            raise ValueError(f"{path}: annotation {ann.get('id')} names unknown image {image_id}")
+        by_image[image_id].append(ann)
+    records = []
+    for image in data["images"]:
+        height, width = int(image["height"]), int(image["width"])
+        anns = by_image[int(image["id"])]
+        masks = np.zeros((len(anns), height, width), bool)
+        for k, ann in enumerate(anns):
+            seg = ann["segmentation"]
+            try:
+                masks[k] = (rle_to_mask(seg) if isinstance(seg, dict)
+                            else polygons_to_mask(seg, height, width))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}: annotation {ann.get('id')}: bad segmentation ({exc})"
+                                 ) from exc
+        scores = [ann.get("score") for ann in anns]
+        result = Segmentation.from_masks(
+            masks,
+            categories=[int(a["category_id"]) for a in anns],
+            scores=None if all(s is None for s in scores) else
+            np.array([np.nan if s is None else s for s in scores], float),
+            class_names=names,
+        )
+        records.append(CocoRecord(int(image["id"]), str(image["file_name"]), result,
+                                  np.array([bool(a.get("iscrowd", 0)) for a in anns], bool)))
+    return records
+
+
+def write_coco(
+    path: str | os.PathLike[str],
+    results: Mapping[str, Segmentation] | Sequence[CocoRecord],
+    *,
+    encoding: Literal["rle", "polygon"] = "rle",
+    class_names: Sequence[str] | None = None,
+) -> None:
+    """Write instance (or panoptic/semantic, via their things) results as a COCO JSON file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output ``.json`` file, written atomically.
+    results : mapping of file name to Segmentation, or sequence of CocoRecord
+        The images and their instances. Scores, where present, are written as ``score``.
+    encoding : {"rle", "polygon"}
+        ``polygon`` writes pixel-exact polygons where a mask allows it and RLE where it has holes.
+    class_names : sequence of str, optional
+        Category names by id; default: the results' own ``class_names``.
+    """
+    if encoding not in ("rle", "polygon"):
+        raise ValueError(f"encoding must be 'rle' or 'polygon', got {encoding!r}")
+    if isinstance(results, Mapping):
+        records = [CocoRecord(k, name, seg) for k, (name, seg) in enumerate(results.items())]
+    else:
+        records = list(results)
+    names = list(class_names) if class_names is not None else None
+    images, annotations = [], []
+    used: set[int] = set()
+    ann_id = 1
+    for record in records:
+        seg = record.segmentation
+        if seg.kind == "regions":
+            raise ValueError(f"{record.file_name}: a regions result has no categories for COCO")
+        if names is None and seg.class_names is not None:
+            names = list(seg.class_names)
+        height, width = seg.shape
+        images.append({"id": int(record.image_id), "file_name": record.file_name,
+                       "height": height, "width": width})
+        masks = seg.instance_masks()
+        crowd = record.iscrowd if record.iscrowd.size else np.zeros(len(seg), bool)
+        for k, (cat, score) in enumerate(zip(seg.categories, seg.scores, strict=True)):
+            mask = masks[k]
+            ann: dict[str, Any] = {
+                "id": ann_id,
+                "image_id": int(record.image_id),
+                "category_id": int(cat),
+                "segmentation": mask_to_rle(mask) if crowd[k] else _encode(mask, encoding),
+                "area": float(mask.sum()),
+                "bbox": _bbox_xywh(mask),
+                "iscrowd": int(crowd[k]),
+            }
+            if not np.isnan(score):
+                ann["score"] = float(score)
+            annotations.append(ann)
+            used.add(int(cat))
+            ann_id += 1
+    if names is None:
+        names = [f"class_{i}" for i in range(max(used, default=-1) + 1)]
+    categories = [{"id": i, "name": n} for i, n in enumerate(names) if n or i in used]
+    payload = {"images": images, "annotations": annotations, "categories": categories}
+    atomic_write_bytes(path, json.dumps(payload).encode())
+
+
+def read_yolo(
+    path: str | os.PathLike[str], shape: tuple[int, int], *,
+    class_names: Sequence[str] | None = None,
+) -> Segmentation:
+    """Read a YOLO segmentation label file: one instance per line, ``class x1 y1 x2 y2 ...``.
+
+    Coordinates are normalised to [0, 1] by the image's width and height (``shape`` is (H, W)).
+    Polygons are rasterised with pycocotools, as COCO polygons.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    height, width = shape
+    masks, cats = [], []
+    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            cat = int(fields[0])
+            coords = np.array([float(v) for v in fields[1:]])
+        except ValueError as exc:
+            raise ValueError(f"{path}:{line_no}: not a YOLO label line ({exc})") from exc
+        if coords.size < 6 or coords.size % 2:
+            raise ValueError(
+                f"{path}:{line_no}: a polygon needs at least 3 x y pairs, got {coords.size} values"
+            )
+        if coords.min() < 0 or coords.max() > 1:
+            raise ValueError(f"{path}:{line_no}: coordinates must be normalised to [0, 1]")
+        xy = coords.reshape(-1, 2) * (width, height)
+        masks.append(polygons_to_mask([xy.ravel().tolist()], height, width))
+        cats.append(cat)
+    stack = np.array(masks, bool).reshape(len(masks), height, width)
+    return Segmentation.from_masks(stack, categories=cats, class_names=class_names)
+
+
+def write_yolo(path: str | os.PathLike[str], segmentation: Segmentation) -> None:
+    """Write instances as a YOLO segmentation label file (one polygon per instance part)."""
+    height, width = segmentation.shape
+    lines = []
+    for mask, cat in zip(segmentation.instance_masks(), segmentation.categories, strict=True):
+        if cat < 0:
+            raise ValueError(f"{path}: YOLO labels need a category for every instance")
+        polygons = mask_to_polygons(mask)
+        if polygons is None:  # holes: keep the outer outline, as YOLO has no holes
+            from scipy import ndimage
+
+            polygons = mask_to_polygons(ndimage.binary_fill_holes(mask))
+        for polygon in polygons or []:
+            xy = np.asarray(polygon).reshape(-1, 2) / (width, height)
+            lines.append(f"{int(cat)} " + " ".join(f"{v:.8f}" for v in xy.ravel()))
+    atomic_write_bytes(path, ("\n".join(lines) + ("\n" if lines else "")).encode())
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object at the top level")
+    return data

@@ -1,0 +1,265 @@
+"""Reading and writing images: PNG, JPEG and TIFF, without silent intensity rescaling.
+
+PNG and JPEG go through Pillow (EXIF orientation honoured), TIFF through tifffile (any dtype,
+multi-band). Pixel values come back exactly as stored: a 16-bit PNG gives uint16, a float TIFF gives
+float32, nothing is scaled to [0, 1] or to 8 bits behind your back.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..result import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageInfo",
+    "ImageReadError",
+    "image_info",
+    "imread",
+    "imwrite",
+]
+
+#: Images with more pixels than this are refused unless ``max_pixels`` is raised: a small file that
+#: decompresses to gigabytes (a "decompression bomb") must not take the machine down.
+DEFAULT_MAX_PIXELS = 1 << 30
+
+_PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".pbm"}
+_TIFF_SUFFIXES = {".tif", ".tiff"}
+_SUPPORTED_KINDS = {"b", "u", "i", "f"}
+
+
+class ImageReadError(ValueError):
+    """An image file exists but cannot be read: not an image, truncated, too large, empty."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What ``segscope info`` prints about an image."""
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: str
+    channels: int
+    minimum: float
+    maximum: float
+    has_nan: bool
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}: shape {self.shape}, dtype {self.dtype}, {self.channels} channel(s), "
+            f"values [{self.minimum:g}, {self.maximum:g}]{', contains NaN' if self.has_nan else ''}"
+        )
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not an image file")
+
+
+def imread(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image file into an array, exactly as stored.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A PNG, JPEG, TIFF (also BMP, GIF, WebP, PNM) file.
+    max_pixels : int, optional
+        Refuse images with more pixels than this (a guard against decompression bombs).
+
+    Returns
+    -------
+    image : ndarray
+        (H, W) for greyscale, (H, W, C) for colour or multi-band; the stored dtype (bool, uint8,
+        uint16, int, float32 or float64). Palette images are expanded to RGB(A); read them with
+        :func:`segscope.io.read_label_png` to get the indices instead.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ImageReadError
+        If the file is not a readable image, is truncated, has no pixels or is too large.
+
+    Examples
+    --------
+    >>> import segscope, numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.png")
+    >>> segscope.imwrite(path, np.full((2, 3), 7, np.uint16))
+    >>> segscope.imread(path).dtype
+    dtype('uint16')
+    """
+    path = Path(path)
+    _check_exists(path)
+    if path.suffix.lower() in _TIFF_SUFFIXES:
+        image = _read_tiff(path, max_pixels)
+    else:
+        image = _read_pil(path, max_pixels)
+    if image.size == 0:
+        raise ImageReadError(f"{path}: image has no pixels (shape {image.shape})")
+    if image.dtype.kind not in _SUPPORTED_KINDS:
+        raise ImageReadError(f"{path}: unsupported pixel type {image.dtype}")
+    return image
+
+
+def _read_pil(path: Path, max_pixels: int) -> np.ndarray:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise ImageReadError(
+                        f"{path}: {width}x{height} pixels exceeds max_pixels={max_pixels} "
+                        "(possible decompression bomb; raise max_pixels if you trust the file)"
+                    )
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                return _pil_to_array(img)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageReadError(f"{path}: not a recognised image file") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageReadError(f"{path}: refused as a possible decompression bomb ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"{path}: cannot decode image ({exc})") from exc
+
+
+def _pil_to_array(img: PILImage) -> np.ndarray:
+    mode = img.mode
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA" if "transparency" in img.info or mode == "PA" else "RGB")
+    elif mode == "CMYK" or mode == "YCbCr" or mode == "LAB" or mode == "HSV":
+        img = img.convert("RGB")
+    elif mode == "I;16" or mode == "I;16B" or mode == "I;16L":
+        return np.asarray(img).astype(np.uint16)
+    if img.mode == "1":
+        return np.asarray(img, dtype=bool)
+    array = np.asarray(img)
+    if img.mode == "I":
+        # 32-bit integer PNGs do not exist; mode "I" here means a 16-bit file Pillow widened.
+        if array.min(initial=0) >= 0 and array.max(initial=0) <= 65535:
+            return array.astype(np.uint16)
+        return array.astype(np.int32)
+    return np.array(array)
+
+
+def _read_tiff(path: Path, max_pixels: int) -> np.ndarray:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not tif.pages:
+                raise ImageReadError(f"{path}: TIFF has no images")
+            series = tif.series[0]
+            if int(np.prod(series.shape[:2])) > max_pixels and len(series.shape) >= 2:
+                raise ImageReadError(
+                    f"{path}: shape {series.shape} exceeds max_pixels={max_pixels} "
+                    "(raise max_pixels, or use tiled processing)"
+                )
+            image = series.asarray()
+            # Planar multi-band data come as (C, H, W); segscope works channels-last.
+            if image.ndim == 3 and series.axes.startswith("S"):
+                image = np.moveaxis(image, 0, -1)
+    except ImageReadError:
+        raise
+    except (tifffile.TiffFileError, OSError, ValueError, IndexError) as exc:
+        raise ImageReadError(f"{path}: cannot decode TIFF ({exc})") from exc
+    return image
+
+
+def image_info(path: str | os.PathLike[str]) -> ImageInfo:
+    """Shape, dtype, channel count and value range of an image file."""
+    image = imread(path)
+    channels = 1 if image.ndim == 2 else int(image.shape[-1])
+    has_nan = bool(image.dtype.kind == "f" and np.isnan(image).any())
+    finite = image[np.isfinite(image)] if image.dtype.kind == "f" else image
+    lo = float(finite.min()) if finite.size else float("nan")
+    hi = float(finite.max()) if finite.size else float("nan")
+    return ImageInfo(str(path), tuple(int(s) for s in image.shape), str(image.dtype), channels,
+                     lo, hi, has_nan)
+
+
+def imwrite(path: str | os.PathLike[str], image: np.ndarray, *, quality: int = 95) -> None:
+    """Write an image, atomically, in the format its suffix names, without rescaling values.
+
+    PNG takes bool, uint8 and uint16 with 1, 2 (grey + alpha), 3 or 4 channels; JPEG takes uint8
+    grey or RGB; TIFF takes any numeric dtype and any number of bands. A dtype the format cannot
+    hold raises TypeError rather than being converted.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; its suffix picks the format (``.png``, ``.jpg``/``.jpeg``, ``.tif``/``.tiff``).
+    image : ndarray
+        (H, W) or (H, W, C).
+    quality : int, optional
+        JPEG quality, 1 to 100.
+    """
+    path = Path(path)
+    image = np.asarray(image)
+    suffix = path.suffix.lower()
+    if image.ndim not in (2, 3) or image.size == 0:
+        raise ValueError(f"{path}: cannot write an image of shape {image.shape}")
+    if suffix in _TIFF_SUFFIXES:
+        import tifffile
+
+        if image.dtype.kind not in _SUPPORTED_KINDS:
+            raise TypeError(f"{path}: cannot write dtype {image.dtype} to TIFF")
+        buffer = _io.BytesIO()
+        photometric = "rgb" if image.ndim == 3 and image.shape[-1] in (3, 4) and \
+            image.dtype == np.uint8 else "minisblack"
+        planar = "contig" if image.ndim == 3 else None
+        tifffile.imwrite(buffer, image, photometric=photometric, planarconfig=planar,
+                         compression="zlib")
+        atomic_write_bytes(path, buffer.getvalue())
+        return
+    if suffix not in _PIL_SUFFIXES:
+        raise ValueError(
+            f"{path}: unknown image format {suffix!r}; use .png, .jpg, .jpeg, .tif or .tiff"
+        )
+    from PIL import Image
+
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if suffix in (".jpg", ".jpeg"):
+        if image.dtype != np.uint8 or channels not in (1, 3):
+            raise TypeError(f"{path}: JPEG holds uint8 grey or RGB, got {image.dtype} x{channels}")
+        img = Image.fromarray(image[..., 0] if image.ndim == 3 and channels == 1 else image)
+        buffer = _io.BytesIO()
+        img.save(buffer, format="JPEG", quality=quality)
+        atomic_write_bytes(path, buffer.getvalue())
+        return
+    if image.dtype == bool:
+        image = image.astype(np.uint8)  # PNG 1-bit reads back as bool-compatible 0/1 uint8
+    if image.dtype == np.uint16:
+        if channels != 1:
+            raise TypeError(f"{path}: 16-bit PNG here is greyscale only; use TIFF for {channels} "
+                            "channels")
+        img = Image.fromarray(image)
+    elif image.dtype == np.uint8:
+        if channels > 4:
+            raise TypeError(f"{path}: PNG holds 1 to 4 channels, got {channels}; use TIFF")
+        img = Image.fromarray(image[..., 0] if image.ndim == 3 and channels == 1 else image)
+    else:
+        raise TypeError(
+            f"{path}: PNG holds bool, uint8 or uint16, got {image.dtype}; use TIFF, or convert "
+            "explicitly"
+        )
+    buffer = _io.BytesIO()
+    img.save(buffer, format="PNG", compress_level=3)
+    atomic_write_bytes(path, buffer.getvalue())

@@ -1,0 +1,197 @@
+"""The method registry, read from the methods' own signatures and numpydoc docstrings.
+
+A method is a plain function ``f(image, *, option=default, ...) -> Segmentation``. Registering it
+records its name and task; its parameters, types, defaults and documentation come from the function
+itself, so there is no second configuration system to keep in step.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .result import KINDS, Segmentation
+
+__all__ = [
+    "MethodInfo",
+    "Parameter",
+    "bind_parameters",
+    "get_method",
+    "list_methods",
+    "register_method",
+]
+
+_EMPTY = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One keyword-only option of a method."""
+
+    name: str
+    annotation: str
+    default: Any
+    doc: str
+
+    @property
+    def required(self) -> bool:
+        return self.default is _EMPTY
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A registered method: name, task, one-line summary, parameters, and the function."""
+
+    name: str
+    task: str
+    summary: str
+    parameters: tuple[Parameter, ...]
+    function: Callable[..., Segmentation]
+
+    def parameter(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+_REGISTRY: dict[str, MethodInfo] = {}
+
+
+def _parse_numpydoc(doc: str) -> tuple[str, dict[str, str]]:
+    """The summary line and a {parameter: description} map from a numpydoc docstring."""
+    doc = inspect.cleandoc(doc or "")
+    summary = doc.split("\n\n", 1)[0].replace("\n", " ").strip()
+    params: dict[str, str] = {}
+    match = re.search(r"^Parameters\n-+\n(.*?)(?=^\S[^\n]*\n-+\n|\Z)", doc, re.S | re.M)
+    if match:
+        current: str | None = None
+        for line in match.group(1).splitlines():
+            if line and not line.startswith(" "):
+                current = line.split(":", 1)[0].strip()
+                for name in current.split(","):
+                    params[name.strip()] = ""
+                current = current.split(",")[0].strip()
+            elif current is not None and line.strip():
+                params[current] = (params[current] + " " + line.strip()).strip()
+    return summary, params
+
+
+def register_method(name: str, *, task: str) -> Callable[[Callable[..., Segmentation]],
+                                                         Callable[..., Segmentation]]:
+    """Register ``function`` as method ``name`` producing ``task`` results.
+
+    The function must take the image as its only positional parameter and every option as a
+    keyword-only parameter with a type annotation; this is checked here, at import time.
+    """
+    if task not in KINDS:
+        raise ValueError(f"task must be one of {KINDS}, got {task!r}")
+
+    def decorator(function: Callable[..., Segmentation]) -> Callable[..., Segmentation]:
+        if name in _REGISTRY:
+            raise ValueError(f"method {name!r} is already registered")
+        signature = inspect.signature(function)
+        hints = typing.get_type_hints(function)
+        positional = [p for p in signature.parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if len(positional) != 1:
+            raise TypeError(f"method {name!r}: the image must be the only positional parameter")
+        summary, docs = _parse_numpydoc(function.__doc__ or "")
+        params = []
+        for p in signature.parameters.values():
+            if p.kind != p.KEYWORD_ONLY:
+                continue
+            if p.name not in hints:
+                raise TypeError(f"method {name!r}: parameter {p.name!r} has no type annotation")
+            annotation = _annotation_text(hints[p.name])
+            params.append(Parameter(p.name, annotation, p.default, docs.get(p.name, "")))
+        _REGISTRY[name] = MethodInfo(name, task, summary, tuple(params), function)
+        return function
+
+    return decorator
+
+
+def _annotation_text(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("numpy.ndarray", "ndarray")
+
+
+def list_methods() -> list[MethodInfo]:
+    """Every registered method, sorted by name."""
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_method(name: str) -> MethodInfo:
+    """The registered method ``name``; a ValueError lists the valid names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        valid = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"unknown method {name!r}; valid methods: {valid}") from None
+
+
+def bind_parameters(
+    info: MethodInfo, params: Mapping[str, Any], *, from_text: bool = False
+) -> dict[str, Any]:
+    """Check ``params`` against the method's signature and fill in the defaults.
+
+    With ``from_text``, string values (from the command line) are converted to the annotated type:
+    ``int``, ``float``, ``bool`` (true/false/1/0/yes/no), ``None`` (none/null), tuples and lists as
+    comma-separated values.
+    """
+    valid = {p.name: p for p in info.parameters}
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        listing = ", ".join(f"{p.name}: {p.annotation}" for p in info.parameters) or "none"
+        raise TypeError(
+            f"method {info.name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"valid parameters: {listing}"
+        )
+    bound: dict[str, Any] = {}
+    for p in info.parameters:
+        if p.name in params:
+            value = params[p.name]
+            if from_text and isinstance(value, str):
+                value = _from_text(value, p)
+            bound[p.name] = value
+        elif p.required:
+            raise TypeError(f"method {info.name!r} needs parameter {p.name!r} ({p.annotation})")
+        else:
+            bound[p.name] = p.default
+    return bound
+
+
+def _from_text(text: str, param: Parameter) -> Any:
+    annotation = param.annotation
+    lowered = text.strip().lower()
+    if lowered in ("none", "null") and "None" in annotation:
+        return None
+    try:
+        if "tuple" in annotation or "list" in annotation or "Sequence" in annotation:
+            parts = [v for v in text.split(",") if v.strip()]
+            inner = float if "float" in annotation else int if "int" in annotation else str
+            return tuple(inner(v) for v in parts)
+        if annotation.startswith("bool") or annotation == "bool | None":
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if annotation.startswith("int"):
+            return int(text)
+        if annotation.startswith("float") or annotation.startswith("int | float"):
+            return float(text)
+        if "float" in annotation and re.fullmatch(r"[-+0-9.eE]+", text.strip()):
+            return float(text)
+        if "int" in annotation and re.fullmatch(r"[-+]?[0-9]+", text.strip()):
+            return int(text)
+    except ValueError as exc:
+        raise ValueError(
+            f"parameter {param.name!r} expects {annotation}, got {text!r} ({exc})"
+        ) from None
+    return text

@@ -1,0 +1,648 @@
+"""The one result type: :class:`Segmentation`.
+
+Every method in segscope, classical or deep, returns a :class:`Segmentation`; every metric, file
+format and picture takes one. Its fields are declared and validated at construction, so a malformed
+result fails where it is made, with a message that says what is wrong.
+
+Conventions
+-----------
+``labels`` is an (H, W) int32 image in which 0 is background or void and each positive value is the
+id of one segment. What a segment *means* depends on ``kind``:
+
+* ``"regions"``: an unlabelled partition (watershed, superpixels, graph-based). Segments have no
+  category and no score.
+* ``"semantic"``: one segment per class present. A segment's id is ``category + 1`` so that class 0
+  (often "background", sometimes "sky") is still a segment and 0 stays free for void pixels.
+  :meth:`Segmentation.class_map` gives the familiar per-pixel class index image.
+* ``"instance"``: one segment per object, with a category and usually a score. Instances may overlap:
+  ``masks`` (N, H, W) holds each object's full mask, and ``labels`` is the non-overlapping view in
+  which the higher-scoring instance wins.
+* ``"panoptic"``: every segment has a category and is a *thing* (a countable object) or *stuff*.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = ["KINDS", "Provenance", "Segment", "Segmentation", "atomic_write_bytes"]
+
+Kind = Literal["regions", "semantic", "instance", "panoptic"]
+KINDS: tuple[str, ...] = ("regions", "semantic", "instance", "panoptic")
+_FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
+
+    A reader never sees a half-written file, and a failure leaves no partial output behind.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{path}: output folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except PermissionError as exc:
+        raise PermissionError(f"{path}: output folder {folder} is not writable") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a result came from: the method, its full parameters, what it chose (``details``: the
+    thresholds a threshold method picked, the number of markers ...), time taken, package version."""
+
+    method: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None
+    version: str | None = None
+
+    def __post_init__(self) -> None:
+        # Parameters are stored as plain JSON values so that a saved result loads back equal.
+        for name in ("parameters", "details"):
+            plain = json.loads(json.dumps(dict(getattr(self, name)), default=_json_default))
+            object.__setattr__(self, name, plain)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment of a :class:`Segmentation` (a read-only view; derived fields are computed)."""
+
+    id: int
+    category: int | None
+    score: float | None
+    is_thing: bool
+    area: int
+    bbox: tuple[int, int, int, int]
+    """(row_min, col_min, row_max, col_max), max exclusive, as in scikit-image's ``regionprops``."""
+
+
+def _as_int_array(values: Iterable[int] | np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
+    return arr.astype(np.int32, copy=False)
+
+
+class Segmentation:
+    """A segmentation of one (H, W) image: labels, per-segment facts, and optional extras.
+
+    Parameters
+    ----------
+    labels : (H, W) int32 ndarray
+        0 is background or void; each positive value is one segment's id. Other integer dtypes are
+        accepted if their values fit in int32; floats and bools are refused.
+    kind : {"regions", "semantic", "instance", "panoptic"}
+        What the segments mean (see the module docstring).
+    ids : sequence of int, optional
+        Segment ids, unique and positive. Default: the ids present in ``labels`` (or 1..N for ``masks``).
+    categories : sequence of int, optional
+        Category of each segment, in ``ids`` order; -1 (or None) for no category. Required for
+        semantic, instance and panoptic results. For ``semantic``, ``ids`` must be ``categories + 1``.
+    scores : sequence of float, optional
+        Confidence of each segment; NaN (or None) where not scored.
+    is_thing : sequence of bool, optional
+        Whether each segment is a countable object. Default: True for instances, False otherwise.
+    masks : (N, H, W) bool ndarray, optional
+        Full, possibly overlapping instance masks, aligned with ``ids``. Only for ``instance``.
+    probabilities : (C, H, W) float ndarray, optional
+        Per-class probabilities of a soft semantic output.
+    class_names : sequence of str, optional
+        Name of each category index.
+    provenance : Provenance, optional
+        The method, parameters, seconds taken and package version that produced the result.
+
+    Raises
+    ------
+    ValueError, TypeError
+        When shapes, dtypes or ids are inconsistent; the message names the field and the values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> seg = Segmentation.from_labels(np.array([[0, 1], [2, 2]]))
+    >>> [s.area for s in seg.segments]
+    [1, 2]
+    """
+
+    __slots__ = (
+        "_categories",
+        "_ids",
+        "_is_thing",
+        "_scores",
+        "class_names",
+        "kind",
+        "labels",
+        "masks",
+        "probabilities",
+        "provenance",
+    )
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        kind: Kind,
+        *,
+        ids: Sequence[int] | np.ndarray | None = None,
+        categories: Sequence[int | None] | np.ndarray | None = None,
+        scores: Sequence[float | None] | np.ndarray | None = None,
+        is_thing: Sequence[bool] | np.ndarray | None = None,
+        masks: np.ndarray | None = None,
+        probabilities: np.ndarray | None = None,
+        class_names: Sequence[str] | None = None,
+        provenance: Provenance | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        labels = np.asarray(labels)
+        if labels.ndim != 2:
+            raise ValueError(f"labels must be a 2-D (H, W) array, got shape {labels.shape}")
+        if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
+        if labels.size and (labels.min() < 0 or int(labels.max()) > np.iinfo(np.int32).max):
+            raise ValueError(
+                f"labels must lie in [0, 2**31 - 1], got range [{labels.min()}, {labels.max()}]"
+            )
+        labels = np.ascontiguousarray(labels, dtype=np.int32)
+
+        if masks is not None:
+            if kind != "instance":
+                raise ValueError(f"masks are only for instance results, got kind={kind!r}")
+            masks = np.asarray(masks)
+            if masks.dtype != bool:
+                raise TypeError(f"masks must be a bool array, got dtype {masks.dtype}")
+            if masks.ndim != 3 or masks.shape[1:] != labels.shape:
+                raise ValueError(
+                    f"masks must have shape (N, {labels.shape[0]}, {labels.shape[1]}), "
+                    f"got {masks.shape}"
+                )
+
+        if ids is None:
+            if masks is not None:
+                ids_arr = np.arange(1, masks.shape[0] + 1, dtype=np.int32)
+            else:
+                present = np.unique(labels)
+                ids_arr = present[present > 0].astype(np.int32)
+        else:
+            ids_arr = _as_int_array(ids, "ids")
+        n = ids_arr.size
+        if n and ids_arr.min() <= 0:
+            raise ValueError(f"segment ids must be positive, got {ids_arr[ids_arr <= 0][:5].tolist()}")
+        uniq, counts = np.unique(ids_arr, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"duplicate segment ids: {uniq[counts > 1][:10].tolist()}")
+        if masks is not None and masks.shape[0] != n:
+            raise ValueError(f"masks has {masks.shape[0]} masks but there are {n} segment ids")
+        unknown = np.setdiff1d(np.unique(labels), np.concatenate([[0], ids_arr]))
+        if unknown.size:
+            raise ValueError(
+                f"labels contain ids with no segment entry: {unknown[:10].tolist()}"
+                f"{' ...' if unknown.size > 10 else ''}"
+            )
+
+        cats = self._per_segment(categories, n, "categories", -1, np.int32)
+        scs = self._per_segment(scores, n, "scores", np.nan, np.float32)
+        if is_thing is None:
+            things = np.full(n, kind == "instance", dtype=bool)
+        else:
+            things = np.asarray(is_thing, dtype=bool)
+            if things.shape != (n,):
+                raise ValueError(f"is_thing must have {n} entries, got shape {things.shape}")
+
+        if kind == "regions":
+            if (cats != -1).any():
+                raise ValueError("regions results have no categories; use kind='semantic'")
+        elif n and (cats < 0).any():
+            raise ValueError(f"every segment of a {kind} result needs a category >= 0")
+        if kind == "semantic" and not np.array_equal(ids_arr, cats + 1):
+            raise ValueError("semantic segment ids must equal category + 1 (0 is left for void)")
+        if kind == "instance" and not things.all():
+            raise ValueError("every segment of an instance result is a thing")
+
+        if class_names is not None:
+            class_names = tuple(str(c) for c in class_names)
+            if n and cats.max() >= len(class_names):
+                raise ValueError(
+                    f"category {int(cats.max())} has no name: class_names has "
+                    f"{len(class_names)} entries"
+                )
+        if probabilities is not None:
+            probabilities = np.asarray(probabilities)
+            if probabilities.ndim != 3 or probabilities.shape[1:] != labels.shape:
+                raise ValueError(
+                    f"probabilities must have shape (C, {labels.shape[0]}, {labels.shape[1]}), "
+                    f"got {probabilities.shape}"
+                )
+            if not np.issubdtype(probabilities.dtype, np.floating):
+                raise TypeError(f"probabilities must be floats, got {probabilities.dtype}")
+            if class_names is not None and probabilities.shape[0] != len(class_names):
+                raise ValueError(
+                    f"probabilities has {probabilities.shape[0]} classes but class_names has "
+                    f"{len(class_names)}"
+                )
+        if provenance is not None and not isinstance(provenance, Provenance):
+            raise TypeError(f"provenance must be a Provenance, got {type(provenance).__name__}")
+
+        self.labels = labels
+        self.kind: str = kind
+        self._ids = ids_arr
+        self._categories = cats
+        self._scores = scs
+        self._is_thing = things
+        self.masks = masks
+        self.probabilities = probabilities
+        self.class_names: tuple[str, ...] | None = class_names
+        self.provenance = provenance
+
+    @staticmethod
+    def _per_segment(
+        values: Sequence[Any] | np.ndarray | None, n: int, name: str, missing: Any, dtype: Any
+    ) -> np.ndarray:
+        if values is None:
+            return np.full(n, missing, dtype=dtype)
+        if isinstance(values, np.ndarray):
+            arr = values.astype(dtype, copy=True)
+        else:
+            arr = np.array([missing if v is None else v for v in values], dtype=dtype)
+        if arr.shape != (n,):
+            raise ValueError(f"{name} must have {n} entries (one per segment), got shape {arr.shape}")
+        return arr
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_labels(
+        cls,
+        labels: np.ndarray,
+        *,
+        kind: Kind = "regions",
+        categories: dict[int, int] | None = None,
+        scores: dict[int, float] | None = None,
+        class_names: Sequence[str] | None = None,
+        provenance: Provenance | None = None,
+    ) -> Segmentation:
+        """Build a result from a label image; ``categories`` maps segment id to category."""
+        labels = np.asarray(labels)
+        present = np.unique(labels)
+        ids = present[present > 0]
+        cats = None if categories is None else [categories.get(int(i)) for i in ids]
+        scs = None if scores is None else [scores.get(int(i)) for i in ids]
+        return cls(labels, kind, ids=ids, categories=cats, scores=scs,
+                   class_names=class_names, provenance=provenance)
+
+    @classmethod
+    def from_class_map(
+        cls,
+        class_map: np.ndarray,
+        *,
+        num_classes: int | None = None,
+        class_names: Sequence[str] | None = None,
+        void: int | None = None,
+        probabilities: np.ndarray | None = None,
+        provenance: Provenance | None = None,
+    ) -> Segmentation:
+        """Build a semantic result from a per-pixel class index image.
+
+        ``void`` marks pixels that belong to no class (for example 255 in VOC, 11 in CamVid).
+        """
+        class_map = np.asarray(class_map)
+        if class_map.ndim != 2:
+            raise ValueError(f"class_map must be 2-D, got shape {class_map.shape}")
+        if class_map.dtype == bool:
+            class_map = class_map.astype(np.int32)
+        if not np.issubdtype(class_map.dtype, np.integer):
+            raise TypeError(f"class_map must be an integer array, got dtype {class_map.dtype}")
+        valid = np.ones(class_map.shape, bool) if void is None else class_map != void
+        if num_classes is None and class_names is not None:
+            num_classes = len(class_names)
+        if valid.any() and class_map[valid].min() < 0:
+            raise ValueError("class indices must be non-negative")
+        if num_classes is not None and valid.any() and class_map[valid].max() >= num_classes:
+            raise ValueError(
+                f"class index {int(class_map[valid].max())} out of range for {num_classes} classes"
+            )
+        labels = np.where(valid, class_map.astype(np.int64) + 1, 0).astype(np.int32)
+        present = np.unique(labels)
+        ids = present[present > 0]
+        return cls(labels, "semantic", ids=ids, categories=ids - 1, probabilities=probabilities,
+                   class_names=class_names, provenance=provenance)
+
+    @classmethod
+    def from_masks(
+        cls,
+        masks: np.ndarray,
+        *,
+        scores: Sequence[float] | np.ndarray | None = None,
+        categories: Sequence[int] | np.ndarray | None = None,
+        class_names: Sequence[str] | None = None,
+        provenance: Provenance | None = None,
+    ) -> Segmentation:
+        """Build an instance result from (N, H, W) masks, which may overlap.
+
+        ``labels`` becomes the non-overlapping view: where masks overlap, the higher score wins
+        (the earlier mask on equal or missing scores).
+        """
+        masks = np.asarray(masks)
+        if masks.ndim != 3:
+            raise ValueError(f"masks must be (N, H, W), got shape {masks.shape}")
+        if masks.dtype != bool:
+            raise TypeError(f"masks must be a bool array, got dtype {masks.dtype}")
+        n = masks.shape[0]
+        cats = np.zeros(n, np.int32) if categories is None else categories
+        labels = _paint_by_score(masks, None if scores is None else np.asarray(scores, float))
+        return cls(labels, "instance", ids=np.arange(1, n + 1), categories=cats, scores=scores,
+                   masks=masks, class_names=class_names, provenance=provenance)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.labels.shape[0]), int(self.labels.shape[1]))
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids.copy()
+
+    @property
+    def categories(self) -> np.ndarray:
+        """Category per segment (int32), -1 where there is none."""
+        return self._categories.copy()
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Score per segment (float32), NaN where not scored."""
+        return self._scores.copy()
+
+    @property
+    def is_thing(self) -> np.ndarray:
+        return self._is_thing.copy()
+
+    def __len__(self) -> int:
+        return int(self._ids.size)
+
+    def areas(self) -> np.ndarray:
+        """Pixel count per segment, in ``ids`` order (full masks for instances)."""
+        if self.masks is not None:
+            return self.masks.reshape(len(self), -1).sum(axis=1).astype(np.int64)
+        if not len(self):
+            return np.zeros(0, np.int64)
+        counts = np.bincount(self.labels.ravel(), minlength=int(self._ids.max()) + 1)
+        return counts[self._ids].astype(np.int64)
+
+    def bboxes(self) -> np.ndarray:
+        """(N, 4) boxes ``(row_min, col_min, row_max, col_max)``, max exclusive; zeros if empty."""
+        out = np.zeros((len(self), 4), np.int64)
+        if self.masks is not None:
+            for k, mask in enumerate(self.masks):
+                rows, cols = np.any(mask, axis=1), np.any(mask, axis=0)
+                if rows.any():
+                    r, c = np.flatnonzero(rows), np.flatnonzero(cols)
+                    out[k] = (r[0], c[0], r[-1] + 1, c[-1] + 1)
+            return out
+        from scipy import ndimage
+
+        if not len(self):
+            return out
+        slices = ndimage.find_objects(self.labels, max_label=int(self._ids.max()))
+        for k, seg_id in enumerate(self._ids):
+            sl = slices[seg_id - 1]
+            if sl is not None:
+                out[k] = (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)
+        return out
+
+    @property
+    def segments(self) -> list[Segment]:
+        """Per-segment facts, with area and bounding box derived."""
+        areas, boxes = self.areas(), self.bboxes()
+        return [
+            Segment(
+                id=int(i),
+                category=None if c < 0 else int(c),
+                score=None if np.isnan(s) else float(s),
+                is_thing=bool(t),
+                area=int(a),
+                bbox=(int(b[0]), int(b[1]), int(b[2]), int(b[3])),
+            )
+            for i, c, s, t, a, b in zip(
+                self._ids, self._categories, self._scores, self._is_thing, areas, boxes, strict=True
+            )
+        ]
+
+    def instance_masks(self) -> np.ndarray:
+        """(N, H, W) bool masks in ``ids`` order: ``masks`` if held, else cut from ``labels``."""
+        if self.masks is not None:
+            return self.masks
+        return self.labels[None, :, :] == self._ids[:, None, None]
+
+    def class_map(self, *, void: int = 255) -> np.ndarray:
+        """Per-pixel category index image; ``void`` where no category applies.
+
+        Raises ValueError for ``regions`` results, whose segments have no category.
+        """
+        if self.kind == "regions":
+            raise ValueError("a regions result has no categories; it has no class map")
+        lut = np.full(int(self._ids.max(initial=0)) + 1, void, dtype=np.int64)
+        lut[self._ids] = self._categories
+        out = lut[self.labels]
+        dtype = np.uint8 if out.max(initial=0) <= 255 else np.int32
+        return out.astype(dtype)
+
+    # ------------------------------------------------------------------ conversions
+    def to_semantic(self) -> Segmentation:
+        """One segment per category: instances and panoptic things of a class are merged."""
+        if self.kind == "semantic":
+            return self
+        if self.kind == "regions":
+            raise ValueError("a regions result has no categories to make a semantic result from")
+        lut = np.zeros(int(self._ids.max(initial=0)) + 1, dtype=np.int64)
+        lut[self._ids] = self._categories + 1
+        labels = lut[self.labels].astype(np.int32)
+        present = np.unique(labels)
+        ids = present[present > 0]
+        return Segmentation(labels, "semantic", ids=ids, categories=ids - 1,
+                            class_names=self.class_names, provenance=self.provenance)
+
+    def to_panoptic(self, *, thing_categories: Iterable[int] = ()) -> Segmentation:
+        """A panoptic view of this result.
+
+        Semantic results: each category in ``thing_categories`` is split into its connected
+        components (8-connectivity), one thing each; other categories become one stuff segment.
+        Instance results: each visible instance becomes a thing.
+        """
+        if self.kind == "panoptic":
+            return self
+        if self.kind == "regions":
+            raise ValueError("a regions result has no categories to make a panoptic result from")
+        if self.kind == "instance":
+            visible = np.isin(self._ids, np.unique(self.labels))
+            return Segmentation(
+                self.labels, "panoptic", ids=self._ids[visible],
+                categories=self._categories[visible], scores=self._scores[visible],
+                is_thing=np.ones(int(visible.sum()), bool), class_names=self.class_names,
+                provenance=self.provenance,
+            )
+        from scipy import ndimage
+
+        things = set(int(c) for c in thing_categories)
+        labels = np.zeros_like(self.labels)
+        ids: list[int] = []
+        cats: list[int] = []
+        is_thing: list[bool] = []
+        next_id = 1
+        for seg_id, cat in zip(self._ids, self._categories, strict=True):
+            region = self.labels == seg_id
+            if int(cat) in things:
+                comp, count = ndimage.label(region, structure=np.ones((3, 3), bool))
+                labels[region] = comp[region] + (next_id - 1)
+                ids.extend(range(next_id, next_id + count))
+                cats.extend([int(cat)] * count)
+                is_thing.extend([True] * count)
+                next_id += count
+            else:
+                labels[region] = next_id
+                ids.append(next_id)
+                cats.append(int(cat))
+                is_thing.append(False)
+                next_id += 1
+        return Segmentation(labels, "panoptic", ids=ids, categories=cats, is_thing=is_thing,
+                            class_names=self.class_names, provenance=self.provenance)
+
+    def with_provenance(self, provenance: Provenance) -> Segmentation:
+        """The same result with another provenance (results are treated as immutable)."""
+        return Segmentation(
+            self.labels, self.kind, ids=self._ids, categories=self._categories,  # type: ignore[arg-type]
+            scores=self._scores, is_thing=self._is_thing, masks=self.masks,
+            probabilities=self.probabilities, class_names=self.class_names, provenance=provenance,
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save losslessly to a ``.npz`` file (written atomically); read back with :meth:`load`."""
+        meta = {
+            "format": "segscope.Segmentation",
+            "format_version": _FORMAT_VERSION,
+            "kind": self.kind,
+            "class_names": None if self.class_names is None else list(self.class_names),
+            "provenance": None if self.provenance is None else self.provenance.to_dict(),
+        }
+        arrays: dict[str, np.ndarray] = {
+            "labels": self.labels,
+            "ids": self._ids,
+            "categories": self._categories,
+            "scores": self._scores,
+            "is_thing": self._is_thing,
+            "meta": np.frombuffer(json.dumps(meta, default=_json_default).encode(), np.uint8),
+        }
+        if self.masks is not None:
+            arrays["masks"] = np.packbits(self.masks, axis=-1)
+            arrays["masks_width"] = np.array(self.masks.shape[-1])
+        if self.probabilities is not None:
+            arrays["probabilities"] = self.probabilities
+        buffer = _io.BytesIO()
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+        atomic_write_bytes(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Segmentation:
+        """Load a result written by :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(bytes(data["meta"]).decode())
+                if meta.get("format") != "segscope.Segmentation":
+                    raise ValueError("not a segscope Segmentation file")
+                masks = None
+                if "masks" in data:
+                    width = int(data["masks_width"])
+                    masks = np.unpackbits(data["masks"], axis=-1, count=width).astype(bool)
+                prov = meta.get("provenance")
+                return cls(
+                    data["labels"], meta["kind"], ids=data["ids"], categories=data["categories"],
+                    scores=data["scores"], is_thing=data["is_thing"], masks=masks,
+                    probabilities=data["probabilities"] if "probabilities" in data else None,
+                    class_names=meta.get("class_names"),
+                    provenance=None if prov is None else Provenance(**prov),
+                )
+        except (OSError, KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: cannot read a segscope Segmentation ({exc})") from exc
+
+    # ------------------------------------------------------------------ misc
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Segmentation):
+            return NotImplemented
+        def same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+            if a is None or b is None:
+                return a is b
+            return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+
+        return (
+            self.kind == other.kind
+            and same(self.labels, other.labels)
+            and same(self._ids, other._ids)
+            and same(self._categories, other._categories)
+            and same(self._scores, other._scores)
+            and same(self._is_thing, other._is_thing)
+            and same(self.masks, other.masks)
+            and same(self.probabilities, other.probabilities)
+            and self.class_names == other.class_names
+            and self.provenance == other.provenance
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        method = f", method={self.provenance.method!r}" if self.provenance else ""
+        return (
+            f"Segmentation(kind={self.kind!r}, shape={self.shape}, segments={len(self)}"
+            f"{', masks' if self.masks is not None else ''}"
+            f"{', probabilities' if self.probabilities is not None else ''}{method})"
+        )
+
+
+def _paint_by_score(masks: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
+    """Non-overlapping label image from masks: the higher score wins, ties go to the earlier mask."""
+    n = masks.shape[0]
+    labels = np.zeros(masks.shape[1:], np.int32)
+    if n == 0:
+        return labels
+    if scores is None or np.isnan(scores).all():
+        order = np.arange(n)
+    else:
+        keyed = np.where(np.isnan(scores), -np.inf, scores)
+        order = np.argsort(-keyed, kind="stable")
+    # Paint from the lowest priority up so that the highest priority is painted last.
+    for k in order[::-1]:
+        labels[masks[k]] = k + 1
+    return labels
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    return str(value)

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from segscope import Provenance, Segmentation
+
+
+def test_from_labels_derives_area_and_bbox():
+    labels = np.array([[0, 1, 1], [2, 2, 0], [2, 0, 0]])
+    seg = Segmentation.from_labels(labels)
+    assert seg.labels.dtype == np.int32
+    assert [(s.id, s.area, s.bbox) for s in seg.segments] == [
+        (1, 2, (0, 1, 1, 3)),
+        (2, 3, (1, 0, 3, 2)),
+    ]
+    assert all(s.category is None and s.score is None for s in seg.segments)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"labels": np.zeros((2, 2, 2), int), "kind": "regions"}, "2-D"),
+        ({"labels": np.zeros((2, 2), float), "kind": "regions"}, "integer"),
+        ({"labels": np.zeros((2, 2), int), "kind": "blobs"}, "kind must be"),
+        ({"labels": np.array([[1, 2]]), "kind": "regions", "ids": [1, 1]}, "duplicate"),
+        ({"labels": np.array([[1, 3]]), "kind": "regions", "ids": [1]}, "no segment entry"),
+        ({"labels": np.array([[-1, 0]]), "kind": "regions"}, "lie in"),
+        ({"labels": np.array([[1, 2]]), "kind": "instance", "categories": [0]}, "2 entries"),
+        ({"labels": np.array([[1, 2]]), "kind": "semantic", "categories": [5, 6]}, r"category \+ 1"),
+        ({"labels": np.array([[1]]), "kind": "regions", "categories": [0]}, "no categories"),
+        ({"labels": np.array([[1]]), "kind": "panoptic"}, "needs a category"),
+        ({"labels": np.array([[1]]), "kind": "semantic", "categories": [0],
+          "class_names": []}, "has no name"),
+        ({"labels": np.array([[1]]), "kind": "semantic", "categories": [0],
+          "probabilities": np.zeros((2, 2, 2))}, "probabilities must have shape"),
+        ({"labels": np.array([[1]]), "kind": "regions",
+          "masks": np.ones((1, 1, 1), bool)}, "only for instance"),
+    ],
+)
+def test_construction_is_validated(kwargs, message):
+    labels = kwargs.pop("labels")
+    kind = kwargs.pop("kind")
+    with pytest.raises((ValueError, TypeError), match=message):
+        Segmentation(labels, kind, **kwargs)
+
+
+def test_from_masks_overlap_higher_score_wins():
+    masks = np.zeros((2, 3, 3), bool)
+    masks[0, :, :2] = True
+    masks[1, :, 1:] = True
+    seg = Segmentation.from_masks(masks, scores=[0.3, 0.9], categories=[4, 7])
+    assert seg.labels.tolist() == [[1, 2, 2]] * 3
+    # full masks keep the overlap: areas are not the visible ones
+    assert seg.areas().tolist() == [6, 6]
+    seg2 = Segmentation.from_masks(masks, scores=[0.9, 0.3], categories=[4, 7])
+    assert seg2.labels.tolist() == [[1, 1, 2]] * 3
+
+
+def test_semantic_ids_and_class_map_with_void():
+    class_map = np.array([[0, 0, 255], [2, 2, 0]])
+    seg = Segmentation.from_class_map(class_map, class_names=["sky", "road", "car"], void=255)
+    assert seg.ids.tolist() == [1, 3]
+    assert seg.categories.tolist() == [0, 2]
+    assert seg.labels[0, 2] == 0
+    assert seg.class_map(void=255).tolist() == class_map.tolist()
+
+
+def test_semantic_to_panoptic_splits_thing_components():
+    class_map = np.array([[0, 1, 0, 1], [0, 1, 0, 1]])
+    pan = Segmentation.from_class_map(class_map).to_panoptic(thing_categories=[1])
+    assert pan.kind == "panoptic"
+    assert len(pan) == 3  # one stuff (class 0) and two separate things
+    assert sorted(pan.is_thing.tolist()) == [False, True, True]
+    assert np.array_equal(pan.to_semantic().class_map(), class_map)
+
+
+def test_instance_to_semantic_and_panoptic():
+    masks = np.zeros((2, 4, 4), bool)
+    masks[0, :2] = True
+    masks[1, 2:] = True
+    inst = Segmentation.from_masks(masks, categories=[3, 3], scores=[0.5, 0.6])
+    sem = inst.to_semantic()
+    assert sem.ids.tolist() == [4] and sem.categories.tolist() == [3]
+    pan = inst.to_panoptic()
+    assert pan.is_thing.all() and len(pan) == 2
+    with pytest.raises(ValueError, match="no categories"):
+        Segmentation.from_labels(np.ones((2, 2), int)).to_semantic()
+
+
+label_images = hnp.arrays(
+    np.int32, st.tuples(st.integers(1, 12), st.integers(1, 12)), elements=st.integers(0, 6)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(labels=label_images, kind=st.sampled_from(["regions", "instance", "panoptic"]))
+def test_save_load_round_trip(tmp_path_factory, labels, kind):
+    ids = np.unique(labels)
+    ids = ids[ids > 0]
+    cats = None if kind == "regions" else (ids % 3).tolist()
+    scores = None if kind != "instance" else (ids / 10).tolist()
+    seg = Segmentation(labels, kind, ids=ids, categories=cats, scores=scores,
+                       provenance=Provenance("m", {"a": (1, 2)}, {"t": 3.5}, 0.1, "x"))
+    path = tmp_path_factory.mktemp("rt") / "seg.npz"
+    seg.save(path)
+    assert Segmentation.load(path) == seg
+
+
+@settings(max_examples=40, deadline=None)
+@given(masks=hnp.arrays(bool, st.tuples(st.integers(0, 4), st.integers(1, 9), st.integers(1, 9))),
+       data=st.data())
+def test_masks_and_probabilities_round_trip(tmp_path_factory, masks, data):
+    n = masks.shape[0]
+    scores = data.draw(hnp.arrays(np.float32, n, elements=st.floats(0, 1, width=32)))
+    seg = Segmentation.from_masks(masks, scores=scores, categories=np.arange(n) % 2)
+    path = tmp_path_factory.mktemp("rt") / "seg.npz"
+    seg.save(path)
+    back = Segmentation.load(path)
+    assert back == seg
+    assert np.array_equal(back.masks, masks)
+    # labels never show a pixel outside its own mask
+    for k, seg_id in enumerate(seg.ids):
+        assert masks[k][seg.labels == seg_id].all()
+
+
+def test_load_rejects_other_files(tmp_path):
+    bad = tmp_path / "x.npz"
+    np.savez(bad, labels=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"x\.npz"):
+        Segmentation.load(bad)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        Segmentation.load(tmp_path / "missing.npz")
+
+
+def test_save_into_missing_folder_leaves_nothing(tmp_path):
+    seg = Segmentation.from_labels(np.ones((2, 2), int))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        seg.save(tmp_path / "nope" / "a.npz")
+    assert not (tmp_path / "nope").exists()
