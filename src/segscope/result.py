@@ -581,7 +581,7 @@ class Segmentation:
                 return cls(
                     data["labels"], meta["kind"], ids=data["ids"], categories=data["categories"],
                     scores=data["scores"], is_thing=data["is_thing"], masks=masks,
-                    probabilities=data["probabilities"] if "probabilities" in data else None,
+                    probabilities=data.get("probabilities"),
                     class_names=meta.get("class_names"),
                     provenance=None if prov is None else Provenance(**prov),
                 )

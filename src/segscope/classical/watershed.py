@@ -78,7 +78,7 @@ def watershed(
         mask = np.asarray(mask, bool)
         if mask.shape != image.shape[:2]:
             raise ValueError(f"mask shape {mask.shape} differs from image shape {image.shape[:2]}")
-    if not 0 <= h:
+    if not h >= 0:
         raise ValueError(f"h must be non-negative, got {h}")
     foreground = image.dtype == bool and image.ndim == 2
     if foreground:

@@ -128,8 +128,7 @@ def _read_pil(path: Path, max_pixels: int) -> np.ndarray:
                         "(possible decompression bomb; raise max_pixels if you trust the file)"
                     )
                 img.load()
-                img = ImageOps.exif_transpose(img)
-                return _pil_to_array(img)
+                return _pil_to_array(ImageOps.exif_transpose(img))
     except ImageReadError:
         raise
     except UnidentifiedImageError as exc:

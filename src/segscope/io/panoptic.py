@@ -115,7 +115,9 @@ def write_coco_panoptic(
     json_path = Path(json_path)
     folder = Path(png_dir) if png_dir is not None else json_path.with_suffix("")
     folder.mkdir(parents=True, exist_ok=True)
-    annotations, names, thing_of = [], list(class_names) if class_names else None, {}
+    annotations: list[dict[str, Any]] = []
+    names = list(class_names) if class_names else None
+    thing_of: dict[int, bool] = {}
     for record in records:
         seg = record.segmentation
         if seg.kind != "panoptic":
@@ -131,6 +133,8 @@ def write_coco_panoptic(
         infos = []
         for s, is_crowd in zip(seg.segments, crowd, strict=True):
             r0, c0, r1, c1 = s.bbox
+            if s.category is None:  # unreachable for a valid panoptic result
+                raise ValueError(f"{record.file_name}: segment {s.id} has no category")
             thing_of[s.category] = s.is_thing
             infos.append({"id": s.id, "category_id": s.category, "area": s.area,
                           "bbox": [c0, r0, c1 - c0, r1 - r0], "iscrowd": int(is_crowd)})
