@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import segscope
+from segscope.classical import plot_histogram
 from segscope.io import write_label_png
 from segscope.viz import GalleryItem, write_gallery
 
@@ -52,6 +53,13 @@ def run(outdir: Path) -> Path:
         items.setdefault(info.name, []).append(
             GalleryItem(f"{name}: {seg.kind}", path=str(outdir / f"{stem}_overlay.png"),
                         details=details))
+        chosen = prov.details.get("thresholds", prov.details.get("threshold")) if prov else None
+        if isinstance(chosen, (int, float, list)):
+            values = chosen if isinstance(chosen, list) else [chosen]
+            plot_histogram(image, thresholds=values, title=f"{name}: {info.name}",
+                           path=outdir / f"{stem}_histogram.png")
+            items[info.name].append(GalleryItem(f"{name}: histogram, chosen threshold",
+                                                path=str(outdir / f"{stem}_histogram.png")))
     for info in segscope.methods():
         sections.append((f"{info.name} [{info.task}]: {info.summary}", items[info.name]))
     index = outdir / "index.html"

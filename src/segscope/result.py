@@ -40,6 +40,23 @@ KINDS: tuple[str, ...] = ("regions", "semantic", "instance", "panoptic")
 _FORMAT_VERSION = 1
 
 
+def present_ids(labels: np.ndarray) -> np.ndarray:
+    """Sorted positive values present in a non-negative integer label image.
+
+    A bincount is O(n) where ``np.unique`` sorts; it is used whenever the largest label is not
+    much larger than the image, which is nearly always.
+    """
+    if labels.size == 0:
+        return np.zeros(0, np.int32)
+    top = int(labels.max())
+    if top <= max(4 * labels.size, 1 << 16):
+        counts = np.bincount(labels.ravel().astype(np.intp, copy=False), minlength=top + 1)
+        found = np.flatnonzero(counts)
+    else:
+        found = np.unique(labels)
+    return found[found > 0].astype(np.int32)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
 
@@ -203,8 +220,7 @@ class Segmentation:
             if masks is not None:
                 ids_arr = np.arange(1, masks.shape[0] + 1, dtype=np.int32)
             else:
-                present = np.unique(labels)
-                ids_arr = present[present > 0].astype(np.int32)
+                ids_arr = present_ids(labels)
         else:
             ids_arr = _as_int_array(ids, "ids")
         n = ids_arr.size
@@ -215,7 +231,7 @@ class Segmentation:
             raise ValueError(f"duplicate segment ids: {uniq[counts > 1][:10].tolist()}")
         if masks is not None and masks.shape[0] != n:
             raise ValueError(f"masks has {masks.shape[0]} masks but there are {n} segment ids")
-        unknown = np.setdiff1d(np.unique(labels), np.concatenate([[0], ids_arr]))
+        unknown = np.setdiff1d(present_ids(labels), ids_arr)
         if unknown.size:
             raise ValueError(
                 f"labels contain ids with no segment entry: {unknown[:10].tolist()}"
@@ -304,8 +320,9 @@ class Segmentation:
     ) -> Segmentation:
         """Build a result from a label image; ``categories`` maps segment id to category."""
         labels = np.asarray(labels)
-        present = np.unique(labels)
-        ids = present[present > 0]
+        if labels.size and labels.min() < 0:
+            raise ValueError(f"labels must be non-negative, got minimum {labels.min()}")
+        ids = present_ids(labels)
         cats = None if categories is None else [categories.get(int(i)) for i in ids]
         scs = None if scores is None else [scores.get(int(i)) for i in ids]
         return cls(labels, kind, ids=ids, categories=cats, scores=scs,
@@ -342,9 +359,8 @@ class Segmentation:
             raise ValueError(
                 f"class index {int(class_map[valid].max())} out of range for {num_classes} classes"
             )
-        labels = np.where(valid, class_map.astype(np.int64) + 1, 0).astype(np.int32)
-        present = np.unique(labels)
-        ids = present[present > 0]
+        labels = np.where(valid, class_map.astype(np.int32) + 1, 0).astype(np.int32)
+        ids = present_ids(labels)
         return cls(labels, "semantic", ids=ids, categories=ids - 1, probabilities=probabilities,
                    class_names=class_names, provenance=provenance)
 
@@ -477,8 +493,7 @@ class Segmentation:
         lut = np.zeros(int(self._ids.max(initial=0)) + 1, dtype=np.int64)
         lut[self._ids] = self._categories + 1
         labels = lut[self.labels].astype(np.int32)
-        present = np.unique(labels)
-        ids = present[present > 0]
+        ids = present_ids(labels)
         return Segmentation(labels, "semantic", ids=ids, categories=ids - 1,
                             class_names=self.class_names, provenance=self.provenance)
 
@@ -494,7 +509,7 @@ class Segmentation:
         if self.kind == "regions":
             raise ValueError("a regions result has no categories to make a panoptic result from")
         if self.kind == "instance":
-            visible = np.isin(self._ids, np.unique(self.labels))
+            visible = np.isin(self._ids, present_ids(self.labels))
             return Segmentation(
                 self.labels, "panoptic", ids=self._ids[visible],
                 categories=self._categories[visible], scores=self._scores[visible],

@@ -117,4 +117,6 @@ def test_console_script_runs_otsu_on_a_file(images):
     subprocess.run([sys.executable, "-c", code, str(images / "camera.png")], check=True)
     out = subprocess.run([sys.executable, "-m", "segscope", "methods", "--names"],
                          capture_output=True, text=True, check=True)
-    assert out.stdout.split()[:2] == ["otsu", "watershed"]
+    names = out.stdout.split()
+    assert {"otsu", "watershed", "region_growing", "split_and_merge"} <= set(names)
+    assert names == sorted(names)

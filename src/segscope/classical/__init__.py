@@ -3,7 +3,54 @@
 Importing this package registers the methods; it never imports torch.
 """
 
-from .threshold import otsu
+from .clustering import connected_components, kmeans, mean_shift, slic
+from .edges import EDGE_OPERATORS, edge_regions, edges
+from .histogram import Histogram, histogram, plot_histogram
+from .regions import felzenszwalb, region_growing, region_merging, split_and_merge
+from .threshold import (
+    adaptive_gaussian,
+    adaptive_mean,
+    isodata,
+    li,
+    mean,
+    minimum,
+    multi_otsu,
+    niblack,
+    otsu,
+    sauvola,
+    threshold,
+    triangle,
+    yen,
+)
 from .watershed import watershed
 
-__all__ = ["otsu", "watershed"]
+__all__ = [
+    "EDGE_OPERATORS",
+    "Histogram",
+    "adaptive_gaussian",
+    "adaptive_mean",
+    "connected_components",
+    "edge_regions",
+    "edges",
+    "felzenszwalb",
+    "histogram",
+    "isodata",
+    "kmeans",
+    "li",
+    "mean",
+    "mean_shift",
+    "minimum",
+    "multi_otsu",
+    "niblack",
+    "otsu",
+    "plot_histogram",
+    "region_growing",
+    "region_merging",
+    "sauvola",
+    "slic",
+    "split_and_merge",
+    "threshold",
+    "triangle",
+    "watershed",
+    "yen",
+]

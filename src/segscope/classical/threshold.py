@@ -1,6 +1,15 @@
-"""Thresholding: global thresholds chosen from the histogram."""
+"""Thresholding: a fixed value, thresholds chosen from the histogram, and local (adaptive) ones.
+
+Every method returns a semantic result (classes "background" and "foreground", or k classes for
+``multi_otsu``) and records the threshold(s) it chose in ``provenance.details``. Colour input is
+converted to luma (ITU-R BT.601, in the input's dtype: :func:`segscope.imagecheck.to_gray`).
+Integer images use one histogram bin per value, as scikit-image does; float images use ``nbins``
+equal bins between their minimum and maximum.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -9,50 +18,378 @@ from ..registry import register_method
 from ..result import Segmentation
 from ._common import semantic_from_classes
 
-__all__ = ["otsu"]
+__all__ = [
+    "adaptive_gaussian",
+    "adaptive_mean",
+    "isodata",
+    "li",
+    "mean",
+    "minimum",
+    "multi_otsu",
+    "niblack",
+    "otsu",
+    "sauvola",
+    "threshold",
+    "triangle",
+    "yen",
+]
+
+
+def _gray(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
+    return to_gray(check_image(image, channel_axis=channel_axis))
+
+
+def _binary(gray: np.ndarray, value: float, method: str) -> Segmentation:
+    return semantic_from_classes(gray > value, num_classes=2, method=method,
+                                 details={"threshold": float(value)})
+
+
+def _global(gray: np.ndarray, method: str, chooser: Callable[[np.ndarray], float]) -> Segmentation:
+    if gray.min() == gray.max():
+        return _binary(gray, float(gray.min()), method)  # a flat image is all background
+    try:
+        value = float(chooser(gray))
+    except RuntimeError as exc:  # e.g. "minimum" finds no two-peaked histogram
+        raise ValueError(f"{method}: no threshold found for this image ({exc})") from None
+    return _binary(gray, value, method)
+
+
+def _check_nbins(nbins: int) -> None:
+    if nbins < 2:
+        raise ValueError(f"nbins must be at least 2, got {nbins}")
+
+
+@register_method("threshold", task="semantic")
+def threshold(image: np.ndarray, *, value: float | None = None,
+              channel_axis: int | None = None) -> Segmentation:
+    """Two classes split at a fixed value: pixels above ``value`` are foreground.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image (colour is converted to luma).
+    value : float or None
+        The threshold, in the image's own units (no rescaling). None takes the middle of the
+        dtype's range for integer images (127.5 for uint8) and of the values for float images.
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+
+    Examples
+    --------
+    >>> threshold(np.array([[1, 5, 9]], np.uint8), value=4).class_map().tolist()
+    [[0, 1, 1]]
+    """
+    gray = _gray(image, channel_axis)
+    if value is None:
+        if gray.dtype.kind in "iu":
+            info = np.iinfo(gray.dtype)
+            value = (float(info.min) + float(info.max)) / 2
+        else:
+            value = (float(gray.min()) + float(gray.max())) / 2
+    return _binary(gray, value, "threshold")
 
 
 @register_method("otsu", task="semantic")
 def otsu(image: np.ndarray, *, nbins: int = 256, channel_axis: int | None = None) -> Segmentation:
     """Two classes split at Otsu's threshold, which maximises the between-class variance.
 
-    Pixels above the threshold are class 1 ("foreground"), the rest class 0 ("background").
-    The threshold is recorded in ``provenance.details["threshold"]``.
-
     Parameters
     ----------
     image : ndarray
-        Grey (H, W) or colour (H, W, C) image. Colour is converted to luma (ITU-R BT.601).
+        Grey or colour image (colour is converted to luma).
     nbins : int
-        Histogram bins for float images; integer images use one bin per value, as scikit-image.
+        Histogram bins for float images; integer images use one bin per value.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
 
-    Returns
-    -------
-    Segmentation
-        A semantic result with classes ("background", "foreground").
-
     References
     ----------
-    .. [1] N. Otsu, "A threshold selection method from gray-level histograms", IEEE Trans. Systems,
-       Man, and Cybernetics 9(1), 62-66, 1979.
+    .. [1] N. Otsu, "A threshold selection method from gray-level histograms", IEEE Trans. SMC
+       9(1), 62-66, 1979.
 
     Examples
     --------
-    >>> import numpy as np
     >>> image = np.array([[10, 10, 200], [10, 200, 200]], np.uint8)
     >>> otsu(image).class_map().tolist()
     [[0, 0, 1], [0, 1, 1]]
     """
+    _check_nbins(nbins)
+    gray = _gray(image, channel_axis)
+    if gray.dtype == np.uint8:
+        import cv2
+
+        # OpenCV's Otsu is the same criterion on the same 256-bin histogram, 10x faster.
+        return _global(gray, "otsu", lambda g: cv2.threshold(g, 0, 255, cv2.THRESH_OTSU)[0])
     from skimage.filters import threshold_otsu
 
-    gray = to_gray(check_image(image, channel_axis=channel_axis))
-    if nbins < 2:
-        raise ValueError(f"nbins must be at least 2, got {nbins}")
-    if gray.min() == gray.max():
-        threshold = float(gray.min())  # a flat image is all background
-    else:
-        threshold = float(threshold_otsu(gray, nbins=nbins))
-    return semantic_from_classes(gray > threshold, num_classes=2, method="otsu",
-                                 details={"threshold": threshold})
+    return _global(gray, "otsu", lambda g: threshold_otsu(g, nbins=nbins))
+
+
+@register_method("multi_otsu", task="semantic")
+def multi_otsu(image: np.ndarray, *, classes: int = 3, nbins: int = 256,
+               channel_axis: int | None = None) -> Segmentation:
+    """``classes`` classes split at the multi-level Otsu thresholds.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image (colour is converted to luma).
+    classes : int
+        Number of classes (2 to 5; the search grows as nbins ** (classes - 1)).
+    nbins : int
+        Histogram bins (all dtypes here, as scikit-image's ``threshold_multiotsu``).
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+
+    References
+    ----------
+    .. [1] P.-S. Liao, T.-S. Chen and P.-C. Chung, "A fast algorithm for multilevel thresholding",
+       J. Inf. Sci. Eng. 17(5), 713-727, 2001.
+
+    Examples
+    --------
+    >>> image = np.array([[10, 12, 100, 104, 200, 210]], np.uint8)
+    >>> multi_otsu(image, classes=3).class_map().tolist()
+    [[0, 0, 1, 1, 2, 2]]
+    """
+    from skimage.filters import threshold_multiotsu
+
+    if not 2 <= classes <= 5:
+        raise ValueError(f"classes must be between 2 and 5, got {classes}")
+    _check_nbins(nbins)
+    gray = _gray(image, channel_axis)
+    if np.unique(gray).size < classes:
+        raise ValueError(f"the image has fewer than {classes} distinct values; cannot make "
+                         f"{classes} classes")
+    thresholds = threshold_multiotsu(gray, classes=classes, nbins=nbins)
+    # right=True: a pixel joins class k+1 only when it is *above* threshold k, as in otsu; with
+    # classes=2 this equals otsu's split (scikit-image's docs digitize the other way round).
+    class_map = np.digitize(gray, bins=thresholds, right=True)
+    return semantic_from_classes(class_map, num_classes=classes, method="multi_otsu",
+                                 details={"thresholds": [float(t) for t in thresholds]})
+
+
+def _skimage_global(name: str, summary: str, reference: str, example: str) -> None:
+    """Register a scikit-image histogram threshold under ``name``, documented here."""
+    import skimage.filters as skf
+
+    chooser = getattr(skf, f"threshold_{name}")
+
+    def method(image: np.ndarray, *, channel_axis: int | None = None) -> Segmentation:
+        gray = _gray(image, channel_axis)
+        if name == "triangle" and gray.dtype == np.uint8:
+            import cv2
+
+            return _global(gray, name, lambda g: cv2.threshold(g, 0, 255, cv2.THRESH_TRIANGLE)[0])
+        return _global(gray, name, chooser)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"""{summary}
+
+    Pixels above the threshold are foreground; the threshold is in ``provenance.details``.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image (colour is converted to luma).
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+
+    References
+    ----------
+    .. [1] {reference}
+
+    Examples
+    --------
+    >>> image = np.array([[10, 12, 200], [11, 190, 210]], np.uint8)
+    >>> {name}(image).class_map().tolist()
+    {example}
+    """
+    method.__module__ = __name__
+    globals()[name] = register_method(name, task="semantic")(method)
+
+
+_skimage_global("li", "Two classes split at Li's minimum cross-entropy threshold.",
+                "C. H. Li and P. K. S. Tam, \"An iterative algorithm for minimum cross entropy "
+                "thresholding\", Pattern Recognition Letters 19(8), 771-776, 1998.",
+                "[[0, 0, 1], [0, 1, 1]]")
+_skimage_global("yen", "Two classes split at Yen's maximum-correlation threshold.",
+                "J.-C. Yen, F.-J. Chang and S. Chang, \"A new criterion for automatic multilevel "
+                "thresholding\", IEEE Trans. Image Processing 4(3), 370-378, 1995.",
+                "[[0, 0, 1], [0, 1, 1]]")
+_skimage_global("triangle", "Two classes split by the triangle method on the histogram.",
+                "G. W. Zack, W. E. Rogers and S. A. Latt, \"Automatic measurement of sister "
+                "chromatid exchange frequency\", J. Histochem. Cytochem. 25(7), 741-753, 1977.",
+                "[[0, 0, 1], [0, 1, 1]]")
+_skimage_global("isodata", "Two classes split at the ISODATA (Ridler-Calvard) threshold.",
+                "T. W. Ridler and S. Calvard, \"Picture thresholding using an iterative selection "
+                "method\", IEEE Trans. SMC 8(8), 630-632, 1978.",
+                "[[0, 0, 1], [0, 1, 1]]")
+_skimage_global("mean", "Two classes split at the mean intensity.",
+                "C. A. Glasbey, \"An analysis of histogram-based thresholding algorithms\", "
+                "CVGIP: Graphical Models and Image Processing 55, 532-537, 1993.",
+                "[[0, 0, 1], [0, 1, 1]]")
+_skimage_global("minimum", "Two classes split at the valley between the histogram's two peaks "
+                "(the histogram is smoothed until it has exactly two).",
+                "C. A. Glasbey, \"An analysis of histogram-based thresholding algorithms\", "
+                "CVGIP: Graphical Models and Image Processing 55, 532-537, 1993.",
+                "[[0, 0, 1], [0, 1, 1]]")
+
+
+def _check_block(block_size: int) -> None:
+    if block_size < 3 or block_size % 2 == 0:
+        raise ValueError(f"block_size must be an odd integer >= 3, got {block_size}")
+
+
+def _adaptive(image: np.ndarray, block_size: int, offset: float, channel_axis: int | None,
+              method: str) -> Segmentation:
+    from skimage.filters import threshold_local
+
+    _check_block(block_size)
+    gray = _gray(image, channel_axis)
+    local = threshold_local(gray.astype(np.float64), block_size, method=method, offset=offset,
+                            mode="reflect")
+    return semantic_from_classes(gray > local, num_classes=2, method=f"adaptive_{method}",
+                                 details={"block_size": block_size, "offset": offset})
+
+
+@register_method("adaptive_mean", task="semantic")
+def adaptive_mean(image: np.ndarray, *, block_size: int = 35, offset: float = 0.0,
+                  channel_axis: int | None = None) -> Segmentation:
+    """Foreground where a pixel exceeds the mean of its ``block_size`` neighbourhood minus ``offset``.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image (colour is converted to luma).
+    block_size : int
+        Odd side of the square neighbourhood.
+    offset : float
+        Subtracted from the local mean (in the image's units).
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+
+    References
+    ----------
+    .. [1] R. C. Gonzalez and R. E. Woods, "Digital Image Processing", 4th ed., section 10.3.
+
+    Examples
+    --------
+    >>> image = np.tile(np.array([[10, 200]], np.uint8), (5, 5))
+    >>> adaptive_mean(image, block_size=3).class_map()[2, :4].tolist()
+    [0, 1, 0, 1]
+    """
+    return _adaptive(image, block_size, offset, channel_axis, "mean")
+
+
+@register_method("adaptive_gaussian", task="semantic")
+def adaptive_gaussian(image: np.ndarray, *, block_size: int = 35, offset: float = 0.0,
+                      channel_axis: int | None = None) -> Segmentation:
+    """Foreground where a pixel exceeds the Gaussian-weighted local mean minus ``offset``.
+
+    The Gaussian's sigma is ``(block_size - 1) / 6``, as in scikit-image's ``threshold_local``.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image (colour is converted to luma).
+    block_size : int
+        Odd side of the neighbourhood.
+    offset : float
+        Subtracted from the local mean (in the image's units).
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+
+    References
+    ----------
+    .. [1] R. C. Gonzalez and R. E. Woods, "Digital Image Processing", 4th ed., section 10.3.
+
+    Examples
+    --------
+    >>> image = np.tile(np.array([[10, 200]], np.uint8), (5, 5))
+    >>> adaptive_gaussian(image, block_size=3).class_map()[2, :4].tolist()
+    [0, 1, 0, 1]
+    """
+    return _adaptive(image, block_size, offset, channel_axis, "gaussian")
+
+
+@register_method("niblack", task="semantic")
+def niblack(image: np.ndarray, *, window_size: int = 25, k: float = 0.2,
+            channel_axis: int | None = None) -> Segmentation:
+    """Niblack's local threshold ``T = m - k * s`` from the local mean m and deviation s.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image (colour is converted to luma).
+    window_size : int
+        Odd side of the local window.
+    k : float
+        Weight of the local standard deviation.
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+
+    References
+    ----------
+    .. [1] W. Niblack, "An Introduction to Digital Image Processing", Prentice-Hall, 1986.
+
+    Examples
+    --------
+    >>> image = np.zeros((9, 9), np.uint8); image[3:6, 3:6] = 200
+    >>> int(niblack(image, window_size=5).class_map()[4, 4])
+    1
+    """
+    from skimage.filters import threshold_niblack
+
+    _check_block(window_size)
+    gray = _gray(image, channel_axis)
+    local = threshold_niblack(gray, window_size=window_size, k=k)
+    return semantic_from_classes(gray > local, num_classes=2, method="niblack",
+                                 details={"window_size": window_size, "k": k})
+
+
+@register_method("sauvola", task="semantic")
+def sauvola(image: np.ndarray, *, window_size: int = 25, k: float = 0.2, r: float | None = None,
+            channel_axis: int | None = None) -> Segmentation:
+    """Sauvola's local threshold ``T = m * (1 + k * (s / r - 1))``, made for documents.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image (colour is converted to luma).
+    window_size : int
+        Odd side of the local window.
+    k : float
+        Weight of the normalised deviation.
+    r : float or None
+        Dynamic range of the deviation; None uses half the image's value range.
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+
+    References
+    ----------
+    .. [1] J. Sauvola and M. Pietikainen, "Adaptive document image binarization", Pattern
+       Recognition 33(2), 225-236, 2000.
+
+    Examples
+    --------
+    >>> image = np.zeros((9, 9), np.uint8); image[3:6, 3:6] = 200
+    >>> int(sauvola(image, window_size=5).class_map()[4, 4])
+    1
+    """
+    from skimage.filters import threshold_sauvola
+
+    _check_block(window_size)
+    gray = _gray(image, channel_axis)
+    local = threshold_sauvola(gray, window_size=window_size, k=k, r=r)
+    return semantic_from_classes(gray > local, num_classes=2, method="sauvola",
+                                 details={"window_size": window_size, "k": k})
+
+
+# The factory above defines these at import time; named here for linters and readers.
+li: Callable[..., Segmentation]
+yen: Callable[..., Segmentation]
+triangle: Callable[..., Segmentation]
+isodata: Callable[..., Segmentation]
+mean: Callable[..., Segmentation]
+minimum: Callable[..., Segmentation]

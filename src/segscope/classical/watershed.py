@@ -17,7 +17,7 @@ def watershed(
     image: np.ndarray,
     *,
     markers: np.ndarray | None = None,
-    h: float = 0.05,
+    h: float = 0.15,
     smoothing: float = 1.0,
     compactness: float = 0.0,
     min_distance: int = 5,
@@ -65,9 +65,9 @@ def watershed(
     Examples
     --------
     >>> import numpy as np
-    >>> image = np.zeros((20, 40), bool)
-    >>> image[5:15, 3:18] = image[5:15, 20:37] = True
-    >>> len(watershed(image))
+    >>> yy, xx = np.mgrid[:30, :60]
+    >>> touching = ((yy - 15) ** 2 + (xx - 15) ** 2 < 100) | ((yy - 15) ** 2 + (xx - 40) ** 2 < 121)
+    >>> len(watershed(touching))
     2
     """
     from scipy import ndimage

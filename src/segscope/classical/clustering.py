@@ -1,0 +1,268 @@
+"""Clustering: k-means, SLIC superpixels, mean shift; and connected components of a mask."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..imagecheck import check_image
+from ..registry import register_method
+from ..result import Provenance, Segmentation
+from ._common import absorb_small, regions, semantic_from_classes
+
+__all__ = ["connected_components", "kmeans", "mean_shift", "slic"]
+
+
+@register_method("kmeans", task="semantic")
+def kmeans(
+    image: np.ndarray,
+    *,
+    k: int = 4,
+    spatial_weight: float = 0.0,
+    sample_size: int = 20000,
+    connected: bool = False,
+    seed: int = 0,
+    channel_axis: int | None = None,
+) -> Segmentation:
+    """k-means clustering of pixel values (optionally with their positions).
+
+    Centres are fitted with OpenCV's k-means++ on a random sample of pixels (all of them when the
+    image is smaller), then every pixel goes to its nearest centre. Classes are numbered by
+    increasing centre brightness, so results are stable across seeds.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey, colour or multi-band image.
+    k : int
+        Number of clusters.
+    spatial_weight : float
+        Weight of (row, col) in the features, relative to the value range per pixel of image
+        extent; 0 clusters on values alone.
+    sample_size : int
+        Pixels used to fit the centres.
+    connected : bool
+        Return the connected regions of each cluster (a regions result) instead of k classes.
+    seed : int
+        Random seed of the sample and of k-means++.
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+
+    References
+    ----------
+    .. [1] S. Lloyd, "Least squares quantization in PCM", IEEE Trans. Inf. Theory 28(2), 129-137,
+       1982.
+    .. [2] D. Arthur and S. Vassilvitskii, "k-means++: the advantages of careful seeding",
+       SODA 2007.
+
+    Examples
+    --------
+    >>> image = np.array([[0, 0, 100, 100, 250, 250]], np.uint8)
+    >>> kmeans(image, k=3).class_map().tolist()
+    [[0, 0, 1, 1, 2, 2]]
+    """
+    import cv2
+
+    image = check_image(image, channel_axis=channel_axis)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if sample_size < k:
+        raise ValueError(f"sample_size must be at least k={k}, got {sample_size}")
+    data = image.astype(np.float32)
+    features = data.reshape(-1, 1 if data.ndim == 2 else data.shape[-1])
+    if spatial_weight > 0:
+        height, width = image.shape[:2]
+        span = float(features.max() - features.min()) or 1.0
+        rows, cols = np.mgrid[:height, :width].astype(np.float32)
+        scale = spatial_weight * span / max(height, width)
+        features = np.hstack([features, (rows.ravel() * scale)[:, None],
+                              (cols.ravel() * scale)[:, None]])
+    features = np.ascontiguousarray(features)
+    unique_count = len(np.unique(features[: min(len(features), 100000)], axis=0))
+    if unique_count < k:
+        raise ValueError(f"the image has {unique_count} distinct pixel values, fewer than k={k}")
+    rng = np.random.default_rng(seed)
+    sample = features if len(features) <= sample_size else \
+        features[rng.choice(len(features), sample_size, replace=False)]
+    cv2.setRNGSeed(seed)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
+    _, _, centres = cv2.kmeans(sample, k, None, criteria, 3,  # type: ignore[call-overload]
+                               cv2.KMEANS_PP_CENTERS)
+    # Order clusters by brightness (mean of the value features) for stable class numbers.
+    bands = 1 if data.ndim == 2 else data.shape[-1]
+    order = np.argsort(centres[:, :bands].mean(axis=1), kind="stable")
+    centres = centres[order]
+    distances = np.zeros((len(features), k), np.float32)
+    for j in range(k):
+        distances[:, j] = ((features - centres[j]) ** 2).sum(axis=1)
+    class_map = distances.argmin(axis=1).reshape(image.shape[:2])
+    details = {"centres": centres[:, :bands].tolist()}
+    if connected:
+        from skimage.measure import label
+
+        return regions(label(class_map + 1, background=0, connectivity=1), method="kmeans",
+                       details=details)
+    return semantic_from_classes(class_map, num_classes=k, method="kmeans", details=details,
+                                 class_names=tuple(f"cluster_{j}" for j in range(k)))
+
+
+@register_method("slic", task="regions")
+def slic(
+    image: np.ndarray,
+    *,
+    n_segments: int = 400,
+    compactness: float = 10.0,
+    sigma: float = 1.0,
+    channel_axis: int | None = None,
+) -> Segmentation:
+    """SLIC superpixels: k-means in combined colour (CIELAB for RGB) and image-plane space.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey, colour or multi-band image.
+    n_segments : int
+        Approximate number of superpixels.
+    compactness : float
+        Balance of colour against space; higher gives squarer superpixels.
+    sigma : float
+        Gaussian smoothing before clustering.
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+
+    References
+    ----------
+    .. [1] R. Achanta et al., "SLIC superpixels compared to state-of-the-art superpixel methods",
+       IEEE TPAMI 34(11), 2274-2282, 2012.
+
+    Examples
+    --------
+    >>> image = np.zeros((40, 40, 3), np.uint8); image[:, 20:] = 200
+    >>> 2 <= len(slic(image, n_segments=4)) <= 8
+    True
+    """
+    from skimage import segmentation
+
+    image = check_image(image, channel_axis=channel_axis)
+    if n_segments < 1:
+        raise ValueError(f"n_segments must be at least 1, got {n_segments}")
+    data = image.astype(np.uint8) if image.dtype == bool else image
+    if data.ndim == 2:
+        # scikit-image's compactness assumes values in [0, 1] for grey input.
+        compactness_used = compactness / 100.0
+    else:
+        compactness_used = compactness
+    labels = segmentation.slic(data, n_segments=n_segments, compactness=compactness_used,
+                               sigma=sigma, start_label=1,
+                               channel_axis=-1 if data.ndim == 3 else None)
+    return regions(labels, method="slic", details={"superpixels": int(labels.max())})
+
+
+@register_method("mean_shift", task="regions")
+def mean_shift(
+    image: np.ndarray,
+    *,
+    spatial_radius: float = 12.0,
+    color_radius: float = 20.0,
+    min_size: int = 30,
+    channel_axis: int | None = None,
+) -> Segmentation:
+    """Mean-shift segmentation: pixels move to the mode of their joint space-colour density.
+
+    OpenCV's pyramid mean-shift filtering flattens each mode's basin to one colour; the connected
+    areas of equal colour become regions, and regions under ``min_size`` pixels join their most
+    similar neighbour. Needs 8-bit input (grey or RGB).
+
+    Parameters
+    ----------
+    image : ndarray
+        uint8 grey or RGB image.
+    spatial_radius : float
+        Spatial window radius, in pixels.
+    color_radius : float
+        Colour window radius, in 8-bit units.
+    min_size : int
+        Smallest region, in pixels.
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+
+    References
+    ----------
+    .. [1] D. Comaniciu and P. Meer, "Mean shift: a robust approach toward feature space
+       analysis", IEEE TPAMI 24(5), 603-619, 2002.
+
+    Examples
+    --------
+    >>> image = np.zeros((30, 30, 3), np.uint8); image[:, 15:] = 200
+    >>> len(mean_shift(image))
+    2
+    """
+    import cv2
+    from skimage.measure import label
+    from skimage.segmentation import relabel_sequential
+
+    image = check_image(image, channel_axis=channel_axis)
+    if image.dtype != np.uint8:
+        raise TypeError(f"mean_shift needs uint8 input, got {image.dtype}; convert explicitly "
+                        "(for example skimage.util.img_as_ubyte)")
+    rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
+    rgb = np.ascontiguousarray(rgb[..., :3])
+    filtered = cv2.pyrMeanShiftFiltering(rgb, spatial_radius, color_radius)
+    flat = np.asarray(filtered, np.int64)
+    code = (flat[..., 0] << 16) | (flat[..., 1] << 8) | flat[..., 2]
+    labels = label(code + 1, background=0, connectivity=1)
+    if min_size > 1:
+        labels = absorb_small(labels, filtered.astype(np.float64), min_size)
+    labels = relabel_sequential(labels)[0]
+    return regions(labels, method="mean_shift")
+
+
+@register_method("connected_components", task="instance")
+def connected_components(
+    image: np.ndarray, *, connectivity: int = 2, min_size: int = 0,
+    channel_axis: int | None = None,
+) -> Segmentation:
+    """Each connected component of a foreground mask becomes one instance.
+
+    Parameters
+    ----------
+    image : ndarray
+        A mask (bool, or numbers with at most two values, non-zero being foreground), or any grey
+        or colour image, whose foreground is then found with Otsu's threshold on its luma.
+    connectivity : int
+        1 for 4-connectivity, 2 for 8-connectivity (scikit-image's convention).
+    min_size : int
+        Components with fewer pixels are dropped.
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+
+    Examples
+    --------
+    >>> mask = np.array([[1, 0, 1], [1, 0, 0]], bool)
+    >>> len(connected_components(mask))
+    2
+    """
+    import cv2
+
+    image = check_image(image, channel_axis=channel_axis)
+    if connectivity not in (1, 2):
+        raise ValueError(f"connectivity must be 1 or 2, got {connectivity}")
+    if image.ndim == 2 and (image.dtype == bool or (np.unique(image[:4096]).size <= 2
+                            and np.unique(image).size <= 2)):
+        mask = (image != 0).astype(np.uint8)
+    else:
+        from .threshold import otsu
+
+        mask = (otsu(image).class_map() == 1).astype(np.uint8)
+    count, labels = cv2.connectedComponents(mask, connectivity=4 if connectivity == 1 else 8,
+                                            ltype=cv2.CV_32S)
+    if min_size > 0 and count > 1:
+        sizes = np.bincount(labels.ravel())
+        keep = sizes >= min_size
+        keep[0] = False
+        lut = np.zeros(count, np.int32)
+        lut[keep] = np.arange(1, int(keep.sum()) + 1)
+        labels = lut[labels]
+    ids = np.unique(labels)
+    ids = ids[ids > 0]
+    return Segmentation(labels, "instance", ids=ids, categories=np.zeros(len(ids), np.int32),
+                        class_names=("object",), provenance=Provenance("connected_components"))
