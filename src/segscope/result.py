@@ -543,12 +543,17 @@ class Segmentation:
                             class_names=self.class_names, provenance=self.provenance)
 
     def with_provenance(self, provenance: Provenance) -> Segmentation:
-        """The same result with another provenance (results are treated as immutable)."""
-        return Segmentation(
-            self.labels, self.kind, ids=self._ids, categories=self._categories,  # type: ignore[arg-type]
-            scores=self._scores, is_thing=self._is_thing, masks=self.masks,
-            probabilities=self.probabilities, class_names=self.class_names, provenance=provenance,
-        )
+        """The same result with another provenance (results are treated as immutable).
+
+        The fields were validated when this result was built, so they are shared, not re-checked.
+        """
+        if not isinstance(provenance, Provenance):
+            raise TypeError(f"provenance must be a Provenance, got {type(provenance).__name__}")
+        clone = object.__new__(Segmentation)
+        for name in Segmentation.__slots__:
+            object.__setattr__(clone, name, getattr(self, name))
+        clone.provenance = provenance
+        return clone
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
