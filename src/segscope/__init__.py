@@ -17,16 +17,20 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 from .api import methods, segment
 from .io import image_info, imread, imwrite
+from .metrics import Evaluator, MetricReport, evaluate
 from .result import Provenance, Segment, Segmentation
 from .viz import boundaries, colorize, overlay, panel
 
 __all__ = [
+    "Evaluator",
+    "MetricReport",
     "Provenance",
     "Segment",
     "Segmentation",
     "__version__",
     "boundaries",
     "colorize",
+    "evaluate",
     "image_info",
     "imread",
     "imwrite",

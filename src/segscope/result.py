@@ -480,7 +480,7 @@ class Segmentation:
         lut = np.full(int(self._ids.max(initial=0)) + 1, void, dtype=np.int64)
         lut[self._ids] = self._categories
         out = lut[self.labels]
-        dtype = np.uint8 if out.max(initial=0) <= 255 else np.int32
+        dtype = np.uint8 if out.min(initial=0) >= 0 and out.max(initial=0) <= 255 else np.int32
         return out.astype(dtype)
 
     # ------------------------------------------------------------------ conversions
