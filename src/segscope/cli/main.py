@@ -168,6 +168,145 @@ def _write_collection(collected: list[tuple[str, Any]], outdir: Path, fmt: str) 
         write_coco_panoptic(outdir / "panoptic.json", records)
 
 
+def _read_class_names(path: str | None) -> list[str] | None:
+    if path is None:
+        return None
+    try:
+        names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    except OSError as exc:
+        raise SystemExit(
+            f"segscope: error: cannot read class names from {path}: {exc.strerror or exc}"
+        ) from None
+    if not names:
+        raise SystemExit(f"segscope: error: {path} holds no class names (one per line)")
+    return names
+
+
+def _pair(pred: dict[str, Any], truth: dict[str, Any], pred_path: str, truth_path: str) -> list[str]:
+    stems = sorted(set(pred) & set(truth))
+    missing = sorted(set(truth) - set(pred))
+    if not stems:
+        raise SystemExit(f"segscope: error: no file names in common between {pred_path} and {truth_path} "
+                         f"(predictions: {sorted(pred)[:3]}..., truths: {sorted(truth)[:3]}...)")
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise SystemExit(f"segscope: error: {len(missing)} truth image(s) have no prediction in {pred_path}: "
+                         f"{shown}")
+    return stems
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from segscope.io.datasets import read_annotations
+    from segscope.metrics import Evaluator
+
+    from ._progress import progress
+
+    try:
+        truth_task, truths = read_annotations(args.truth, task=args.task)
+        _, preds = read_annotations(args.pred, task=args.task or truth_task)
+    except (OSError, ValueError) as exc:
+        print(f"segscope: error: {exc}", file=sys.stderr)
+        return 2
+    task = args.task or truth_task
+    stems = _pair(preds, truths, args.pred, args.truth)
+    evaluator = Evaluator(task=task, ignore_index=args.ignore, class_names=_read_class_names(args.classes),
+                          num_classes=args.num_classes, aggregation=args.aggregation,
+                          iou_threshold=args.iou_threshold)
+    for stem in progress(stems, desc=f"evaluate {task}", unit="image"):
+        truth, pred = truths[stem], preds[stem]
+        try:
+            evaluator.update(pred.value, truth.value, crowd=truth.crowd, name=stem)
+        except (ValueError, TypeError) as exc:
+            print(f"segscope: error: {pred.source} against {truth.source}: {exc}", file=sys.stderr)
+            return 1
+    report = evaluator.compute()
+    print(report.table())
+    if args.json:
+        report.to_json(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _method_parameters(pairs: Sequence[str] | None, methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    from segscope.registry import bind_parameters, get_method
+
+    raw: dict[str, dict[str, str]] = {}
+    for key, value in parse_params(pairs).items():
+        if "." not in key:
+            raise SystemExit(f"segscope: error: compare parameters are METHOD.KEY=VALUE, got {key!r}")
+        method, name = key.split(".", 1)
+        if method not in methods:
+            raise SystemExit(
+                f"segscope: error: parameter {key!r} names method {method!r}, not one of {methods}"
+            )
+        raw.setdefault(method, {})[name] = value
+    out = {}
+    for method, values in raw.items():
+        bound = bind_parameters(get_method(method), values, from_text=True)
+        out[method] = {k: bound[k] for k in values}
+    return out
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from segscope.compare import compare_methods, write_compare_report
+    from segscope.io import imread
+    from segscope.io.datasets import read_annotations
+    from segscope.registry import get_method
+
+    from ._progress import progress
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    try:
+        for m in methods:
+            get_method(m)
+        parameters = _method_parameters(args.param, methods)
+    except (ValueError, TypeError) as exc:
+        print(f"segscope: error: {exc}", file=sys.stderr)
+        return 2
+    paths = expand_inputs(args.inputs)
+    missing = [p for p in paths if not p.is_file()]
+    if missing or not paths:
+        reason = f"no such image: {missing[0]}" if missing else "no input images"
+        print(f"segscope: error: {reason}", file=sys.stderr)
+        return 2
+    if args.limit:
+        paths = paths[: args.limit]
+    truths = None
+    task = args.task
+    if args.truth:
+        try:
+            truth_task, truths = read_annotations(args.truth, task=args.task)
+        except (OSError, ValueError) as exc:
+            print(f"segscope: error: {exc}", file=sys.stderr)
+            return 2
+        task = task or truth_task
+        absent = [p.name for p in paths if p.stem not in truths]
+        if absent:
+            print(f"segscope: error: {len(absent)} image(s) have no truth in {args.truth}: {absent[:5]}",
+                  file=sys.stderr)
+            return 2
+    outdir = Path(args.output)
+    _check_output_dir(outdir)
+    options = {"ignore_index": args.ignore} if task == "semantic" and args.ignore is not None else {}
+    runs = compare_methods(paths, methods, truths=truths, task=task, parameters=parameters,
+                           evaluate_options=options,
+                           progress=lambda jobs: progress(jobs, desc="compare", unit="run"))
+    images = {p.stem: imread(p) for p in paths}
+    report = outdir / "index.html"
+    write_compare_report(report, runs, methods, images=images,
+                         title=f"segscope compare: {', '.join(methods)} on {len(paths)} image(s)")
+    from segscope.compare import summary_rows
+    from segscope.metrics.report import format_table
+
+    columns, rows = summary_rows(runs, methods)
+    print(format_table(rows, columns))
+    failed = [r for r in runs if r.error is not None]
+    for r in failed:
+        print(f"error: {r.method} on {r.image}: {r.error}", file=sys.stderr)
+    print(f"wrote {report}")
+    return 1 if failed else 0
+
+
 # ---------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -198,6 +337,41 @@ def build_parser() -> argparse.ArgumentParser:
                    help="png: one label PNG per image (semantic: palette PNG, 255 void); "
                    "coco: annotations.json; panoptic: panoptic.json + panoptic/ PNGs")
     p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser(
+        "evaluate", help="score predictions against truths and print a table",
+        description="Score predictions against truths. Both are folders of label PNGs paired by "
+        "file stem (semantic: class indices; instance: object ids), folders of saved results "
+        "(.npz), a COCO JSON or a COCO panoptic JSON; truths may also be a folder of BSDS .mat files.")
+    p.add_argument("--pred", required=True, help="predictions: folder or JSON file")
+    p.add_argument("--truth", required=True, help="truths: folder or JSON file")
+    p.add_argument("--task", choices=("semantic", "instance", "panoptic", "regions"),
+                   help="what to score (default: what the truth files imply)")
+    p.add_argument("--ignore", type=int, help="semantic: truth value not to count (CamVid 11, VOC 255)")
+    p.add_argument("--num-classes", type=int, help="semantic: number of classes")
+    p.add_argument("--classes", metavar="NAMES_TXT", help="class names, one per line")
+    p.add_argument("--aggregation", choices=("pooled", "per_image"), default="pooled",
+                   help="semantic: dataset-wide counts (pooled) or the mean of image scores")
+    p.add_argument("--iou-threshold", type=float, default=0.5,
+                   help="instance: IoU at which objects match for precision/recall/F1")
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "compare", help="run several methods on images and write an HTML report",
+        description="Run each method on each image and write REPORT_DIR/index.html (self-contained, "
+        "opens offline): per method the scores (mean and spread), seconds and peak memory; per "
+        "image the overlays side by side with error maps, and histograms for threshold methods.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
+    p.add_argument("--methods", required=True, help="comma-separated method names")
+    p.add_argument("--truth", help="truths to score against (folder or JSON, paired by file stem)")
+    p.add_argument("--task", choices=("semantic", "instance", "panoptic", "regions"))
+    p.add_argument("--ignore", type=int, help="semantic: truth value not to count")
+    p.add_argument("-p", "--param", action="append", metavar="METHOD.KEY=VALUE",
+                   help="a method parameter, e.g. felzenszwalb.scale=300; repeat for several")
+    p.add_argument("--limit", type=int, help="only the first N images")
+    p.add_argument("-o", "--output", required=True, metavar="REPORT_DIR", help="output folder")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

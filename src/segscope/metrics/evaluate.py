@@ -62,7 +62,7 @@ class Evaluator:
     def __init__(
         self,
         *,
-        task: Task | None = None,
+        task: Task | str | None = None,
         num_classes: int | None = None,
         ignore_index: int | None = None,
         class_names: Sequence[str] | None = None,
@@ -248,7 +248,9 @@ def _region_scores(prediction: Any, truth: Any) -> dict[str, float]:
     }
 
 
-def evaluate(prediction: Any, truth: Any, *, task: Task | None = None, **options: Any) -> MetricReport:
+def evaluate(
+    prediction: Any, truth: Any, *, task: Task | str | None = None, **options: Any
+) -> MetricReport:
     """Score predictions against truths: one image, or a dataset given as two lists.
 
     ``options`` are those of :class:`Evaluator` (``num_classes``, ``ignore_index``,
