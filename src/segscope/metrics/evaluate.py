@@ -178,9 +178,7 @@ class Evaluator:
             per_class[name]["pixels"] = int(total.tp[k] + total.fn[k])
         head = {k: scores[k] for k in ("pixel_accuracy", "mean_accuracy", "miou", "fwiou", "mean_dice")}
         settings = {"aggregation": self.aggregation, "ignore_index": self.ignore_index, "classes": n}
-        report = MetricReport("semantic", head, per_class, self._rows, settings)
-        report.confusion = total.confusion  # type: ignore[attr-defined]
-        return report
+        return MetricReport("semantic", head, per_class, self._rows, settings, total.confusion)
 
     def _instance_report(self) -> MetricReport:
         ap = coco_ap_from_prepared(self._prepared, max_detections=self.max_detections,

@@ -73,6 +73,8 @@ class MetricReport:
         One row per image, with its ``name`` when one was given.
     settings : dict
         How the figures were reduced (aggregation, ignore index, thresholds).
+    confusion : ndarray, optional
+        Semantic: the pooled confusion matrix (truth rows, prediction columns).
     """
 
     task: str
@@ -80,6 +82,7 @@ class MetricReport:
     per_class: dict[str, dict[str, Any]] = field(default_factory=dict)
     per_image: list[dict[str, Any]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    confusion: np.ndarray | None = None
 
     def __getitem__(self, key: str) -> float:
         return self.scores[key]
@@ -92,6 +95,7 @@ class MetricReport:
                 "per_class": self.per_class,
                 "per_image": self.per_image,
                 "settings": self.settings,
+                **({"confusion": self.confusion} if self.confusion is not None else {}),
             }
         )
 
