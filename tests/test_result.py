@@ -141,3 +141,20 @@ def test_save_into_missing_folder_leaves_nothing(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         seg.save(tmp_path / "nope" / "a.npz")
     assert not (tmp_path / "nope").exists()
+
+
+def test_byte_class_map_results_equal_the_general_path_and_are_isolated():
+    rng = np.random.default_rng(3)
+    cm = rng.integers(0, 4, size=(9, 7)).astype(np.uint8)
+    cm[0, 0] = 255
+    fast = Segmentation.from_class_map(cm, num_classes=4, void=255)
+    general = Segmentation.from_class_map(cm.astype(np.int32), num_classes=4, void=255)
+    assert fast.shape == (9, 7)
+    np.testing.assert_array_equal(fast.class_map(void=255), general.class_map(void=255))
+    assert not fast.class_map(void=255).flags.writeable  # the kept map cannot be edited through it
+    cm[:] = 0  # the caller's array changing later does not change the result
+    np.testing.assert_array_equal(fast.labels, general.labels)
+    assert fast == general
+    np.testing.assert_array_equal(fast.ids, general.ids)
+    with pytest.raises(ValueError, match="out of range"):
+        Segmentation.from_class_map(np.full((2, 2), 7, np.uint8), num_classes=4)

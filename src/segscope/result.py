@@ -166,12 +166,13 @@ class Segmentation:
 
     __slots__ = (
         "_categories",
+        "_class_source",
         "_ids",
         "_is_thing",
+        "_labels",
         "_scores",
         "class_names",
         "kind",
-        "labels",
         "masks",
         "probabilities",
         "provenance",
@@ -265,23 +266,12 @@ class Segmentation:
                     f"{len(class_names)} entries"
                 )
         if probabilities is not None:
-            probabilities = np.asarray(probabilities)
-            if probabilities.ndim != 3 or probabilities.shape[1:] != labels.shape:
-                raise ValueError(
-                    f"probabilities must have shape (C, {labels.shape[0]}, {labels.shape[1]}), "
-                    f"got {probabilities.shape}"
-                )
-            if not np.issubdtype(probabilities.dtype, np.floating):
-                raise TypeError(f"probabilities must be floats, got {probabilities.dtype}")
-            if class_names is not None and probabilities.shape[0] != len(class_names):
-                raise ValueError(
-                    f"probabilities has {probabilities.shape[0]} classes but class_names has "
-                    f"{len(class_names)}"
-                )
+            probabilities = self._checked_probabilities(probabilities, labels.shape, class_names)
         if provenance is not None and not isinstance(provenance, Provenance):
             raise TypeError(f"provenance must be a Provenance, got {type(provenance).__name__}")
 
-        self.labels = labels
+        self._labels: np.ndarray | None = labels
+        self._class_source: tuple[np.ndarray, int | None] | None = None
         self.kind: str = kind
         self._ids = ids_arr
         self._categories = cats
@@ -291,6 +281,37 @@ class Segmentation:
         self.probabilities = probabilities
         self.class_names: tuple[str, ...] | None = class_names
         self.provenance = provenance
+
+    @staticmethod
+    def _checked_probabilities(
+        probabilities: np.ndarray, shape: tuple[int, ...], class_names: Sequence[str] | None
+    ) -> np.ndarray:
+        probabilities = np.asarray(probabilities)
+        if probabilities.ndim != 3 or probabilities.shape[1:] != shape:
+            raise ValueError(
+                f"probabilities must have shape (C, {shape[0]}, {shape[1]}), got {probabilities.shape}"
+            )
+        if not np.issubdtype(probabilities.dtype, np.floating):
+            raise TypeError(f"probabilities must be floats, got {probabilities.dtype}")
+        if class_names is not None and probabilities.shape[0] != len(class_names):
+            raise ValueError(
+                f"probabilities has {probabilities.shape[0]} classes but class_names has "
+                f"{len(class_names)}"
+            )
+        return probabilities
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The (H, W) int32 label image: 0 void, each positive value one segment's id."""
+        if self._labels is None:
+            # A semantic result built from an 8-bit class map makes its labels on first use:
+            # methods that answer with a class map (thresholds) then cost no more than the map.
+            source, void = self._class_source  # type: ignore[misc]
+            lut = np.arange(1, 257, dtype=np.int32)
+            if void is not None:
+                lut[void] = 0
+            self._labels = lut[source]
+        return self._labels
 
     @staticmethod
     def _per_segment(
@@ -347,7 +368,12 @@ class Segmentation:
         if class_map.ndim != 2:
             raise ValueError(f"class_map must be 2-D, got shape {class_map.shape}")
         if class_map.dtype == bool:
-            class_map = class_map.astype(np.int32)
+            class_map = class_map.view(np.uint8)
+        if class_map.dtype == np.uint8 and class_map.size:
+            # A private copy: the result must not change when the caller's array does.
+            return cls._from_byte_class_map(class_map.copy(), num_classes=num_classes,
+                                            class_names=class_names, void=void,
+                                            probabilities=probabilities, provenance=provenance)
         if not np.issubdtype(class_map.dtype, np.integer):
             raise TypeError(f"class_map must be an integer array, got dtype {class_map.dtype}")
         valid = np.ones(class_map.shape, bool) if void is None else class_map != void
@@ -363,6 +389,48 @@ class Segmentation:
         ids = present_ids(labels)
         return cls(labels, "semantic", ids=ids, categories=ids - 1, probabilities=probabilities,
                    class_names=class_names, provenance=provenance)
+
+    @classmethod
+    def _from_byte_class_map(
+        cls,
+        class_map: np.ndarray,
+        *,
+        num_classes: int | None = None,
+        class_names: Sequence[str] | None = None,
+        void: int | None = None,
+        probabilities: np.ndarray | None = None,
+        provenance: Provenance | None = None,
+    ) -> Segmentation:
+        """:meth:`from_class_map` for a uint8 map the result may keep (no copy).
+
+        One histogram pass validates it; the int32 labels are made on first use.
+        """
+        import cv2
+
+        class_map = np.ascontiguousarray(class_map)
+        low, high, _, _ = cv2.minMaxLoc(class_map)
+        if high - low <= 1 and (void is None or not low <= void <= high):
+            # Two-class maps (every threshold): the extremes are the classes present.
+            present = np.unique(np.array([low, high], np.int32))
+        else:
+            counts = cv2.calcHist([class_map], [0], None, [256], [0, 256]).ravel()
+            if void is not None and 0 <= void < 256:
+                counts[void] = 0
+            present = np.flatnonzero(counts).astype(np.int32)
+        if num_classes is None and class_names is not None:
+            num_classes = len(class_names)
+        if num_classes is not None and present.size and present[-1] >= num_classes:
+            raise ValueError(f"class index {int(present[-1])} out of range for {num_classes} classes")
+        ids = present + 1
+        # Validate everything else (names, probabilities, provenance) on a tiny stand-in.
+        probe = cls(np.zeros((1, 1), np.int32), "semantic", ids=ids, categories=present,
+                    class_names=class_names, provenance=provenance)
+        if probabilities is not None:
+            probabilities = cls._checked_probabilities(probabilities, class_map.shape, probe.class_names)
+        probe._labels = None
+        probe._class_source = (class_map, void if void is not None and 0 <= void < 256 else None)
+        probe.probabilities = probabilities
+        return probe
 
     @classmethod
     def from_masks(
@@ -393,7 +461,8 @@ class Segmentation:
     # ------------------------------------------------------------------ views
     @property
     def shape(self) -> tuple[int, int]:
-        return (int(self.labels.shape[0]), int(self.labels.shape[1]))
+        grid = self._labels if self._labels is not None else self._class_source[0]  # type: ignore[index]
+        return (int(grid.shape[0]), int(grid.shape[1]))
 
     @property
     def ids(self) -> np.ndarray:
@@ -477,6 +546,12 @@ class Segmentation:
         """
         if self.kind == "regions":
             raise ValueError("a regions result has no categories; it has no class map")
+        if self._class_source is not None and self._labels is None:
+            source, source_void = self._class_source
+            if source_void is None or source_void == void:
+                view = source.view()
+                view.flags.writeable = False
+                return view
         lut = np.full(int(self._ids.max(initial=0)) + 1, void, dtype=np.int64)
         lut[self._ids] = self._categories
         out = lut[self.labels]

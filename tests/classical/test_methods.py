@@ -171,14 +171,14 @@ def _distinct_seeds(draw, shape):
     n = draw(st.integers(1, 6))
     cells = draw(st.lists(st.tuples(st.integers(0, shape[0] - 1), st.integers(0, shape[1] - 1)),
                           min_size=n, max_size=n, unique=True))
-    return np.array(cells)
+    return cells
 
 
 @settings(max_examples=60, deadline=None)
 @given(data_=st.data(), tolerance=st.one_of(st.none(), st.floats(0, 50)))
 def test_region_growing_properties(data_, tolerance):
-    # width >= 3: an (N, 2) image makes (N, 2) seed points ambiguous (see closing note)
-    image = data_.draw(hnp.arrays(np.uint8, st.tuples(st.integers(2, 15), st.integers(3, 15))))
+    # Seeds as a list of pairs are points even on an (N, 2) image, where an array would be ambiguous.
+    image = data_.draw(hnp.arrays(np.uint8, st.tuples(st.integers(1, 15), st.integers(1, 15))))
     seeds = _distinct_seeds(data_.draw, image.shape)
     seg = segscope.segment(image, "region_growing", seeds=seeds, tolerance=tolerance)
     for k, (r, c) in enumerate(seeds, start=1):
@@ -276,3 +276,14 @@ def test_every_method_on_rgba_and_multiband(name):
             segscope.segment(bands, name, channel_axis=0)
         return
     assert segscope.segment(bands, name, channel_axis=0).shape == (40, 40)
+
+
+def test_seed_points_on_an_n_by_2_image_are_unambiguous():
+    image = np.array([[0, 0], [0, 50], [90, 90]], np.uint8)
+    as_points = segscope.segment(image, "region_growing", seeds=[(0, 0), (2, 1)])
+    assert as_points.labels[0, 0] == 1 and as_points.labels[2, 1] == 2
+    label_image = np.array([[1, 0], [0, 0], [0, 2]], np.int32)  # same shape as the image
+    as_labels = segscope.segment(image, "region_growing", seeds=label_image)
+    assert as_labels.labels[0, 0] == 1 and as_labels.labels[2, 1] == 2
+    ws = segscope.segment(image, "watershed", markers=[(0, 0), (2, 0)])
+    assert ws.labels[0, 0] != ws.labels[2, 0]

@@ -24,9 +24,16 @@ def semantic_from_classes(
             ("background", "foreground") if num_classes == 2
             else tuple(f"class_{k}" for k in range(num_classes))
         )
+    provenance = Provenance(method, details=details)
+    if class_map.dtype == bool or (class_map.dtype == np.uint8 and num_classes <= 255):
+        # The map was made for this result: it is kept as it is, without a copy.
+        return Segmentation._from_byte_class_map(
+            class_map.view(np.uint8), num_classes=num_classes, class_names=class_names,
+            provenance=provenance,
+        )
     return Segmentation.from_class_map(
         class_map.astype(np.int32, copy=False), num_classes=num_classes, class_names=class_names,
-        provenance=Provenance(method, details=details),
+        provenance=provenance,
     )
 
 

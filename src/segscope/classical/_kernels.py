@@ -22,6 +22,19 @@ def _distance(values: np.ndarray, sums: np.ndarray, count: float) -> float:
 
 
 @njit(cache=True)
+def _push_free_neighbours(heap, order, labels, data, sums, counts, r, c, lab):
+    """Queue the unlabelled 4-neighbours of (r, c) by their distance to region ``lab``'s mean."""
+    height, width = labels.shape
+    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        rr, cc = r + dr, c + dc
+        if 0 <= rr < height and 0 <= cc < width and labels[rr, cc] == 0:
+            d = _distance(data[rr, cc], sums[lab], counts[lab])
+            heapq.heappush(heap, (d, order, rr * width + cc, lab))
+            order += 1
+    return order
+
+
+@njit(cache=True)
 def seeded_region_growing(data: np.ndarray, seeds: np.ndarray, tolerance: float) -> np.ndarray:
     """Adams-Bischof seeded region growing on (H, W, C) float data; tolerance < 0 means none."""
     height, width, bands = data.shape
@@ -38,20 +51,12 @@ def seeded_region_growing(data: np.ndarray, seeds: np.ndarray, tolerance: float)
                     sums[lab, k] += data[r, c, k]
     heap = [(0.0, 0, 0, 0)]
     heap.pop()
-    order = 0
-    dr = np.array([-1, 1, 0, 0])
-    dc = np.array([0, 0, -1, 1])
+    order = 0  # insertion order breaks ties, so equal distances pop first-in, first-out
     for r in range(height):
         for c in range(width):
             lab = labels[r, c]
-            if lab == 0:
-                continue
-            for j in range(4):
-                rr, cc = r + dr[j], c + dc[j]
-                if 0 <= rr < height and 0 <= cc < width and labels[rr, cc] == 0:
-                    d = _distance(data[rr, cc], sums[lab], counts[lab])
-                    heapq.heappush(heap, (d, order, rr * width + cc, lab))
-                    order += 1
+            if lab > 0:
+                order = _push_free_neighbours(heap, order, labels, data, sums, counts, r, c, lab)
     while len(heap) > 0:
         d, _, index, lab = heapq.heappop(heap)
         r, c = index // width, index % width
@@ -63,12 +68,7 @@ def seeded_region_growing(data: np.ndarray, seeds: np.ndarray, tolerance: float)
         counts[lab] += 1.0
         for k in range(bands):
             sums[lab, k] += data[r, c, k]
-        for j in range(4):
-            rr, cc = r + dr[j], c + dc[j]
-            if 0 <= rr < height and 0 <= cc < width and labels[rr, cc] == 0:
-                d2 = _distance(data[rr, cc], sums[lab], counts[lab])
-                heapq.heappush(heap, (d2, order, rr * width + cc, lab))
-                order += 1
+        order = _push_free_neighbours(heap, order, labels, data, sums, counts, r, c, lab)
     return labels
 
 

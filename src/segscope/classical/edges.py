@@ -122,14 +122,16 @@ def edge_regions(
                                                return_indices=True)
         labels = labels[tuple(index)]
         return regions(labels, method="edge_regions", details={"regions": int(count)})
-    magnitude = edges(image, operator="sobel" if operator == "canny" else operator, sigma=sigma,
-                      channel_axis=channel_axis)
-    if operator in ("sobel", "prewitt", "scharr", "roberts") and sigma > 0:
+    if operator == "log":
+        magnitude = edges(image, operator="log", sigma=sigma, channel_axis=channel_axis)
+    else:
         from skimage import filters
 
+        # The gradient of the image smoothed at sigma (canny's own smoothing, with sobel's kernel).
         gray = to_gray(check_image(image, channel_axis=channel_axis)).astype(np.float64)
-        magnitude = getattr(filters, operator)(filters.gaussian(gray, sigma=sigma,
-                                                                preserve_range=True))
+        if sigma > 0:
+            gray = filters.gaussian(gray, sigma=sigma, preserve_range=True)
+        magnitude = getattr(filters, "sobel" if operator == "canny" else operator)(gray)
     span = float(magnitude.max() - magnitude.min())
     seeds = morphology.h_minima(magnitude, h * span) if span > 0 and h > 0 else \
         morphology.local_minima(magnitude)

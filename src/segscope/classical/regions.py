@@ -54,8 +54,9 @@ def region_growing(
     image : ndarray
         Grey, colour or multi-band image.
     seeds : ndarray or None
-        A label image of seeds (0 = none) or an (N, 2) array of (row, col) points, one region
-        each. None places seeds at the gradient's h-minima.
+        A label image of seeds (0 = none), or (row, col) points as an (N, 2) array or a list of
+        pairs (a list is always read as points), one region each. None places seeds at the
+        gradient's h-minima.
     tolerance : float or None
         Pixels farther than this from every neighbouring region's mean stay unlabelled (0).
         None grows until the image is covered.

@@ -36,8 +36,8 @@ def watershed(
     image : ndarray
         Grey, colour or bool (foreground mask) image.
     markers : ndarray or None
-        A label image of seeds (0 = no seed) or an (N, 2) array of (row, col) seed points. None
-        finds markers automatically.
+        A label image of seeds (0 = no seed), or (row, col) seed points as an (N, 2) array or a
+        list of pairs (a list is always read as points). None finds markers automatically.
     h : float
         Automatic markers: minimum depth of a gradient basin, as a fraction of the gradient's range.
     smoothing : float
@@ -124,10 +124,16 @@ def watershed(
 
 
 def _markers(markers: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Seeds as a label image: from a label image, a bool mask, or (row, col) points.
+
+    An array shaped like the image is a label image; a list or tuple of pairs is always points, so
+    points on an image that is itself (N, 2) stay unambiguous.
+    """
     if markers is None:
         return None
+    given_as_points = isinstance(markers, (list, tuple))
     markers = np.asarray(markers)
-    if markers.shape == shape:
+    if markers.shape == shape and not given_as_points:
         if not np.issubdtype(markers.dtype, np.integer) and markers.dtype != bool:
             raise TypeError(f"a marker image must hold integers, got dtype {markers.dtype}")
         if markers.dtype == bool:
