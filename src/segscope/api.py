@@ -59,10 +59,9 @@ def segment(image: np.ndarray, method: str | os.PathLike[str], **params: Any) ->
     >>> seg.provenance.parameters["nbins"]
     256
     """
-    if isinstance(method, Path) or (isinstance(method, str) and method.endswith((".pt", ".pth"))):
-        raise ValueError(
-            f"{method}: checkpoints as methods need segscope's deep models, not installed yet"
-        )
+    model_file = isinstance(method, str) and method.endswith((".pt", ".pth", ".onnx"))
+    if isinstance(method, Path) or model_file:
+        return _segment_with_model(image, Path(method), params)
     info = get_method(str(method))
     bound = bind_parameters(info, params)
     start = time.perf_counter()
@@ -72,6 +71,26 @@ def segment(image: np.ndarray, method: str | os.PathLike[str], **params: Any) ->
     return result.with_provenance(
         Provenance(info.name, parameters=_describe(bound), details=details, seconds=seconds,
                    version=_version())
+    )
+
+
+def _segment_with_model(image: np.ndarray, path: Path, params: dict[str, Any]) -> Segmentation:
+    """A trained checkpoint or exported ONNX model used like any method (needs segscope[deep])."""
+    try:
+        from .infer import segmenter_for
+    except ImportError as exc:
+        raise ImportError(f"{path}: running a model needs segscope[deep] (torch, torchvision): {exc}") \
+            from exc
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint or ONNX model")
+    allowed = {"overlap", "flip", "channel_axis"}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise TypeError(f"{path}: unknown option(s) {unknown}; a model takes {sorted(allowed)}")
+    result = segmenter_for(path).segment(image, **params)
+    seconds = result.provenance.seconds if result.provenance is not None else None
+    return result.with_provenance(
+        Provenance(str(path), parameters=params, details={}, seconds=seconds, version=_version())
     )
 
 

@@ -191,9 +191,9 @@ def split_and_merge(
 def felzenszwalb(
     image: np.ndarray,
     *,
-    scale: float = 300.0,
+    scale: float = 500.0,
     sigma: float = 0.8,
-    min_size: int = 50,
+    min_size: int = 200,
     channel_axis: int | None = None,
 ) -> Segmentation:
     """Felzenszwalb and Huttenlocher's graph-based segmentation (scikit-image's implementation).
@@ -235,7 +235,7 @@ def region_merging(
     image: np.ndarray,
     *,
     n_segments: int = 600,
-    threshold: float = 30.0,
+    threshold: float = 45.0,
     criterion: str = "colour",
     channel_axis: int | None = None,
 ) -> Segmentation:

@@ -17,7 +17,7 @@ def watershed(
     image: np.ndarray,
     *,
     markers: np.ndarray | None = None,
-    h: float = 0.15,
+    h: float = 0.1,
     smoothing: float = 1.0,
     compactness: float = 0.0,
     min_distance: int = 5,

@@ -372,6 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="only the first N images")
     p.add_argument("-o", "--output", required=True, metavar="REPORT_DIR", help="output folder")
     p.set_defaults(func=cmd_compare)
+
+    from .deep import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,313 @@
+"""Run a trained checkpoint (PyTorch or exported ONNX) as a segscope method.
+
+Images larger than the tile are segmented by a sliding window: tiles overlap, and each tile's
+class probabilities are blended with a Gaussian weight that trusts tile centres more than tile
+borders (as nnU-Net does), which removes seams. Flip test-time augmentation averages the
+prediction of the image and of its mirror.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..imagecheck import check_image
+from ..result import Provenance, Segmentation
+
+__all__ = ["Segmenter", "gaussian_weight", "sliding_window", "tile_starts"]
+
+Logits = Callable[[np.ndarray], np.ndarray]  # (N, C_in, h, w) float32 -> (N, C, h, w) logits
+
+
+def tile_starts(length: int, tile: int, stride: int) -> list[int]:
+    """Tile origins covering ``0..length`` with the last tile flush with the end."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, stride))
+    return [*starts, length - tile]
+
+
+def gaussian_weight(tile: int, sigma_scale: float = 1 / 8) -> np.ndarray:
+    """A (tile, tile) Gaussian centred on the tile, normalised to a maximum of 1, never 0."""
+    axis = np.arange(tile) - (tile - 1) / 2
+    g = np.exp(-(axis**2) / (2 * (tile * sigma_scale) ** 2))
+    weight = np.outer(g, g)
+    weight /= weight.max()
+    return np.maximum(weight, 1e-3).astype(np.float32)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def sliding_window(
+    image: np.ndarray,
+    logits_fn: Logits,
+    *,
+    num_classes: int,
+    tile: int | None,
+    overlap: float = 0.25,
+    batch_size: int = 4,
+    fixed_size: bool = False,
+) -> np.ndarray:
+    """Class probabilities (C, H, W) of a normalised (C_in, H, W) image.
+
+    With ``tile`` None, or an image no larger than the tile, the whole image goes through at once
+    (unless ``fixed_size``: a backend that only takes tile-sized input, such as an exported ONNX
+    model, gets the image padded to the tile).
+    """
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap must lie in [0, 1), got {overlap}")
+    _, height, width = image.shape
+    if tile is None or (height <= tile and width <= tile and not fixed_size):
+        return _softmax(logits_fn(image[None]))[0]
+    pad_h, pad_w = max(0, tile - height), max(0, tile - width)
+    if pad_h or pad_w:
+        image = np.pad(
+            image, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect" if min(height, width) > 1 else "edge"
+        )
+    full_h, full_w = image.shape[1:]
+    stride = max(1, round(tile * (1 - overlap)))
+    weight = gaussian_weight(tile)
+    total = np.zeros((num_classes, full_h, full_w), np.float32)
+    norm = np.zeros((full_h, full_w), np.float32)
+    origins = [(y, x) for y in tile_starts(full_h, tile, stride) for x in tile_starts(full_w, tile, stride)]
+    for k in range(0, len(origins), batch_size):
+        chunk = origins[k : k + batch_size]
+        batch = np.stack([image[:, y : y + tile, x : x + tile] for y, x in chunk])
+        probs = _softmax(logits_fn(batch))
+        for (y, x), p in zip(chunk, probs, strict=True):
+            total[:, y : y + tile, x : x + tile] += p * weight
+            norm[y : y + tile, x : x + tile] += weight
+    return (total / norm)[:, :height, :width]
+
+
+class Segmenter:
+    """A trained model as a method: ``Segmenter.from_checkpoint(path).segment(image)``.
+
+    Parameters
+    ----------
+    logits_fn : callable
+        Normalised (N, C_in, h, w) float32 array to (N, C, h, w) logits.
+    class_names : sequence of str
+    mean, std : sequence of float
+        The training normalisation, per input channel, in the images' own units.
+    tile : int or None
+        Sliding-window tile; images larger than it are tiled. None runs whole images.
+    fixed_size : bool
+        The backend only takes ``tile``-sized input (exported ONNX models).
+    name : str
+        Recorded as the method in each result's provenance.
+    """
+
+    def __init__(
+        self,
+        logits_fn: Logits,
+        *,
+        class_names: Sequence[str],
+        mean: Sequence[float],
+        std: Sequence[float],
+        tile: int | None = None,
+        fixed_size: bool = False,
+        name: str = "checkpoint",
+    ) -> None:
+        if fixed_size and tile is None:
+            raise ValueError("a fixed-size backend needs a tile size")
+        self.logits_fn = logits_fn
+        self.class_names = list(class_names)
+        self.mean = np.asarray(mean, np.float32)
+        self.std = np.asarray(std, np.float32)
+        self.tile = tile
+        self.fixed_size = fixed_size
+        self.name = name
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike[str], *, device: str | None = None, tile: int | None = None
+    ) -> Segmenter:
+        """Load a training checkpoint (read with ``weights_only=True``); tiles default to 2x the crop."""
+        import torch
+
+        from ..models import get_model
+        from ..train.checkpoint import load_checkpoint
+
+        data = load_checkpoint(path)
+        config = dict(data["model"])
+        name = config.pop("name")
+        model = get_model(name, **config)
+        model.load_state_dict(data["state_dict"])
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model.to(dev).eval()
+
+        def logits_fn(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return model(torch.from_numpy(np.ascontiguousarray(batch)).to(dev)).float().cpu().numpy()
+
+        crop = data.get("crop")
+        norm = data["normalisation"]
+        return cls(
+            logits_fn,
+            class_names=data["class_names"],
+            mean=norm["mean"],
+            std=norm["std"],
+            tile=tile if tile is not None else (2 * crop if crop else None),
+            name=str(path),
+        )
+
+    @classmethod
+    def from_onnx(cls, path: str | os.PathLike[str]) -> Segmenter:
+        """Load a model written by ``segscope export`` (its metadata holds names and normalisation)."""
+        import json
+
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such ONNX model")
+        session = ort.InferenceSession(str(path), providers=ort.get_available_providers())
+        meta = session.get_modelmeta().custom_metadata_map
+        if "segscope" not in meta:
+            raise ValueError(f"{path}: not exported by segscope (no 'segscope' metadata)")
+        info = json.loads(meta["segscope"])
+        input_name = session.get_inputs()[0].name
+
+        def logits_fn(batch: np.ndarray) -> np.ndarray:
+            return session.run(None, {input_name: np.ascontiguousarray(batch, np.float32)})[0]
+
+        return cls(
+            logits_fn,
+            class_names=info["class_names"],
+            mean=info["mean"],
+            std=info["std"],
+            tile=int(info["tile"]),
+            fixed_size=True,
+            name=str(path),
+        )
+
+    def normalise(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
+        """A (C_in, H, W) float32 array, normalised as in training (no dtype rescaling)."""
+        image = check_image(image, channel_axis=channel_axis)
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.shape[-1] != self.mean.size:
+            raise ValueError(f"the model takes {self.mean.size} channel(s); the image has {image.shape[-1]}")
+        x = (image.astype(np.float32) - self.mean) / self.std
+        return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+    def probabilities(
+        self, image: np.ndarray, *, overlap: float = 0.25, flip: bool = False, channel_axis: int | None = None
+    ) -> np.ndarray:
+        """Class probabilities (C, H, W) of an image."""
+        x = self.normalise(image, channel_axis=channel_axis)
+        n = len(self.class_names)
+        probs = sliding_window(
+            x, self.logits_fn, num_classes=n, tile=self.tile, overlap=overlap, fixed_size=self.fixed_size
+        )
+        if flip:
+            mirrored = sliding_window(
+                np.ascontiguousarray(x[:, :, ::-1]),
+                self.logits_fn,
+                num_classes=n,
+                tile=self.tile,
+                overlap=overlap,
+                fixed_size=self.fixed_size,
+            )
+            probs = (probs + mirrored[:, :, ::-1]) / 2
+        return probs
+
+    def segment(
+        self, image: np.ndarray, *, overlap: float = 0.25, flip: bool = False, channel_axis: int | None = None
+    ) -> Segmentation:
+        """A semantic :class:`Segmentation` with the class probabilities attached."""
+        start = time.perf_counter()
+        probs = self.probabilities(image, overlap=overlap, flip=flip, channel_axis=channel_axis)
+        class_map = probs.argmax(0).astype(np.uint8 if len(self.class_names) <= 255 else np.int32)
+        provenance = Provenance(
+            self.name,
+            parameters={"overlap": overlap, "flip": flip, "tile": self.tile},
+            seconds=time.perf_counter() - start,
+        )
+        return Segmentation.from_class_map(
+            class_map,
+            num_classes=len(self.class_names),
+            class_names=self.class_names,
+            probabilities=probs,
+            provenance=provenance,
+        )
+
+
+_CACHE: dict[tuple[str, float], Segmenter] = {}
+
+
+def segmenter_for(path: str | os.PathLike[str]) -> Segmenter:
+    """A cached :class:`Segmenter` for a checkpoint or ONNX file (reloaded when the file changes)."""
+    path = Path(path)
+    key = (str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
+    if key not in _CACHE:
+        _CACHE[key] = Segmenter.from_onnx(path) if path.suffix == ".onnx" else Segmenter.from_checkpoint(path)
+    return _CACHE[key]
+
+
+def export_onnx(
+    checkpoint: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    tile: int | None = None,
+    opset: int = 17,
+) -> dict[str, Any]:
+    """Export a checkpoint to ONNX at a fixed tile size (batch dynamic), written atomically.
+
+    The class names, normalisation and tile go into the model's metadata, so the file alone is
+    enough to run it (``Segmenter.from_onnx``). Returns that metadata.
+    """
+    import io
+    import json
+    import warnings
+
+    import onnx
+    import torch
+
+    from ..models import get_model
+    from ..result import atomic_write_bytes
+    from ..train.checkpoint import load_checkpoint
+
+    data = load_checkpoint(checkpoint)
+    config = dict(data["model"])
+    model = get_model(config.pop("name"), **config).eval()
+    model.load_state_dict(data["state_dict"])
+    size = tile or 2 * int(data.get("crop") or 256)
+    size += (-size) % model.size_divisor
+    example = torch.zeros(1, model.in_channels, size, size)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The trace fixes the padding for this tile size, which is what a fixed-size export wants.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (example,),
+            buffer,
+            input_names=["images"],
+            output_names=["logits"],
+            dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    info = {
+        "class_names": list(data["class_names"]),
+        "mean": list(data["normalisation"]["mean"]),
+        "std": list(data["normalisation"]["std"]),
+        "tile": size,
+        "model": data["model"],
+    }
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "segscope", json.dumps(info)
+    atomic_write_bytes(output, proto.SerializeToString())
+    return info

@@ -1,0 +1,115 @@
+"""What every segscope network shares: padding to the size it needs, and a model registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "ModelInfo",
+    "SegmentationModel",
+    "get_model",
+    "get_model_info",
+    "list_models",
+    "register_model",
+]
+
+
+class SegmentationModel(nn.Module):
+    """A network that maps (N, C_in, H, W) images to (N, num_classes, H, W) logits, for any H, W.
+
+    Subclasses implement :meth:`forward_padded`, which may assume both sides are multiples of
+    ``size_divisor``; :meth:`forward` pads the input (reflection, so borders look natural) and crops
+    the logits back, so no input size is refused. The output is the same tensor type in training and
+    evaluation mode; losses are computed outside the model.
+    """
+
+    size_divisor: int = 32
+
+    def __init__(self, *, num_classes: int, in_channels: int) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        if in_channels < 1:
+            raise ValueError(f"in_channels must be at least 1, got {in_channels}")
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.config: dict[str, Any] = {}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected images of shape (N, {self.in_channels}, H, W), got {tuple(images.shape)}"
+            )
+        height, width = images.shape[-2:]
+        d = self.size_divisor
+        pad_h, pad_w = (-height) % d, (-width) % d
+        if pad_h or pad_w:
+            # Reflection needs the pad to be smaller than the side; replicate covers tiny inputs.
+            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+            images = F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
+        logits = self.forward_padded(images)
+        return logits[..., :height, :width]
+
+    def forward_padded(self, images: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model: its builder and what it is."""
+
+    name: str
+    builder: Callable[..., SegmentationModel]
+    summary: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+_MODELS: dict[str, ModelInfo] = {}
+
+
+Builder = Callable[..., SegmentationModel]
+
+
+def register_model(name: str) -> Callable[[Builder], Builder]:
+    """Register a lowercase builder ``fn(*, num_classes, in_channels=3, **options)`` under ``name``."""
+
+    def decorate(builder: Builder) -> Builder:
+        if name in _MODELS:
+            raise ValueError(f"a model named {name!r} is already registered")
+        doc = (builder.__doc__ or "").strip().splitlines()
+        _MODELS[name] = ModelInfo(name, builder, doc[0] if doc else "")
+        return builder
+
+    return decorate
+
+
+def list_models() -> list[str]:
+    """Names of the registered models, sorted."""
+    return sorted(_MODELS)
+
+
+def get_model_info(name: str) -> ModelInfo:
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+    return _MODELS[name]
+
+
+def get_model(name: str, **config: Any) -> SegmentationModel:
+    """Build a registered model: ``get_model("unet", num_classes=2, in_channels=1)``.
+
+    The keyword options are the builder's; the model remembers them in ``model.config`` so that a
+    checkpoint can rebuild it.
+    """
+    info = get_model_info(name)
+    try:
+        model = info.builder(**config)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+    model.config = {"name": name, **config}
+    return model

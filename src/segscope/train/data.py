@@ -1,0 +1,167 @@
+"""Labelled image folders for training: pairs by file stem, joint image-and-mask augmentation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from ..io.images import imread
+from ..io.labels import read_label_png
+
+__all__ = ["Augment", "LabelledFolder", "pair_by_stem"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def pair_by_stem(images: str | Path, labels: str | Path) -> list[tuple[Path, Path]]:
+    """(image, label) paths with the same file stem; an image without a label is an error."""
+    images, labels = Path(images), Path(labels)
+    for folder in (images, labels):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such folder")
+    label_files = {p.stem: p for p in labels.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    pairs, missing = [], []
+    for image in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        if image.stem in label_files:
+            pairs.append((image, label_files[image.stem]))
+        else:
+            missing.append(image.name)
+    if missing:
+        raise ValueError(f"{len(missing)} image(s) in {images} have no label in {labels}: {missing[:5]}")
+    if not pairs:
+        raise ValueError(f"{images}: no images")
+    return pairs
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Joint augmentation: random scale, crop, flips, rotation and colour jitter.
+
+    Masks are only ever resampled with nearest neighbours (torchvision's ``tv_tensors.Mask``),
+    and pixels that a crop or rotation brings in from outside the image are ``ignore_index``.
+    """
+
+    crop: int = 256
+    scale: tuple[float, float] = (0.5, 2.0)
+    hflip: bool = True
+    vflip: bool = False
+    rotation: float = 0.0
+    colour: float = 0.2  # contrast and brightness jitter, in standard deviations
+
+    def build(self, ignore_index: int) -> v2.Compose:
+        fill = {tv_tensors.Image: 0.0, tv_tensors.Mask: ignore_index}
+        steps: list[v2.Transform] = []
+        if self.scale != (1.0, 1.0):
+            steps.append(v2.RandomAffine(degrees=0, scale=self.scale, fill=fill))
+        if self.rotation:
+            steps.append(v2.RandomRotation(self.rotation, fill=fill))
+        steps.append(v2.RandomCrop(self.crop, pad_if_needed=True, fill=fill))
+        if self.hflip:
+            steps.append(v2.RandomHorizontalFlip())
+        if self.vflip:
+            steps.append(v2.RandomVerticalFlip())
+        return v2.Compose(steps)
+
+
+class LabelledFolder(Dataset):
+    """Images and label PNGs paired by stem, as normalised float tensors and long masks.
+
+    Parameters
+    ----------
+    pairs : sequence of (image path, label path)
+        From :func:`pair_by_stem`.
+    mean, std : sequence of float
+        Per-channel normalisation, in the images' own units (no rescaling of the dtype).
+    ignore_index : int
+        Label value that is not scored; also what augmentation fills in.
+    label_map : dict, optional
+        Label values to replace before training (ISBI's {0: 0, 255: 1}).
+    augment : Augment, optional
+        None for validation (whole images, no change).
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[tuple[Path, Path]],
+        *,
+        mean: Sequence[float],
+        std: Sequence[float],
+        ignore_index: int = 255,
+        label_map: dict[int, int] | None = None,
+        augment: Augment | None = None,
+        cache: bool = True,
+    ) -> None:
+        self.pairs = list(pairs)
+        self.mean = torch.tensor(mean, dtype=torch.float32)[:, None, None]
+        self.std = torch.tensor(std, dtype=torch.float32)[:, None, None]
+        self.ignore_index = ignore_index
+        self.label_map = label_map
+        self.transform = augment.build(ignore_index) if augment is not None else None
+        self.colour = augment.colour if augment is not None else 0.0
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The image (H, W, C) and label (H, W) as stored, label values mapped."""
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        image_path, label_path = self.pairs[index]
+        image = imread(image_path)
+        if image.ndim == 2:
+            image = image[..., None]
+        label = read_label_png(label_path)
+        if label.shape != image.shape[:2]:
+            raise ValueError(f"{label_path}: label is {label.shape}, image {image_path} is {image.shape[:2]}")
+        if self.label_map:
+            lut = np.arange(max(int(label.max()), *self.label_map) + 1)
+            for source, target in self.label_map.items():
+                lut[source] = target
+            label = lut[label]
+        out = (image, label.astype(np.int64))
+        if self._cache is not None:
+            self._cache[index] = out
+        return out
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, label = self.load(index)
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32))
+        x = (x - self.mean) / self.std
+        y = torch.from_numpy(label)
+        if self.transform is not None:
+            x, mask = self.transform(tv_tensors.Image(x), tv_tensors.Mask(y))
+            x, y = x.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
+            if self.colour:
+                # Contrast and brightness jitter, in normalised units (any number of bands).
+                contrast = 1 + self.colour * (2 * float(torch.rand(())) - 1)
+                brightness = self.colour * (2 * float(torch.rand(())) - 1)
+                x = x * contrast + brightness
+        return x, y
+
+
+def channel_statistics(
+    pairs: Sequence[tuple[Path, Path]], limit: int = 64
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation over (up to ``limit``) training images."""
+    total = total_sq = None
+    count = 0
+    step = max(1, len(pairs) // limit)
+    for image_path, _ in list(pairs)[::step][:limit]:
+        image = imread(image_path).astype(np.float64)
+        if image.ndim == 2:
+            image = image[..., None]
+        flat = image.reshape(-1, image.shape[-1])
+        total = flat.sum(0) if total is None else total + flat.sum(0)
+        total_sq = (flat**2).sum(0) if total_sq is None else total_sq + (flat**2).sum(0)
+        count += flat.shape[0]
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-12))
+    return mean.tolist(), std.tolist()

@@ -1,0 +1,79 @@
+"""Every registered model: shapes for any input size and channel count, a training step, weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from segscope.models import SegmentationModel, get_model, list_models
+
+SMALL = {  # small widths keep the suite fast; the architecture is the same
+    "unet": {"base_width": 8, "depth": 3},
+    "fcn": {},
+    "deeplabv3plus": {},
+    "segformer": {"variant": "b0"},
+    "vit": {"dim": 64, "depth": 2, "heads": 4},
+}
+
+
+def test_registry_lists_every_family():
+    assert set(list_models()) >= {"fcn", "unet", "deeplabv3plus", "segformer", "vit"}
+    with pytest.raises(ValueError, match="unknown model 'nope'; available"):
+        get_model("nope", num_classes=2)
+    with pytest.raises(TypeError, match="unet"):
+        get_model("unet", num_classes=2, colour=True)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize(("channels", "classes", "size"), [(3, 5, (64, 96)), (1, 2, (70, 45)), (4, 3, (128, 128))])
+def test_forward_shape_for_any_size_and_channels(name, channels, classes, size):
+    torch.manual_seed(0)
+    model = get_model(name, num_classes=classes, in_channels=channels, **SMALL[name])
+    assert isinstance(model, SegmentationModel)
+    x = torch.randn(2, channels, *size)
+    train_out = model.train()(x)
+    eval_out = model.eval()(x)
+    # The same type and shape in both modes: logits at the input's size, never padded.
+    assert type(train_out) is type(eval_out) is torch.Tensor
+    assert train_out.shape == eval_out.shape == (2, classes, *size)
+    with pytest.raises(ValueError, match=f"expected images of shape \\(N, {channels}, H, W\\)"):
+        model(torch.randn(1, channels + 1, 32, 32))
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_one_training_step_gives_a_finite_loss_and_gradients(name):
+    torch.manual_seed(0)
+    model = get_model(name, num_classes=3, in_channels=3, **SMALL[name]).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randn(2, 3, 64, 64)
+    y = torch.randint(0, 3, (2, 64, 64))
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_deeplab_output_stride_8_dilates_two_stages():
+    model = get_model("deeplabv3plus", num_classes=2, output_stride=8)
+    dilations = {m.dilation for m in model.backbone.layer4.modules() if isinstance(m, torch.nn.Conv2d)}
+    assert (4, 4) in dilations
+    assert model(torch.randn(1, 3, 72, 72)).shape == (1, 2, 72, 72)
+    with pytest.raises(ValueError, match="output_stride"):
+        get_model("deeplabv3plus", num_classes=2, output_stride=32)
+
+
+def test_backbone_weights_load_from_a_local_file(tmp_path):
+    import torchvision
+
+    reference = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), path)
+    model = get_model("fcn", num_classes=2, weights_backbone=str(path))
+    assert torch.equal(model.backbone.layer1[0].conv1.weight, reference.layer1[0].conv1.weight)
+    grey = get_model("fcn", num_classes=2, in_channels=1, weights_backbone=str(path))
+    # A grey first layer starts from the mean of the RGB filters, scaled to the same response.
+    expected = reference.conv1.weight.mean(1, keepdim=True) * 3
+    assert torch.allclose(grey.backbone.conv1.weight, expected)
+    with pytest.raises(ValueError, match="neither an existing file"):
+        get_model("fcn", num_classes=2, weights_backbone=str(tmp_path / "missing.pth"))

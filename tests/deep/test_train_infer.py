@@ -1,0 +1,156 @@
+"""Training, exact resume, checkpoints, sliding-window inference, ONNX export, and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import segscope
+from segscope.infer import Segmenter, export_onnx, gaussian_weight, sliding_window, tile_starts
+from segscope.models import get_model
+from segscope.train import SegmentationLoss, TrainConfig, load_checkpoint, median_frequency_weights, train
+
+TINY = {"base_width": 4, "depth": 2}
+
+
+def _config(root, out, **kw) -> TrainConfig:
+    base = dict(model="unet", model_options=TINY, train_images=str(root / "train" / "images"),
+                train_labels=str(root / "train" / "labels"), val_images=str(root / "val" / "images"),
+                val_labels=str(root / "val" / "labels"), output=str(out), num_classes=2,
+                class_names=["background", "disc"], crop=32, epochs=2, batch_size=4, seed=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_overfitting_one_batch_drives_the_loss_down():
+    torch.manual_seed(0)
+    model = get_model("unet", num_classes=2, in_channels=3, **TINY)
+    x = torch.randn(2, 3, 32, 32)
+    y = (x[:, 0] > 0).long()
+    criterion = SegmentationLoss("ce+dice", num_classes=2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_losses_respect_the_ignore_index():
+    logits = torch.randn(1, 3, 4, 4)
+    target = torch.randint(0, 3, (1, 4, 4))
+    masked = target.clone()
+    masked[0, 0] = 255
+    for spec in ("ce", "dice", "focal", "ce+dice"):
+        loss = SegmentationLoss(spec, num_classes=3)
+        value = loss(logits, masked)
+        assert torch.isfinite(value)
+        # Changing an ignored pixel's logits changes nothing.
+        other = logits.clone()
+        other[0, :, 0] += 5
+        assert torch.allclose(loss(other, masked), value)
+    with pytest.raises(ValueError, match="loss terms"):
+        SegmentationLoss("mse", num_classes=3)
+    assert median_frequency_weights([10, 30, 0]) == pytest.approx([2.0, 2 / 3, 0.0])
+
+
+def test_resume_continues_exactly(toy_dataset, tmp_path):
+    straight = train(_config(toy_dataset, tmp_path / "a", epochs=2), progress=False)
+    train(_config(toy_dataset, tmp_path / "b", epochs=2), stop_after_epoch=1, progress=False)
+    resumed = train(_config(toy_dataset, tmp_path / "b", epochs=2), resume=tmp_path / "b" / "last.pt",
+                    progress=False)
+    a = load_checkpoint(tmp_path / "a" / "last.pt")
+    b = load_checkpoint(tmp_path / "b" / "last.pt")
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    assert straight.steps == resumed.steps
+    assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+    assert (tmp_path / "a" / "log.csv").read_text().startswith("epoch,step,loss")
+    assert a["class_names"] == ["background", "disc"] and len(a["normalisation"]["mean"]) == 3
+
+
+def test_checkpoints_load_without_running_code(tmp_path):
+    class Hostile:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "segscope.checkpoint", "payload": Hostile()}, path)
+    with pytest.raises(ValueError, match="not a loadable checkpoint"):
+        load_checkpoint(path)
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a segscope checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_tiles_cover_the_image_and_blend_smoothly():
+    assert tile_starts(100, 40, 30) == [0, 30, 60]
+    assert tile_starts(30, 40, 30) == [0]
+    w = gaussian_weight(16)
+    assert w.max() == 1.0 and w.min() > 0 and w[8, 8] > w[0, 0]
+
+
+def test_sliding_window_equals_whole_image_when_one_window_covers_it():
+    torch.manual_seed(0)
+    model = get_model("unet", num_classes=3, in_channels=2, **TINY).eval()
+
+    def logits_fn(batch):
+        with torch.inference_mode():
+            return model(torch.from_numpy(batch)).numpy()
+
+    image = np.random.default_rng(0).normal(size=(2, 40, 56)).astype(np.float32)
+    whole = sliding_window(image, logits_fn, num_classes=3, tile=None)
+    covering = sliding_window(image, logits_fn, num_classes=3, tile=64)
+    np.testing.assert_allclose(covering, whole, atol=1e-6)
+    tiled = sliding_window(image, logits_fn, num_classes=3, tile=16, overlap=0.5)
+    assert tiled.shape == (3, 40, 56)
+    np.testing.assert_allclose(tiled.sum(0), 1, atol=1e-5)
+
+
+def test_trained_model_segments_as_a_method_and_exports_to_onnx(toy_dataset, tmp_path):
+    pytest.importorskip("onnxruntime")
+    result = train(_config(toy_dataset, tmp_path / "run", epochs=3, lr=1e-2), progress=False)
+    image = segscope.imread(toy_dataset / "val" / "images" / "img0.png")
+    seg = segscope.segment(image, str(result.checkpoint))
+    assert seg.kind == "semantic" and seg.probabilities.shape == (2, 48, 64)
+    assert seg.class_names == ("background", "disc")
+    assert seg.provenance.method == str(result.checkpoint)
+    with pytest.raises(TypeError, match="unknown option"):
+        segscope.segment(image, str(result.checkpoint), sigma=3)
+
+    onnx_path = tmp_path / "model.onnx"
+    export_onnx(result.checkpoint, onnx_path, tile=64)
+    torch_seg = Segmenter.from_checkpoint(result.checkpoint, tile=64)
+    onnx_seg = Segmenter.from_onnx(onnx_path)
+    x = torch_seg.normalise(image)
+    tile = np.ascontiguousarray(np.pad(x, ((0, 0), (0, 16), (0, 0)), mode="reflect")[None])
+    np.testing.assert_allclose(onnx_seg.logits_fn(tile), torch_seg.logits_fn(tile), atol=1e-4)
+    big = np.tile(image, (3, 2, 1))  # 144 x 128: tiled by both backends
+    np.testing.assert_allclose(onnx_seg.probabilities(big), torch_seg.probabilities(big), atol=1e-4)
+
+
+def test_cli_train_predict_export(toy_dataset, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from segscope.cli.main import main
+
+    names = tmp_path / "names.txt"
+    names.write_text("background\ndisc\n")
+    out = tmp_path / "run"
+    code = main(["train", "--model", "unet", "--images", str(toy_dataset / "train" / "images"),
+                 "--labels", str(toy_dataset / "train" / "labels"), "--holdout", "2", "--classes", str(names),
+                 "--crop", "32", "--epochs", "1", "--batch-size", "4", "--option", "base_width=4",
+                 "--option", "depth=2", "-o", str(out)])
+    assert code == 0 and (out / "best.pt").exists()
+    assert "best val mIoU" in capsys.readouterr().out
+    pred = tmp_path / "pred"
+    assert main(["predict", "--checkpoint", str(out / "best.pt"), str(toy_dataset / "val" / "images"),
+                 "-o", str(pred), "--flip", "--probabilities"]) == 0
+    assert (pred / "img0.png").exists() and (pred / "img0_probabilities.npy").exists()
+    assert main(["export", "--checkpoint", str(out / "best.pt"), "--tile", "64", "-o", str(tmp_path / "m.onnx")]) == 0
+    assert main(["predict", "--backend", "onnx", "--checkpoint", str(tmp_path / "m.onnx"),
+                 str(toy_dataset / "val" / "images"), "-o", str(tmp_path / "pred_onnx")]) == 0
+    assert main(["predict", "--checkpoint", str(tmp_path / "missing.pt"), "x.png", "-o", str(pred)]) == 2
