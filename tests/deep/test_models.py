@@ -25,7 +25,9 @@ def test_registry_lists_every_family():
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
-@pytest.mark.parametrize(("channels", "classes", "size"), [(3, 5, (64, 96)), (1, 2, (70, 45)), (4, 3, (128, 128))])
+@pytest.mark.parametrize(
+    ("channels", "classes", "size"), [(3, 5, (64, 96)), (1, 2, (70, 45)), (4, 3, (128, 128))]
+)
 def test_forward_shape_for_any_size_and_channels(name, channels, classes, size):
     torch.manual_seed(0)
     model = get_model(name, num_classes=classes, in_channels=channels, **SMALL[name])

@@ -15,10 +15,21 @@ TINY = {"base_width": 4, "depth": 2}
 
 
 def _config(root, out, **kw) -> TrainConfig:
-    base = dict(model="unet", model_options=TINY, train_images=str(root / "train" / "images"),
-                train_labels=str(root / "train" / "labels"), val_images=str(root / "val" / "images"),
-                val_labels=str(root / "val" / "labels"), output=str(out), num_classes=2,
-                class_names=["background", "disc"], crop=32, epochs=2, batch_size=4, seed=1)
+    base = dict(
+        model="unet",
+        model_options=TINY,
+        train_images=str(root / "train" / "images"),
+        train_labels=str(root / "train" / "labels"),
+        val_images=str(root / "val" / "images"),
+        val_labels=str(root / "val" / "labels"),
+        output=str(out),
+        num_classes=2,
+        class_names=["background", "disc"],
+        crop=32,
+        epochs=2,
+        batch_size=4,
+        seed=1,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -61,8 +72,9 @@ def test_losses_respect_the_ignore_index():
 def test_resume_continues_exactly(toy_dataset, tmp_path):
     straight = train(_config(toy_dataset, tmp_path / "a", epochs=2), progress=False)
     train(_config(toy_dataset, tmp_path / "b", epochs=2), stop_after_epoch=1, progress=False)
-    resumed = train(_config(toy_dataset, tmp_path / "b", epochs=2), resume=tmp_path / "b" / "last.pt",
-                    progress=False)
+    resumed = train(
+        _config(toy_dataset, tmp_path / "b", epochs=2), resume=tmp_path / "b" / "last.pt", progress=False
+    )
     a = load_checkpoint(tmp_path / "a" / "last.pt")
     b = load_checkpoint(tmp_path / "b" / "last.pt")
     for key, value in a["state_dict"].items():
@@ -140,17 +152,69 @@ def test_cli_train_predict_export(toy_dataset, tmp_path, capsys):
     names = tmp_path / "names.txt"
     names.write_text("background\ndisc\n")
     out = tmp_path / "run"
-    code = main(["train", "--model", "unet", "--images", str(toy_dataset / "train" / "images"),
-                 "--labels", str(toy_dataset / "train" / "labels"), "--holdout", "2", "--classes", str(names),
-                 "--crop", "32", "--epochs", "1", "--batch-size", "4", "--option", "base_width=4",
-                 "--option", "depth=2", "-o", str(out)])
+    code = main(
+        [
+            "train",
+            "--model",
+            "unet",
+            "--images",
+            str(toy_dataset / "train" / "images"),
+            "--labels",
+            str(toy_dataset / "train" / "labels"),
+            "--holdout",
+            "2",
+            "--classes",
+            str(names),
+            "--crop",
+            "32",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--option",
+            "base_width=4",
+            "--option",
+            "depth=2",
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0 and (out / "best.pt").exists()
     assert "best val mIoU" in capsys.readouterr().out
     pred = tmp_path / "pred"
-    assert main(["predict", "--checkpoint", str(out / "best.pt"), str(toy_dataset / "val" / "images"),
-                 "-o", str(pred), "--flip", "--probabilities"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(out / "best.pt"),
+                str(toy_dataset / "val" / "images"),
+                "-o",
+                str(pred),
+                "--flip",
+                "--probabilities",
+            ]
+        )
+        == 0
+    )
     assert (pred / "img0.png").exists() and (pred / "img0_probabilities.npy").exists()
-    assert main(["export", "--checkpoint", str(out / "best.pt"), "--tile", "64", "-o", str(tmp_path / "m.onnx")]) == 0
-    assert main(["predict", "--backend", "onnx", "--checkpoint", str(tmp_path / "m.onnx"),
-                 str(toy_dataset / "val" / "images"), "-o", str(tmp_path / "pred_onnx")]) == 0
+    assert (
+        main(["export", "--checkpoint", str(out / "best.pt"), "--tile", "64", "-o", str(tmp_path / "m.onnx")])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "predict",
+                "--backend",
+                "onnx",
+                "--checkpoint",
+                str(tmp_path / "m.onnx"),
+                str(toy_dataset / "val" / "images"),
+                "-o",
+                str(tmp_path / "pred_onnx"),
+            ]
+        )
+        == 0
+    )
     assert main(["predict", "--checkpoint", str(tmp_path / "missing.pt"), "x.png", "-o", str(pred)]) == 2
