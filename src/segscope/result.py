@@ -48,6 +48,10 @@ def present_ids(labels: np.ndarray) -> np.ndarray:
     """
     if labels.size == 0:
         return np.zeros(0, np.int32)
+    if labels.dtype == np.int32:
+        from ._labelscan import present_positive
+
+        return present_positive(np.ascontiguousarray(labels).ravel())
     top = int(labels.max())
     if top <= max(4 * labels.size, 1 << 16):
         counts = np.bincount(labels.ravel().astype(np.intp, copy=False), minlength=top + 1)
@@ -55,6 +59,16 @@ def present_ids(labels: np.ndarray) -> np.ndarray:
     else:
         found = np.unique(labels)
     return found[found > 0].astype(np.int32)
+
+
+def _extremes(labels: np.ndarray) -> tuple[int, int]:
+    """Smallest and largest value, in one pass where OpenCV can (it reads int32 and smaller)."""
+    if labels.dtype in (np.int32, np.uint8, np.uint16, np.int16, np.int8):
+        import cv2
+
+        low, high, _, _ = cv2.minMaxLoc(np.ascontiguousarray(labels))
+        return int(low), int(high)
+    return int(labels.min()), int(labels.max())
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -192,6 +206,28 @@ class Segmentation:
         class_names: Sequence[str] | None = None,
         provenance: Provenance | None = None,
     ) -> None:
+        self._init(labels, kind, ids=ids, categories=categories, scores=scores, is_thing=is_thing,
+                   masks=masks, probabilities=probabilities, class_names=class_names,
+                   provenance=provenance)
+
+    def _init(
+        self,
+        labels: np.ndarray,
+        kind: Kind,
+        *,
+        ids: Sequence[int] | np.ndarray | None = None,
+        categories: Sequence[int | None] | np.ndarray | None = None,
+        scores: Sequence[float | None] | np.ndarray | None = None,
+        is_thing: Sequence[bool] | np.ndarray | None = None,
+        masks: np.ndarray | None = None,
+        probabilities: np.ndarray | None = None,
+        class_names: Sequence[str] | None = None,
+        provenance: Provenance | None = None,
+        present: np.ndarray | None = None,
+        scan: bool = True,
+    ) -> None:
+        """Validate and set every field. ``present``: the ids in ``labels``, when already known;
+        ``scan=False`` (int32 labels whose values the caller guarantees) skips the per-pixel checks."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         labels = np.asarray(labels)
@@ -199,10 +235,12 @@ class Segmentation:
             raise ValueError(f"labels must be a 2-D (H, W) array, got shape {labels.shape}")
         if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
             raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
-        if labels.size and (labels.min() < 0 or int(labels.max()) > np.iinfo(np.int32).max):
-            raise ValueError(
-                f"labels must lie in [0, 2**31 - 1], got range [{labels.min()}, {labels.max()}]"
-            )
+        if not scan and labels.dtype != np.int32:
+            raise TypeError(f"unscanned labels must be int32, got {labels.dtype}")
+        if labels.size and scan:
+            low, high = _extremes(labels)
+            if low < 0 or high > np.iinfo(np.int32).max:
+                raise ValueError(f"labels must lie in [0, 2**31 - 1], got range [{low}, {high}]")
         labels = np.ascontiguousarray(labels, dtype=np.int32)
 
         if masks is not None:
@@ -217,11 +255,13 @@ class Segmentation:
                     f"got {masks.shape}"
                 )
 
+        if present is None:
+            present = present_ids(labels)
         if ids is None:
             if masks is not None:
                 ids_arr = np.arange(1, masks.shape[0] + 1, dtype=np.int32)
             else:
-                ids_arr = present_ids(labels)
+                ids_arr = present
         else:
             ids_arr = _as_int_array(ids, "ids")
         n = ids_arr.size
@@ -232,7 +272,7 @@ class Segmentation:
             raise ValueError(f"duplicate segment ids: {uniq[counts > 1][:10].tolist()}")
         if masks is not None and masks.shape[0] != n:
             raise ValueError(f"masks has {masks.shape[0]} masks but there are {n} segment ids")
-        unknown = np.setdiff1d(present_ids(labels), ids_arr)
+        unknown = np.setdiff1d(present, ids_arr)
         if unknown.size:
             raise ValueError(
                 f"labels contain ids with no segment entry: {unknown[:10].tolist()}"
@@ -346,8 +386,20 @@ class Segmentation:
         ids = present_ids(labels)
         cats = None if categories is None else [categories.get(int(i)) for i in ids]
         scs = None if scores is None else [scores.get(int(i)) for i in ids]
-        return cls(labels, kind, ids=ids, categories=cats, scores=scs,
-                   class_names=class_names, provenance=provenance)
+        result = cls.__new__(cls)
+        result._init(labels, kind, ids=ids, categories=cats, scores=scs, class_names=class_names,
+                     provenance=provenance, present=ids)
+        return result
+
+    @classmethod
+    def _with_known_ids(
+        cls, labels: np.ndarray, kind: Kind, *, ids: np.ndarray, **fields: Any
+    ) -> Segmentation:
+        """For methods that know which ids their int32 labels hold (cv2 component counts, sequential
+        relabelling): every field is validated except the per-pixel scan for ids."""
+        result = cls.__new__(cls)
+        result._init(labels, kind, ids=ids, present=np.asarray(ids, np.int32), scan=False, **fields)
+        return result
 
     @classmethod
     def from_class_map(

@@ -48,55 +48,13 @@ def regions(labels: np.ndarray, *, method: str, details: dict[str, Any] | None =
 def absorb_small(labels: np.ndarray, data: np.ndarray, min_size: int) -> np.ndarray:
     """Merge regions smaller than ``min_size`` pixels into their closest-mean neighbour.
 
-    ``data`` is (H, W, C); repeated until no region below ``min_size`` has a neighbour left.
+    ``data`` is (H, W, C); smallest regions first, repeated until no region below ``min_size``
+    has a neighbour left. Returns sequential labels 1..N (int32); label 0 is a region like any other.
     """
-    labels = np.asarray(labels)
-    n = int(labels.max()) + 1
-    if n <= 2:
-        return labels
-    flat = labels.ravel()
-    sizes = np.bincount(flat, minlength=n).astype(np.float64)
-    sums = np.stack([np.bincount(flat, weights=data[..., c].ravel(), minlength=n)
-                     for c in range(data.shape[-1])], axis=1)
-    pairs = np.concatenate([
-        np.stack([labels[:, :-1].ravel(), labels[:, 1:].ravel()], 1),
-        np.stack([labels[:-1, :].ravel(), labels[1:, :].ravel()], 1),
-    ])
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
-    neighbours: dict[int, set[int]] = {}
-    for a, b in pairs.tolist():
-        neighbours.setdefault(a, set()).add(b)
-        neighbours.setdefault(b, set()).add(a)
-    parent = np.arange(n)
+    from ._kernels import absorb_small_regions, relabel_sequential
 
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = int(parent[x])
-        return x
-
-    changed = True
-    while changed:
-        changed = False
-        for region in np.argsort(sizes, kind="stable").tolist():
-            if region == 0 or parent[region] != region or sizes[region] >= min_size:
-                continue
-            mean = sums[region] / max(sizes[region], 1.0)
-            best, best_d = -1, np.inf
-            for nb in neighbours.get(region, ()):
-                r = root(nb)
-                if r == region:
-                    continue
-                d = float(((sums[r] / sizes[r] - mean) ** 2).sum())
-                if d < best_d:
-                    best, best_d = r, d
-            if best < 0:
-                continue
-            parent[region] = best
-            sizes[best] += sizes[region]
-            sums[best] += sums[region]
-            neighbours.setdefault(best, set()).update(neighbours.pop(region, set()))
-            changed = True
-    lut = np.array([root(i) for i in range(n)])
-    return lut[labels]
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    if labels.size == 0 or int(labels.max()) < 1:
+        return labels.astype(np.int32)
+    merged = absorb_small_regions(labels + 1, np.ascontiguousarray(data, dtype=np.float64), int(min_size))
+    return relabel_sequential(merged)

@@ -155,3 +155,154 @@ def merge_homogeneous(leaves: np.ndarray, data: np.ndarray, threshold: float) ->
         for c in range(width):
             out[r, c] = _find(parent, leaves[r, c])
     return out
+
+
+@njit(cache=True)
+def quadtree_leaves(data: np.ndarray, threshold: float, min_level: int, levels: int) -> np.ndarray:
+    """Leaf labels 1..N of the quadtree split on the power-of-two grid of side ``2**levels``.
+
+    A block (clipped to the image) is a leaf when the range of its values, largest over bands, is
+    at most ``threshold``, or when its level is at most ``min_level``. Blocks are visited depth
+    first with the four children in row-major order.
+    """
+    height, width, bands = data.shape
+    labels = np.zeros((height, width), np.int64)
+    stack = [(levels, 0, 0)]
+    next_id = 1
+    while len(stack) > 0:
+        level, by, bx = stack.pop()
+        size = 1 << level
+        y0, x0 = by * size, bx * size
+        if y0 >= height or x0 >= width:
+            continue
+        y1, x1 = min(y0 + size, height), min(x0 + size, width)
+        leaf = level <= min_level
+        if not leaf:
+            spread = 0.0
+            for k in range(bands):
+                lo, hi = np.inf, -np.inf
+                for r in range(y0, y1):
+                    for c in range(x0, x1):
+                        v = data[r, c, k]
+                        if v < lo:
+                            lo = v
+                        if v > hi:
+                            hi = v
+                if hi - lo > spread:
+                    spread = hi - lo
+            leaf = spread <= threshold
+        if leaf:
+            labels[y0:y1, x0:x1] = next_id
+            next_id += 1
+        else:
+            # Pushed in reverse so that the top-left child is visited first.
+            stack.append((level - 1, 2 * by + 1, 2 * bx + 1))
+            stack.append((level - 1, 2 * by + 1, 2 * bx))
+            stack.append((level - 1, 2 * by, 2 * bx + 1))
+            stack.append((level - 1, 2 * by, 2 * bx))
+    return labels
+
+
+@njit(cache=True)
+def relabel_sequential(labels: np.ndarray) -> np.ndarray:
+    """Positive labels renumbered 1..N in increasing order of their values (0 stays 0), as int32."""
+    top = 0
+    for v in labels.ravel():
+        if v > top:
+            top = v
+    lut = np.zeros(top + 1, np.int64)
+    for v in labels.ravel():
+        lut[v] = 1
+    lut[0] = 0
+    count = 0
+    for v in range(top + 1):
+        if lut[v]:
+            count += 1
+            lut[v] = count
+    out = np.empty(labels.shape, np.int32)
+    flat_in = labels.ravel()
+    flat_out = out.ravel()
+    for i in range(flat_in.size):
+        flat_out[i] = lut[flat_in[i]]
+    return out
+
+
+@njit(cache=True)
+def absorb_small_regions(labels: np.ndarray, data: np.ndarray, min_size: int) -> np.ndarray:
+    """Merge regions smaller than ``min_size`` pixels into their closest-mean neighbour.
+
+    Smallest regions first, repeated until none below ``min_size`` has a neighbour left. A
+    merged region's neighbours are those of all its members. Returns root labels (not sequential).
+    """
+    height, width, bands = data.shape
+    n = labels.max() + 1
+    sizes = np.zeros(n)
+    sums = np.zeros((n, bands))
+    for r in range(height):
+        for c in range(width):
+            lab = labels[r, c]
+            sizes[lab] += 1.0
+            for k in range(bands):
+                sums[lab, k] += data[r, c, k]
+    # Adjacency of the original regions (both directions), as sorted unique keys, then CSR.
+    keys = np.empty(4 * height * width, np.int64)
+    m = 0
+    for r in range(height):
+        for c in range(width):
+            a = labels[r, c]
+            if c + 1 < width and labels[r, c + 1] != a:
+                b = labels[r, c + 1]
+                keys[m] = a * n + b
+                keys[m + 1] = b * n + a
+                m += 2
+            if r + 1 < height and labels[r + 1, c] != a:
+                b = labels[r + 1, c]
+                keys[m] = a * n + b
+                keys[m + 1] = b * n + a
+                m += 2
+    keys = np.unique(keys[:m])
+    start = np.zeros(n + 1, np.int64)
+    for key in keys:
+        start[key // n + 1] += 1
+    for i in range(n):
+        start[i + 1] += start[i]
+    neighbour = keys % n
+    # Members of each region, as linked lists, so a merged region sees all its members' neighbours.
+    first = np.arange(n)
+    last = np.arange(n)
+    following = np.full(n, -1)
+    parent = np.arange(n)
+    changed = True
+    while changed:
+        changed = False
+        for region in np.argsort(sizes, kind="mergesort"):
+            if region == 0 or parent[region] != region or sizes[region] >= min_size:
+                continue
+            best, best_d = -1, np.inf
+            member = first[region]
+            while member != -1:
+                for j in range(start[member], start[member + 1]):
+                    root = _find(parent, neighbour[j])
+                    if root == region:
+                        continue
+                    d = 0.0
+                    for k in range(bands):
+                        diff = sums[root, k] / sizes[root] - sums[region, k] / sizes[region]
+                        d += diff * diff
+                    if d < best_d or (d == best_d and root < best):
+                        best, best_d = root, d
+                member = following[member]
+            if best < 0:
+                continue
+            parent[region] = best
+            sizes[best] += sizes[region]
+            for k in range(bands):
+                sums[best, k] += sums[region, k]
+            following[last[best]] = first[region]
+            last[best] = last[region]
+            changed = True
+    out = np.empty_like(labels)
+    for r in range(height):
+        for c in range(width):
+            out[r, c] = _find(parent, labels[r, c])
+    return out

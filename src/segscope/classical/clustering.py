@@ -200,7 +200,6 @@ def mean_shift(
     2
     """
     import cv2
-    from skimage.segmentation import relabel_sequential
 
     image = check_image(image, channel_axis=channel_axis)
     if image.dtype != np.uint8:
@@ -211,8 +210,7 @@ def mean_shift(
     filtered = cv2.pyrMeanShiftFiltering(rgb, spatial_radius, color_radius)
     labels = _group_close_colours(filtered.astype(np.float64), color_radius / 2)
     if min_size > 1:
-        labels = absorb_small(labels, filtered.astype(np.float64), min_size)
-    labels = relabel_sequential(labels)[0]
+        labels = absorb_small(labels, filtered.astype(np.float64), min_size)  # sequential labels
     return regions(labels, method="mean_shift")
 
 
@@ -262,8 +260,9 @@ def connected_components(
     image = check_image(image, channel_axis=channel_axis)
     if connectivity not in (1, 2):
         raise ValueError(f"connectivity must be 1 or 2, got {connectivity}")
-    if image.ndim == 2 and (image.dtype == bool or (np.unique(image[:4096]).size <= 2
-                            and np.unique(image).size <= 2)):
+    if image.dtype == bool and image.ndim == 2:
+        mask = np.ascontiguousarray(image).view(np.uint8)  # 0/1 already: no copy
+    elif image.ndim == 2 and _at_most_two_values(image):
         mask = (image != 0).astype(np.uint8)
     else:
         from .threshold import otsu
@@ -278,7 +277,20 @@ def connected_components(
         lut = np.zeros(count, np.int32)
         lut[keep] = np.arange(1, int(keep.sum()) + 1)
         labels = lut[labels]
-    ids = np.unique(labels)
-    ids = ids[ids > 0]
-    return Segmentation(labels, "instance", ids=ids, categories=np.zeros(len(ids), np.int32),
-                        class_names=("object",), provenance=Provenance("connected_components"))
+        count = int(keep.sum()) + 1
+    # OpenCV numbers components 1..count-1 with no gaps, so the ids are known without a scan.
+    ids = np.arange(1, count, dtype=np.int32)
+    return Segmentation._with_known_ids(
+        labels, "instance", ids=ids, categories=np.zeros(len(ids), np.int32), class_names=("object",),
+        provenance=Provenance("connected_components"),
+    )
+
+
+def _at_most_two_values(image: np.ndarray) -> bool:
+    """Whether a grey image is a mask (two values at most); a histogram for 8-bit, else a sort."""
+    if image.dtype == np.uint8:
+        import cv2
+
+        counts = cv2.calcHist([np.ascontiguousarray(image)], [0], None, [256], [0, 256])
+        return int(np.count_nonzero(counts)) <= 2
+    return np.unique(image[:4096]).size <= 2 and np.unique(image).size <= 2

@@ -8,7 +8,7 @@ from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Segmentation
 from ._common import absorb_small, regions
-from ._kernels import merge_homogeneous, seeded_region_growing
+from ._kernels import merge_homogeneous, quadtree_leaves, relabel_sequential, seeded_region_growing
 
 __all__ = ["felzenszwalb", "region_growing", "region_merging", "split_and_merge"]
 
@@ -90,41 +90,12 @@ def region_growing(
 
 
 def _quadtree(data: np.ndarray, threshold: float, min_size: int) -> np.ndarray:
-    """Leaf labels of the quadtree split: a block is split while its value range (largest over
+    """Leaf labels 1..N of the quadtree split: a block is split while its value range (largest over
     bands) exceeds ``threshold`` and it is larger than ``min_size``."""
     height, width = data.shape[:2]
     levels = max(0, int(np.ceil(np.log2(max(height, width, 1)))))
-    size = 1 << levels
-    padded = np.pad(data, ((0, size - height), (0, size - width), (0, 0)), mode="edge")
-    # Edge padding repeats pixels of the same block, so a block's range is unchanged by it.
-    hi_l, lo_l = padded, padded
-    pyramid_hi, pyramid_lo = [hi_l], [lo_l]
-    for _ in range(levels):
-        n = hi_l.shape[0] // 2
-        hi_l = hi_l.reshape(n, 2, n, 2, -1).max(axis=(1, 3))
-        lo_l = lo_l.reshape(n, 2, n, 2, -1).min(axis=(1, 3))
-        pyramid_hi.append(hi_l)
-        pyramid_lo.append(lo_l)
     min_level = max(0, int(np.floor(np.log2(max(min_size, 1)))))
-    labels = np.zeros((size, size), np.int64)
-    decided = np.zeros((1, 1), bool)
-    next_id = 1
-    for level in range(levels, -1, -1):
-        spread = (pyramid_hi[level] - pyramid_lo[level]).max(axis=-1)
-        leaf = (spread <= threshold) | (level <= min_level)
-        new_leaf = leaf & ~decided
-        count = int(new_leaf.sum())
-        if count:
-            block_ids = np.zeros(new_leaf.shape, np.int64)
-            block_ids[new_leaf] = np.arange(next_id, next_id + count)
-            scale = 1 << level
-            up = np.repeat(np.repeat(block_ids, scale, axis=0), scale, axis=1)
-            labels = np.where(up > 0, up, labels)
-            next_id += count
-        if level == 0 or (decided | new_leaf).all():
-            break
-        decided = np.repeat(np.repeat(decided | new_leaf, 2, axis=0), 2, axis=1)
-    return labels[:height, :width]
+    return quadtree_leaves(np.ascontiguousarray(data, dtype=np.float64), float(threshold), min_level, levels)
 
 
 @register_method("split_and_merge", task="regions")
@@ -168,8 +139,6 @@ def split_and_merge(
     >>> split_and_merge(image, threshold=10, min_block=1, min_size=0).labels[0].tolist()
     [1, 1, 1, 1, 1, 2, 2, 2]
     """
-    from skimage.segmentation import relabel_sequential
-
     image = check_image(image, channel_axis=channel_axis)
     if threshold < 0:
         raise ValueError(f"threshold must be non-negative, got {threshold}")
@@ -177,12 +146,10 @@ def split_and_merge(
         raise ValueError(f"min_block must be at least 1, got {min_block}")
     data = _features(image)
     leaves = _quadtree(data, threshold, min_block)
-    leaves = relabel_sequential(leaves)[0].astype(np.int64)
-    merged = merge_homogeneous(np.ascontiguousarray(leaves), np.ascontiguousarray(data),
-                               float(threshold))
-    labels = relabel_sequential(merged)[0]
+    merged = merge_homogeneous(leaves, np.ascontiguousarray(data), float(threshold))
+    labels = relabel_sequential(merged)
     if min_size > 1:
-        labels = relabel_sequential(absorb_small(labels, data, min_size))[0]
+        labels = absorb_small(labels, data, min_size)
     return regions(labels, method="split_and_merge",
                    details={"blocks": int(leaves.max()), "regions": int(labels.max())})
 
