@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit demo bench clean
+MINUTES ?= 30
+
+.PHONY: install test lint typecheck unit demo bench bench-deep clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +29,22 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/python -m segscope.demo demo_out
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[deep,dev,bench]"
+	touch $(BENCH_STAMP)
+
+# Quick benchmarks: classical methods and metrics against their peers (a few minutes).
+bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/classical.py
 	$(BIN)/python benchmarks/metrics.py
 
+# Deep benchmarks: every model and the peer trained for $(MINUTES) minutes each (hours on a CPU).
+bench-deep: $(BENCH_STAMP)
+	cd benchmarks && ../$(BIN)/python camvid.py --minutes $(MINUTES) --out ../bench_out/camvid
+	cd benchmarks && ../$(BIN)/python isbi.py --minutes $(MINUTES) --out ../bench_out/isbi
+	$(BIN)/python benchmarks/bsds_tuning.py
+
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo_out bench_out .pytest_cache .mypy_cache .ruff_cache

@@ -287,3 +287,39 @@ def test_seed_points_on_an_n_by_2_image_are_unambiguous():
     assert as_labels.labels[0, 0] == 1 and as_labels.labels[2, 1] == 2
     ws = segscope.segment(image, "watershed", markers=[(0, 0), (2, 0)])
     assert ws.labels[0, 0] != ws.labels[2, 0]
+
+
+@settings(max_examples=50, deadline=None)
+@given(data_=st.data(), min_size=st.integers(1, 30))
+def test_absorb_small_merges_whole_regions_until_none_is_small(data_, min_size):
+    from segscope.classical._common import absorb_small
+
+    shape = data_.draw(st.tuples(st.integers(1, 12), st.integers(1, 12)))
+    labels = data_.draw(hnp.arrays(np.int64, shape, elements=st.integers(1, 6)))
+    values = data_.draw(hnp.arrays(np.float64, (*shape, 2), elements=st.floats(0, 255)))
+    # Start from connected regions, as every caller does.
+    start = np.zeros(shape, np.int64)
+    for value in np.unique(labels):
+        pieces, _ = ndimage.label(labels == value)
+        start[pieces > 0] = pieces[pieces > 0] + start.max()
+    out = absorb_small(start, values, min_size)
+    assert out.dtype == np.int32 and out.min() == 1
+    assert np.array_equal(np.unique(out), np.arange(1, out.max() + 1))  # sequential
+    pairs = set(zip(start.ravel().tolist(), out.ravel().tolist(), strict=True))
+    assert len(pairs) == len(np.unique(start))  # no input region was split
+    sizes = np.bincount(out.ravel())[1:]
+    for region in range(1, out.max() + 1):
+        assert ndimage.label(out == region)[1] == 1  # merged only through adjacency
+    if (sizes < min_size).any():
+        assert len(sizes) == 1  # a small region is left only when it is the whole image
+
+
+def test_mean_shift_groups_modes_closer_than_half_the_colour_radius():
+    from segscope.classical.clustering import _group_close_colours
+
+    ramp = np.repeat(np.arange(0, 40, 4, dtype=np.float64)[None, :, None], 3, axis=0)
+    assert _group_close_colours(ramp, 5.0).max() == 1  # small steps chain into one region
+    step = ramp.copy()
+    step[:, 5:] += 50
+    labels = _group_close_colours(step, 5.0)
+    assert labels.max() == 2 and (labels[:, :5] == 1).all() and (labels[:, 5:] == 2).all()

@@ -90,3 +90,15 @@ def test_boundary_iou():
     assert boundary_iou(np.zeros_like(m), np.zeros_like(m)) == 1.0
     with pytest.raises(ValueError, match="differ in shape"):
         boundary_iou(m, m[:10])
+
+
+def test_rand_f_score_hand_cases():
+    from segscope.metrics import rand_f_score
+
+    truth = np.array([[1, 1, 1, 1, 0, 2, 2]])
+    assert rand_f_score(truth, truth) == 1.0
+    # Splitting object 1 in two halves: merge score 1, split score (4 + 4 + 4) / (16 + 4) = 0.6.
+    split = np.array([[1, 1, 3, 3, 0, 2, 2]])
+    assert rand_f_score(split, truth) == pytest.approx(2 * 0.6 / 1.6)
+    # Background outside truth objects is not scored at all.
+    assert rand_f_score(np.array([[1, 1, 1, 1, 5, 2, 2]]), truth) == 1.0

@@ -89,11 +89,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (OSError, ValueError, TypeError) as exc:
         print(f"segscope: error: {exc}", file=sys.stderr)
         return 2
-    print(
-        f"trained {args.model} for {result.epochs} epoch(s), {result.steps} steps in "
-        f"{result.seconds / 60:.1f} min; best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch} "
-        f"-> {result.checkpoint}"
-    )
+    scored = f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}" if result.best_miou >= 0 \
+        else "no validation set (give --val-images/--val-labels or --holdout)"
+    print(f"trained {args.model} for {result.epochs} epoch(s), {result.steps} steps in "
+          f"{result.seconds / 60:.1f} min; {scored} -> {result.checkpoint}")
     return 0
 
 

@@ -27,6 +27,7 @@ from .regions import (
     contingency_table,
     covering,
     probabilistic_rand_index,
+    rand_f_score,
     rand_index,
     variation_of_information,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "panoptic_counts",
     "panoptic_quality",
     "probabilistic_rand_index",
+    "rand_f_score",
     "rand_index",
     "semantic_counts",
     "semantic_scores",

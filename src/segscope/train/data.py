@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,15 +22,21 @@ __all__ = ["Augment", "LabelledFolder", "pair_by_stem"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
+def _natural(path: Path) -> list[Any]:
+    """Sort key that orders 2.png before 10.png."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 def pair_by_stem(images: str | Path, labels: str | Path) -> list[tuple[Path, Path]]:
-    """(image, label) paths with the same file stem; an image without a label is an error."""
+    """(image, label) paths with the same file stem, in natural order (2 before 10); an image
+    without a label is an error."""
     images, labels = Path(images), Path(labels)
     for folder in (images, labels):
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such folder")
     label_files = {p.stem: p for p in labels.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
     pairs, missing = [], []
-    for image in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    for image in sorted((p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural):
         if image.stem in label_files:
             pairs.append((image, label_files[image.stem]))
         else:

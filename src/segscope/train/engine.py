@@ -181,8 +181,8 @@ def train(
     mean, std = channel_statistics(pairs)
     augment = Augment(
         crop=config.crop,
-        scale=tuple(config.scale),
-        hflip=config.hflip,  # type: ignore[arg-type]
+        scale=(float(config.scale[0]), float(config.scale[1])),
+        hflip=config.hflip,
         vflip=config.vflip,
         rotation=config.rotation,
         colour=config.colour,
@@ -202,7 +202,7 @@ def train(
         if val_pairs
         else None
     )
-    in_channels = train_set[0][0].shape[0]
+    in_channels = train_set.load(0)[0].shape[-1]
 
     weights: list[float] | None
     if config.class_weights == "auto":
