@@ -218,3 +218,18 @@ def test_cli_train_predict_export(toy_dataset, tmp_path, capsys):
         == 0
     )
     assert main(["predict", "--checkpoint", str(tmp_path / "missing.pt"), "x.png", "-o", str(pred)]) == 2
+
+
+def test_a_time_budget_decays_the_learning_rate_with_the_clock():
+    from segscope.train.engine import _schedule
+
+    config = TrainConfig(model="unet", train_images="", train_labels="", output="", num_classes=2,
+                         max_minutes=1.0, warmup_steps=2)
+    used = [0.0]
+    factor = _schedule(config, 10**6, lambda: used[0])
+    assert factor(0) == pytest.approx(0.5)  # warm-up
+    assert factor(5) == pytest.approx(1.0, abs=1e-4)  # 3 of a million steps taken
+    used[0] = 0.5
+    assert factor(6) == pytest.approx(0.5**0.9, abs=1e-4)  # half the budget spent
+    used[0] = 1.0
+    assert factor(7) == 0.0

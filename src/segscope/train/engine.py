@@ -93,13 +93,23 @@ class TrainResult:
     checkpoint: Path
 
 
-def _schedule(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+def _schedule(
+    config: TrainConfig, total_steps: int, elapsed: Callable[[], float] | None = None
+) -> Callable[[int], float]:
+    """Learning-rate factor per step: warm-up, then poly or cosine decay.
+
+    With a time budget the decay follows the fraction of the budget used (or of the steps, if
+    that is further along), so a run cut by the clock still ends at a low learning rate.
+    """
+
     def factor(step: int) -> float:
         if step < config.warmup_steps:
             return (step + 1) / config.warmup_steps
         if config.schedule == "constant":
             return 1.0
         progress = min(1.0, (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps))
+        if elapsed is not None:
+            progress = max(progress, min(1.0, elapsed()))
         if config.schedule == "poly":
             return (1 - progress) ** 0.9
         return 0.5 * (1 + math.cos(math.pi * progress))
@@ -234,8 +244,17 @@ def train(
         generator=generator,
     )
     steps_per_epoch = max(1, len(loader) // config.accumulate)
+    budget = None if config.max_minutes is None else config.max_minutes * 60
+    clock: dict[str, float] = {}
+
+    def _budget_used() -> float:
+        # Fraction of the time budget spent so far (0 before training starts, or without a budget).
+        if budget is None or "start" not in clock:
+            return 0.0
+        return (time.perf_counter() - clock["start"]) / budget
+
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _schedule(config, steps_per_epoch * config.epochs)
+        optimizer, _schedule(config, steps_per_epoch * config.epochs, _budget_used)
     )
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -277,7 +296,7 @@ def train(
         }
 
     started = time.perf_counter()
-    budget = None if config.max_minutes is None else config.max_minutes * 60
+    clock["start"] = started
     out_of_time = False
     stale = 0
     epoch = start_epoch
