@@ -106,11 +106,15 @@ def main() -> None:
     header = f"{'PRI':>6s} {'VOI':>6s} {'cover':>6s} {'regions':>8s} {'s/img':>6s}"
     print(f"\n{'method':15s} {'parameters':45s} {header}")
     for method in methods:
-        rows = sorted(((json.loads(p), _mean(r)) for (m, p), r in tuned.items() if m == method),
-                      key=lambda item: -item[1]["covering"])
+        rows = sorted(
+            ((json.loads(p), _mean(r)) for (m, p), r in tuned.items() if m == method),
+            key=lambda item: -item[1]["covering"],
+        )
         for params, s in rows:
-            print(f"{method:15s} {json.dumps(params):45s} {s['pri']:6.3f} {s['voi']:6.3f} "
-                  f"{s['covering']:6.3f} {s['regions']:8.1f} {s['seconds']:6.2f}")
+            print(
+                f"{method:15s} {json.dumps(params):45s} {s['pri']:6.3f} {s['voi']:6.3f} "
+                f"{s['covering']:6.3f} {s['regions']:8.1f} {s['seconds']:6.2f}"
+            )
         best[method] = rows[0][0]
 
     jobs = [(m, best[m], img, gt) for m in methods for img, gt in val]
@@ -121,8 +125,10 @@ def main() -> None:
     for method in methods:
         s = _mean(checked[(method, json.dumps(best[method], sort_keys=True))])
         report[method] = {"parameters": best[method], "val": s}
-        print(f"{method:15s} {json.dumps(best[method]):45s} {s['pri']:6.3f} {s['voi']:6.3f} "
-              f"{s['covering']:6.3f} {s['regions']:8.1f} {s['seconds']:6.2f}")
+        print(
+            f"{method:15s} {json.dumps(best[method]):45s} {s['pri']:6.3f} {s['voi']:6.3f} "
+            f"{s['covering']:6.3f} {s['regions']:8.1f} {s['seconds']:6.2f}"
+        )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deep_common import colour_panel, run_in_process
+from deep_common import colour_panel, images_per_second, register_peer, run_in_process
 
 CLASSES = [
     "Sky",
@@ -55,6 +55,11 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("bench_out/camvid"))
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="report the runs already in --out (throughput re-measured), train none",
+    )
     args = parser.parse_args()
     root = args.data / "camvid"
     if not root.is_dir():
@@ -83,8 +88,17 @@ def main() -> None:
             max_minutes=args.minutes,
             seed=0,
         )
-        print(f"training {model} for {args.minutes:g} min ...", flush=True)
-        results[model] = run_in_process(config, args.out / f"{model}.json", val_images[:10])
+        saved = args.out / f"{model}.json"
+        if args.reuse and saved.exists():
+            if model == "smp_unet":
+                register_peer()
+            results[model] = json.loads(saved.read_text())
+            results[model]["images_per_second"] = images_per_second(
+                results[model]["checkpoint"], val_images[:10]
+            )
+        else:
+            print(f"training {model} for {args.minutes:g} min ...", flush=True)
+            results[model] = run_in_process(config, saved, val_images[:10])
         r = results[model]
         print(
             f"  {model}: val mIoU {r['best_miou']:.4f} (epoch {r['best_epoch']} of {r['epochs']}, "
@@ -112,7 +126,7 @@ def _per_class_and_picture(checkpoint: str, root: Path, out: Path) -> None:
     from segscope.io import read_label_png
     from segscope.metrics import Evaluator
 
-    segmenter = Segmenter.from_checkpoint(checkpoint, tile=None)
+    segmenter = Segmenter.from_checkpoint(checkpoint, tile=None)  # whole images
     evaluator = Evaluator(task="semantic", num_classes=11, ignore_index=11, class_names=CLASSES)
     rows = []
     for k, image_path in enumerate(sorted((root / "val").glob("*.png"))):

@@ -48,56 +48,145 @@ def main() -> None:
     markers = segscope.segment(grey, "watershed").labels  # reuse automatic markers as seeds
     sobel = skf.sobel(skf.gaussian(grey.astype(float), sigma=1.0, preserve_range=True))
     rows: list[tuple[str, str, Callable[[], object], Callable[[], object] | None, str]] = [
-        ("otsu", "grey", lambda: segscope.segment(grey, "otsu"),
-         lambda: grey > cv2.threshold(grey, 0, 255, cv2.THRESH_OTSU)[0], "OpenCV"),
-        ("multi_otsu", "grey", lambda: segscope.segment(grey, "multi_otsu"),
-         lambda: np.digitize(grey, skf.threshold_multiotsu(grey)), "scikit-image"),
-        ("triangle", "grey", lambda: segscope.segment(grey, "triangle"),
-         lambda: grey > cv2.threshold(grey, 0, 255, cv2.THRESH_TRIANGLE)[0], "OpenCV"),
+        (
+            "otsu",
+            "grey",
+            lambda: segscope.segment(grey, "otsu"),
+            lambda: grey > cv2.threshold(grey, 0, 255, cv2.THRESH_OTSU)[0],
+            "OpenCV",
+        ),
+        (
+            "multi_otsu",
+            "grey",
+            lambda: segscope.segment(grey, "multi_otsu"),
+            lambda: np.digitize(grey, skf.threshold_multiotsu(grey)),
+            "scikit-image",
+        ),
+        (
+            "triangle",
+            "grey",
+            lambda: segscope.segment(grey, "triangle"),
+            lambda: grey > cv2.threshold(grey, 0, 255, cv2.THRESH_TRIANGLE)[0],
+            "OpenCV",
+        ),
     ]
     for name in ("li", "yen", "isodata", "mean", "minimum"):
-        rows.append((name, "grey", lambda n=name: segscope.segment(grey, n),
-                     lambda n=name: grey > getattr(skf, f"threshold_{n}")(grey), "scikit-image"))
+        rows.append(
+            (
+                name,
+                "grey",
+                lambda n=name: segscope.segment(grey, n),
+                lambda n=name: grey > getattr(skf, f"threshold_{n}")(grey),
+                "scikit-image",
+            )
+        )
     rows += [
-        ("threshold", "grey", lambda: segscope.segment(grey, "threshold", value=100),
-         lambda: cv2.threshold(grey, 100, 1, cv2.THRESH_BINARY)[1], "OpenCV"),
-        ("adaptive_mean", "grey", lambda: segscope.segment(grey, "adaptive_mean"),
-         lambda: grey > skf.threshold_local(grey.astype(float), 35, method="mean"),
-         "scikit-image"),
-        ("adaptive_gaussian", "grey", lambda: segscope.segment(grey, "adaptive_gaussian"),
-         lambda: grey > skf.threshold_local(grey.astype(float), 35), "scikit-image"),
-        ("niblack", "grey", lambda: segscope.segment(grey, "niblack"),
-         lambda: grey > skf.threshold_niblack(grey, 25), "scikit-image"),
-        ("sauvola", "grey", lambda: segscope.segment(grey, "sauvola"),
-         lambda: grey > skf.threshold_sauvola(grey, 25), "scikit-image"),
-        ("edges canny", "grey", lambda: segscope.classical.edges(grey, operator="canny"),
-         lambda: feature.canny(grey), "scikit-image"),
-        ("watershed (markers)", "grey",
-         lambda: segscope.segment(grey, "watershed", markers=markers),
-         lambda: segmentation.watershed(sobel, markers), "scikit-image"),
-        ("region_growing", "grey",
-         lambda: segscope.segment(grey, "region_growing", seeds=markers),
-         lambda: segmentation.watershed(sobel, markers), "skimage watershed (target <= 2x)"),
-        ("split_and_merge", "grey", lambda: segscope.segment(grey, "split_and_merge"),
-         None, "target < 1 s"),
-        ("connected_components", "grey",
-         lambda: segscope.segment(grey > 100, "connected_components"),
-         lambda: cv2.connectedComponents((grey > 100).astype(np.uint8), connectivity=8),
-         "OpenCV"),
-        ("felzenszwalb", "colour", lambda: segscope.segment(colour, "felzenszwalb"),
-         lambda: segmentation.felzenszwalb(colour, scale=500, sigma=0.8, min_size=200),
-         "scikit-image"),
-        ("slic", "colour", lambda: segscope.segment(colour, "slic", n_segments=400),
-         lambda: segmentation.slic(colour, n_segments=400, compactness=10, sigma=1,
-                                   start_label=1), "scikit-image"),
-        ("kmeans", "colour", lambda: segscope.segment(colour, "kmeans"),
-         lambda: cv2.kmeans(colour.reshape(-1, 3).astype(np.float32), 4, None,
-                            (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4), 3,
-                            cv2.KMEANS_PP_CENTERS), "OpenCV full fit"),
-        ("mean_shift", "colour", lambda: segscope.segment(colour, "mean_shift"),
-         lambda: cv2.pyrMeanShiftFiltering(colour, 12, 30), "OpenCV filter only"),
-        ("region_merging", "colour 512", lambda: segscope.segment(small_colour, "region_merging"),
-         None, "scikit-image RAG (inside)"),
+        (
+            "threshold",
+            "grey",
+            lambda: segscope.segment(grey, "threshold", value=100),
+            lambda: cv2.threshold(grey, 100, 1, cv2.THRESH_BINARY)[1],
+            "OpenCV",
+        ),
+        (
+            "adaptive_mean",
+            "grey",
+            lambda: segscope.segment(grey, "adaptive_mean"),
+            lambda: grey > skf.threshold_local(grey.astype(float), 35, method="mean"),
+            "scikit-image",
+        ),
+        (
+            "adaptive_gaussian",
+            "grey",
+            lambda: segscope.segment(grey, "adaptive_gaussian"),
+            lambda: grey > skf.threshold_local(grey.astype(float), 35),
+            "scikit-image",
+        ),
+        (
+            "niblack",
+            "grey",
+            lambda: segscope.segment(grey, "niblack"),
+            lambda: grey > skf.threshold_niblack(grey, 25),
+            "scikit-image",
+        ),
+        (
+            "sauvola",
+            "grey",
+            lambda: segscope.segment(grey, "sauvola"),
+            lambda: grey > skf.threshold_sauvola(grey, 25),
+            "scikit-image",
+        ),
+        (
+            "edges canny",
+            "grey",
+            lambda: segscope.classical.edges(grey, operator="canny"),
+            lambda: feature.canny(grey),
+            "scikit-image",
+        ),
+        (
+            "watershed (markers)",
+            "grey",
+            lambda: segscope.segment(grey, "watershed", markers=markers),
+            lambda: segmentation.watershed(sobel, markers),
+            "scikit-image",
+        ),
+        (
+            "region_growing",
+            "grey",
+            lambda: segscope.segment(grey, "region_growing", seeds=markers),
+            lambda: segmentation.watershed(sobel, markers),
+            "skimage watershed (target <= 2x)",
+        ),
+        ("split_and_merge", "grey", lambda: segscope.segment(grey, "split_and_merge"), None, "target < 1 s"),
+        (
+            "connected_components",
+            "grey",
+            lambda: segscope.segment(grey > 100, "connected_components"),
+            lambda: cv2.connectedComponents((grey > 100).astype(np.uint8), connectivity=8),
+            "OpenCV",
+        ),
+        (
+            "felzenszwalb",
+            "colour",
+            lambda: segscope.segment(colour, "felzenszwalb"),
+            lambda: segmentation.felzenszwalb(colour, scale=500, sigma=0.8, min_size=200),
+            "scikit-image",
+        ),
+        (
+            "slic",
+            "colour",
+            lambda: segscope.segment(colour, "slic", n_segments=400),
+            lambda: segmentation.slic(colour, n_segments=400, compactness=10, sigma=1, start_label=1),
+            "scikit-image",
+        ),
+        (
+            "kmeans",
+            "colour",
+            lambda: segscope.segment(colour, "kmeans"),
+            lambda: cv2.kmeans(
+                colour.reshape(-1, 3).astype(np.float32),
+                4,
+                None,
+                (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4),
+                3,
+                cv2.KMEANS_PP_CENTERS,
+            ),
+            "OpenCV full fit",
+        ),
+        (
+            "mean_shift",
+            "colour",
+            lambda: segscope.segment(colour, "mean_shift"),
+            lambda: cv2.pyrMeanShiftFiltering(colour, 12, 30),
+            "OpenCV filter only",
+        ),
+        (
+            "region_merging",
+            "colour 512",
+            lambda: segscope.segment(small_colour, "region_merging"),
+            None,
+            "scikit-image RAG (inside)",
+        ),
         ("edge_regions", "grey", lambda: segscope.segment(grey, "edge_regions"), None, ""),
     ]
     print(f"first-call compile of numba kernels: {compile_s:.2f} s (cached on disk afterwards)")
@@ -108,8 +197,7 @@ def main() -> None:
             print(f"{name:24s} {image:10s} {ours_s:11.3f} {'':>9s} {'':>7s}  {peer_name}")
             continue
         peer_s = best_of(peer, args.repeat)
-        print(f"{name:24s} {image:10s} {ours_s:11.3f} {peer_s:9.3f} {ours_s / peer_s:7.2f}  "
-              f"{peer_name}")
+        print(f"{name:24s} {image:10s} {ours_s:11.3f} {peer_s:9.3f} {ours_s / peer_s:7.2f}  {peer_name}")
 
 
 if __name__ == "__main__":

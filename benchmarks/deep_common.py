@@ -42,19 +42,11 @@ def run(config_dict: dict[str, Any], result_path: str, throughput_images: list[s
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if config_dict["model"] == "smp_unet":
         register_peer()
-    from segscope import imread
-    from segscope.infer import Segmenter
     from segscope.train import TrainConfig, train
 
     config = TrainConfig(**config_dict)
     result = train(config, progress=False)
-    segmenter = Segmenter.from_checkpoint(result.checkpoint, tile=None)  # whole images: full resolution
-    images = [imread(p) for p in throughput_images]
-    segmenter.probabilities(images[0])  # warm-up
-    start = time.perf_counter()
-    for image in images:
-        segmenter.probabilities(image)
-    per_second = len(images) / (time.perf_counter() - start)
+    per_second = images_per_second(result.checkpoint, throughput_images)
     best = max((r for r in result.history if r.get("val_miou") is not None), key=lambda r: r["val_miou"])
     out = {
         "model": config.model,
@@ -70,6 +62,20 @@ def run(config_dict: dict[str, Any], result_path: str, throughput_images: list[s
         "parameters_m": sum(p.numel() for p in segmenter_model_parameters(result.checkpoint)) / 1e6,
     }
     Path(result_path).write_text(json.dumps(out, indent=2))
+
+
+def images_per_second(checkpoint: str | Path, paths: list[str]) -> float:
+    """Whole images (full resolution, no tiling) per second at batch 1, after one warm-up."""
+    from segscope import imread
+    from segscope.infer import Segmenter
+
+    segmenter = Segmenter.from_checkpoint(checkpoint, tile=None)
+    images = [imread(p) for p in paths]
+    segmenter.probabilities(images[0])
+    start = time.perf_counter()
+    for image in images:
+        segmenter.probabilities(image)
+    return len(images) / (time.perf_counter() - start)
 
 
 def segmenter_model_parameters(checkpoint: Path) -> list[Any]:

@@ -57,9 +57,11 @@ def semantic(data: Path, repeat: int) -> None:
 
     t_ours, m_ours = _best(ours, repeat)
     t_ref, m_ref = _best(numpy_loop, repeat)
-    print(f"semantic  CamVid val {len(truths)} images   segscope {t_ours:.3f} s   numpy loop {t_ref:.3f} s   "
-          f"ratio {t_ours / t_ref:.2f}   mIoU {m_ours:.4f} (numpy {m_ref:.4f})   target < 2 s: "
-          f"{'yes' if t_ours < 2 else 'NO'}")
+    print(
+        f"semantic  CamVid val {len(truths)} images   segscope {t_ours:.3f} s   numpy loop {t_ref:.3f} s   "
+        f"ratio {t_ours / t_ref:.2f}   mIoU {m_ours:.4f} (numpy {m_ref:.4f})   target < 2 s: "
+        f"{'yes' if t_ours < 2 else 'NO'}"
+    )
 
 
 def _perturb(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[int, float]]:
@@ -84,16 +86,30 @@ def instance(data: Path, repeat: int) -> None:
     for k, f in enumerate(files):
         labels = read_label_png(f)
         pred, scores = _perturb(labels, rng)
-        truths.append(Segmentation.from_labels(labels, kind="instance",
-                                               categories={int(i): 0 for i in np.unique(labels)[1:]}))
-        preds.append(Segmentation.from_labels(pred, kind="instance", categories=dict.fromkeys(scores, 0),
-                                              scores=scores))
+        truths.append(
+            Segmentation.from_labels(
+                labels, kind="instance", categories={int(i): 0 for i in np.unique(labels)[1:]}
+            )
+        )
+        preds.append(
+            Segmentation.from_labels(
+                pred, kind="instance", categories=dict.fromkeys(scores, 0), scores=scores
+            )
+        )
         images.append({"id": k + 1, "height": labels.shape[0], "width": labels.shape[1]})
         for i in np.unique(labels)[1:]:
             rle = mask_utils.encode(np.asfortranarray((labels == i).astype(np.uint8)))
-            anns.append({"id": len(anns) + 1, "image_id": k + 1, "category_id": 0, "segmentation": rle,
-                         "area": float(mask_utils.area(rle)), "iscrowd": 0,
-                         "bbox": list(mask_utils.toBbox(rle))})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": k + 1,
+                    "category_id": 0,
+                    "segmentation": rle,
+                    "area": float(mask_utils.area(rle)),
+                    "iscrowd": 0,
+                    "bbox": list(mask_utils.toBbox(rle)),
+                }
+            )
         for i, s in scores.items():
             rle = mask_utils.encode(np.asfortranarray((pred == i).astype(np.uint8)))
             dets.append({"image_id": k + 1, "category_id": 0, "segmentation": rle, "score": s})
@@ -118,9 +134,11 @@ def instance(data: Path, repeat: int) -> None:
     t_ref, r_ref = _best(reference, 1)
     keys = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
     diff = float(np.max(np.abs(np.array([r_ours[k] for k in keys]) - np.asarray(r_ref))))
-    print(f"instance  DSB2018 {len(files)} images, {objects} nuclei   segscope {t_ours:.2f} s   "
-          f"pycocotools {t_ref:.2f} s   ratio {t_ours / t_ref:.3f}   AP {r_ours['AP']:.4f}   "
-          f"max |diff| {diff:.1e}")
+    print(
+        f"instance  DSB2018 {len(files)} images, {objects} nuclei   segscope {t_ours:.2f} s   "
+        f"pycocotools {t_ref:.2f} s   ratio {t_ours / t_ref:.3f}   AP {r_ours['AP']:.4f}   "
+        f"max |diff| {diff:.1e}"
+    )
 
 
 def main() -> None:

@@ -89,10 +89,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (OSError, ValueError, TypeError) as exc:
         print(f"segscope: error: {exc}", file=sys.stderr)
         return 2
-    scored = f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}" if result.best_miou >= 0 \
+    scored = (
+        f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}"
+        if result.best_miou >= 0
         else "no validation set (give --val-images/--val-labels or --holdout)"
-    print(f"trained {args.model} for {result.epochs} epoch(s), {result.steps} steps in "
-          f"{result.seconds / 60:.1f} min; {scored} -> {result.checkpoint}")
+    )
+    print(
+        f"trained {args.model} for {result.epochs} epoch(s), {result.steps} steps in "
+        f"{result.seconds / 60:.1f} min; {scored} -> {result.checkpoint}"
+    )
     return 0
 
 
@@ -108,7 +113,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.backend == "onnx":
             segmenter = Segmenter.from_onnx(args.checkpoint)
         else:
-            segmenter = Segmenter.from_checkpoint(args.checkpoint, device=args.device, tile=args.tile)
+            tile = "auto" if args.tile is None else (args.tile or None)  # --tile 0: whole images
+            segmenter = Segmenter.from_checkpoint(args.checkpoint, device=args.device, tile=tile)
     except (OSError, ValueError, ImportError) as exc:
         print(f"segscope: error: {exc}", file=sys.stderr)
         return 2
@@ -211,7 +217,9 @@ def add_parsers(sub: Any) -> None:
         "--checkpoint", required=True, help="a .pt checkpoint, or a .onnx file with --backend onnx"
     )
     p.add_argument("--backend", choices=("torch", "onnx"), default="torch")
-    p.add_argument("--tile", type=int, help="sliding-window tile (default: twice the training crop)")
+    p.add_argument(
+        "--tile", type=int, help="sliding-window tile (default: twice the training crop; 0: whole images)"
+    )
     p.add_argument("--overlap", type=float, default=0.25)
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation")
     p.add_argument("--overlay", action="store_true")

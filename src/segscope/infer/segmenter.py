@@ -130,9 +130,15 @@ class Segmenter:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike[str], *, device: str | None = None, tile: int | None = None
+        cls, path: str | os.PathLike[str], *, device: str | None = None, tile: int | str | None = "auto"
     ) -> Segmenter:
-        """Load a training checkpoint (read with ``weights_only=True``); tiles default to 2x the crop."""
+        """Load a training checkpoint (read with ``weights_only=True``).
+
+        ``tile``: ``"auto"`` tiles images larger than twice the training crop; an int sets the
+        tile; None runs every image whole.
+        """
+        if not (tile is None or tile == "auto" or (isinstance(tile, int) and tile > 0)):
+            raise ValueError(f"tile must be 'auto', None or a positive int, got {tile!r}")
         import torch
 
         from ..models import get_model
@@ -157,7 +163,7 @@ class Segmenter:
             class_names=data["class_names"],
             mean=norm["mean"],
             std=norm["std"],
-            tile=tile if tile is not None else (2 * crop if crop else None),
+            tile=(2 * crop if crop else None) if tile == "auto" else tile,  # type: ignore[arg-type]
             name=str(path),
         )
 
