@@ -47,3 +47,19 @@ def test_automatic_markers_partition_the_image():
     assert seg.kind == "regions" and len(seg) > 5
     assert (seg.labels > 0).all()
     assert seg.provenance.details["markers"] == len(seg)
+
+
+def test_watershed_instances_split_touching_objects_of_either_polarity():
+    import segscope
+
+    yy, xx = np.mgrid[:40, :80]
+    blobs = ((yy - 20) ** 2 + (xx - 20) ** 2 < 150) | ((yy - 20) ** 2 + (xx - 43) ** 2 < 150)
+    bright = np.where(blobs, 200, 30).astype(np.uint8)
+    for image in (bright, 255 - bright):  # bright nuclei (fluorescence) or dark ones (stained)
+        seg = segscope.segment(image, "watershed_instances")
+        assert seg.kind == "instance" and len(seg) == 2
+        assert (seg.labels > 0).sum() == blobs.sum()
+    assert segscope.segment(bright, "watershed_instances", foreground="dark").provenance.details[
+        "foreground"] == "dark"
+    with pytest.raises(ValueError, match="foreground"):
+        segscope.segment(bright, "watershed_instances", foreground="left")

@@ -26,7 +26,7 @@ from .threshold import (
     triangle,
     yen,
 )
-from .watershed import watershed
+from .watershed import watershed, watershed_instances
 
 __all__ = [
     "EDGE_OPERATORS",
@@ -56,5 +56,6 @@ __all__ = [
     "threshold",
     "triangle",
     "watershed",
+    "watershed_instances",
     "yen",
 ]
