@@ -29,8 +29,3 @@ def same_shape(a: np.ndarray, b: np.ndarray, what: str = "prediction and truth")
     if a.shape != b.shape:
         raise ValueError(f"{what} differ in shape: {a.shape} vs {b.shape}")
 
-
-def dense_relabel(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Labels renumbered 0..n-1 in sorted order, and n (only the values present count)."""
-    values, inverse = np.unique(labels, return_inverse=True)
-    return inverse.reshape(labels.shape), len(values)

@@ -106,9 +106,9 @@ def correspond_pixels(
         return matched1, matched2
     # Integer costs in hundredths of a pixel, as the benchmark's CSA solver uses.
     cost = np.rint(pairs["v"] * 100).astype(np.int64)
-    i_nodes, j_nodes = _compress(pairs["i"]), _compress(pairs["j"])
-    i_index, j_index = i_nodes[1], j_nodes[1]
-    n1, n2 = len(i_nodes[0]), len(j_nodes[0])
+    i_pixels, i_index = np.unique(pairs["i"], return_inverse=True)
+    j_pixels, j_index = np.unique(pairs["j"], return_inverse=True)
+    n1, n2 = len(i_pixels), len(j_pixels)
     # Split the bipartite graph into independent pieces; each is a small assignment problem.
     graph = sparse.coo_matrix((np.ones(len(cost)), (i_index, n1 + j_index)), shape=(n1 + n2, n1 + n2))
     _, component = connected_components(graph, directed=False)
@@ -120,16 +120,11 @@ def correspond_pixels(
         ui, li = np.unique(bi, return_inverse=True)
         uj, lj = np.unique(bj, return_inverse=True)
         pick_i, pick_j = _max_match_min_cost(li, lj, cost[block], len(ui), len(uj))
-        a = p1[i_nodes[0][ui[pick_i]]]
-        b = p2[j_nodes[0][uj[pick_j]]]
+        a = p1[i_pixels[ui[pick_i]]]
+        b = p2[j_pixels[uj[pick_j]]]
         matched1[a[:, 0], a[:, 1]] = True
         matched2[b[:, 0], b[:, 1]] = True
     return matched1, matched2
-
-
-def _compress(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    values, inverse = np.unique(index, return_inverse=True)
-    return values, inverse
 
 
 def _max_match_min_cost(

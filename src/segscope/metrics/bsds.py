@@ -25,7 +25,7 @@ from scipy import ndimage
 from ..io.panoptic import BsdsGroundTruth
 from ._inputs import label_array
 from .boundaries import BSDS_MAX_DIST, boundary_counts, f_measure, label_boundaries
-from .regions import overlap_matrix, rand_index, variation_of_information
+from .regions import _iou_from_table, _rand_from_table, _voi_from_table, contingency_table
 
 __all__ = [
     "BsdsImageCounts",
@@ -136,9 +136,11 @@ def bsds_image(
             if step.labels is None:
                 raise ValueError(f"sweep step {k + 1} has no partition")
             seg = step.labels
-            ri[k] = np.mean([rand_index(seg, t) for t in truth_labels])
-            voi[k] = np.mean([variation_of_information(seg, t) for t in truth_labels])
-            iou = np.concatenate([overlap_matrix(seg, t) for t in truth_labels], axis=1)
+            # One contingency table per annotator serves all three measures.
+            tables = [contingency_table(seg, t) for t in truth_labels]
+            ri[k] = np.mean([_rand_from_table(n) for n in tables])
+            voi[k] = np.mean([_voi_from_table(n) for n in tables])
+            iou = np.concatenate([_iou_from_table(n) for n in tables], axis=1)
             best_seg = iou.max(axis=1) if iou.shape[1] else np.zeros(iou.shape[0])
             best_gt = iou.max(axis=0) if iou.shape[0] else np.zeros(iou.shape[1])
             seg_areas = np.bincount(seg.ravel().astype(np.intp))[1:].astype(np.float64)

@@ -158,7 +158,11 @@ def overlap_matrix(segmentation: Any, truth: Any) -> np.ndarray:
     Rows and columns are labels ``1..max``; label 0 is not a region, but its pixels still count in
     the union, as in the BSDS benchmark.
     """
-    n = contingency_table(segmentation, truth).astype(np.float64)
+    return _iou_from_table(contingency_table(segmentation, truth))
+
+
+def _iou_from_table(n: np.ndarray) -> np.ndarray:
+    n = n.astype(np.float64)
     union = n.sum(1)[:, None] + n.sum(0)[None, :] - n
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = np.where(union > 0, n / union, 0.0)
