@@ -85,6 +85,26 @@ def _find(parent: np.ndarray, x: int) -> int:
 
 
 @njit(cache=True)
+def adjacent_pairs(labels: np.ndarray, n: int) -> np.ndarray:
+    """Sorted unique keys ``a * n + b`` (a < b) of the 4-adjacent label pairs of a label image."""
+    height, width = labels.shape
+    keys = np.empty(2 * height * width, np.int64)
+    m = 0
+    for r in range(height):
+        for c in range(width):
+            a = labels[r, c]
+            if c + 1 < width and labels[r, c + 1] != a:
+                b = labels[r, c + 1]
+                keys[m] = min(a, b) * n + max(a, b)
+                m += 1
+            if r + 1 < height and labels[r + 1, c] != a:
+                b = labels[r + 1, c]
+                keys[m] = min(a, b) * n + max(a, b)
+                m += 1
+    return np.unique(keys[:m])
+
+
+@njit(cache=True)
 def merge_homogeneous(leaves: np.ndarray, data: np.ndarray, threshold: float) -> np.ndarray:
     """Merge adjacent regions (closest means first) while the union's range stays <= threshold.
 
@@ -107,23 +127,8 @@ def merge_homogeneous(leaves: np.ndarray, data: np.ndarray, threshold: float) ->
                     lo[lab, k] = v
                 if v > hi[lab, k]:
                     hi[lab, k] = v
-    # Adjacent pairs (a < b), each once: collect, then sort by the distance of the means.
-    pairs_a = np.empty(2 * height * width, np.int64)
-    pairs_b = np.empty(2 * height * width, np.int64)
-    m = 0
-    for r in range(height):
-        for c in range(width):
-            a = leaves[r, c]
-            if c + 1 < width and leaves[r, c + 1] != a:
-                b = leaves[r, c + 1]
-                pairs_a[m], pairs_b[m] = min(a, b), max(a, b)
-                m += 1
-            if r + 1 < height and leaves[r + 1, c] != a:
-                b = leaves[r + 1, c]
-                pairs_a[m], pairs_b[m] = min(a, b), max(a, b)
-                m += 1
-    keys = pairs_a[:m] * n + pairs_b[:m]
-    keys = np.unique(keys)
+    # Adjacent pairs (a < b), each once, sorted by the distance of the means.
+    keys = adjacent_pairs(leaves, n)
     pa = keys // n
     pb = keys % n
     dist = np.empty(keys.size)
@@ -244,23 +249,9 @@ def absorb_small_regions(labels: np.ndarray, data: np.ndarray, min_size: int) ->
             sizes[lab] += 1.0
             for k in range(bands):
                 sums[lab, k] += data[r, c, k]
-    # Adjacency of the original regions (both directions), as sorted unique keys, then CSR.
-    keys = np.empty(4 * height * width, np.int64)
-    m = 0
-    for r in range(height):
-        for c in range(width):
-            a = labels[r, c]
-            if c + 1 < width and labels[r, c + 1] != a:
-                b = labels[r, c + 1]
-                keys[m] = a * n + b
-                keys[m + 1] = b * n + a
-                m += 2
-            if r + 1 < height and labels[r + 1, c] != a:
-                b = labels[r + 1, c]
-                keys[m] = a * n + b
-                keys[m + 1] = b * n + a
-                m += 2
-    keys = np.unique(keys[:m])
+    # Adjacency of the original regions in both directions, as sorted unique keys, then CSR.
+    once = adjacent_pairs(labels, n)
+    keys = np.unique(np.concatenate((once, (once % n) * n + once // n)))
     start = np.zeros(n + 1, np.int64)
     for key in keys:
         start[key // n + 1] += 1
