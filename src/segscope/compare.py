@@ -22,7 +22,8 @@ from .api import segment
 from .imagecheck import to_gray
 from .io.images import imread
 from .io.panoptic import BsdsGroundTruth
-from .metrics import BoundaryCounts, evaluate, label_boundaries
+from .metrics import evaluate, label_boundaries
+from .metrics.boundaries import boundary_matches
 from .result import Segmentation, atomic_write_bytes
 from .viz.pictures import overlay, to_display
 from .viz.report import png_data_uri
@@ -80,30 +81,12 @@ def _error_map(prediction: Any, truth: Any, task: str) -> tuple[np.ndarray, dict
     """Pixels right, false positives and false negatives in three colours (boundaries for regions)."""
     if task == "regions":
         truths = truth.boundaries if isinstance(truth, BsdsGroundTruth) else [label_boundaries(truth)]
-        machine = label_boundaries(prediction)
-        from skimage.morphology import thin
-
-        from .metrics.boundaries import correspond_pixels
-
-        machine = thin(machine)
-        matched_m = np.zeros_like(machine)
-        matched_h = np.zeros_like(machine)
-        human = np.zeros_like(machine)
-        found = total = 0
-        for t in truths:
-            m1, m2 = correspond_pixels(machine, t)
-            matched_m |= m1
-            matched_h |= m2
-            human |= t
-            found += int(m2.sum())
-            total += int(np.count_nonzero(t))
-        picture = np.full((*machine.shape, 3), 255, np.uint8)
-        picture[human & ~matched_h] = FN_COLOUR
-        picture[machine & ~matched_m] = FP_COLOUR
-        picture[matched_m] = TP_COLOUR
-        # The same counts as metrics.boundary_counts, from the matching already made.
-        counts = BoundaryCounts(found, total, int(matched_m.sum()), int(machine.sum()))
-        return picture, {"boundary_f": counts.f_measure}
+        match = boundary_matches(label_boundaries(prediction), truths)
+        picture = np.full((*match.machine.shape, 3), 255, np.uint8)
+        picture[match.truth & ~match.matched_truth] = FN_COLOUR
+        picture[match.machine & ~match.matched_machine] = FP_COLOUR
+        picture[match.matched_machine] = TP_COLOUR
+        return picture, {"boundary_f": match.counts.f_measure}
     pred = _foreground(prediction)
     true = _foreground(truth)
     picture = np.full((*pred.shape, 3), 255, np.uint8)

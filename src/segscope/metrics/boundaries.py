@@ -22,8 +22,10 @@ from ._inputs import label_array, same_shape
 
 __all__ = [
     "BoundaryCounts",
+    "BoundaryMatch",
     "boundary_counts",
     "boundary_iou",
+    "boundary_matches",
     "correspond_pixels",
     "label_boundaries",
 ]
@@ -216,20 +218,43 @@ def boundary_counts(
     >>> boundary_counts(b, [b, b]).recall
     1.0
     """
+    return boundary_matches(machine, truths, max_dist=max_dist, thin=thin).counts
+
+
+@dataclass(frozen=True)
+class BoundaryMatch:
+    """The counts of :func:`boundary_counts` with the maps they come from (for error pictures)."""
+
+    counts: BoundaryCounts
+    machine: np.ndarray  # the (thinned) machine boundaries that were matched
+    matched_machine: np.ndarray  # machine pixels that matched any annotator
+    matched_truth: np.ndarray  # truth pixels (any annotator) that found a partner
+    truth: np.ndarray  # union of the annotators' boundaries
+
+
+def boundary_matches(
+    machine: np.ndarray, truths: Sequence[np.ndarray], *, max_dist: float = BSDS_MAX_DIST, thin: bool = True
+) -> BoundaryMatch:
+    """:func:`boundary_counts`, keeping the matched pixel maps as well."""
     from skimage.morphology import thin as thin_lines
 
     machine = np.asarray(machine, bool)
     if thin:
         machine = thin_lines(machine)
     matched_any = np.zeros_like(machine)
+    matched_human = np.zeros_like(machine)
+    human = np.zeros_like(machine)
     matched_truth = truth_pixels = 0
     for truth in truths:
         truth = np.asarray(truth, bool)
         m1, m2 = correspond_pixels(machine, truth, max_dist=max_dist)
         matched_any |= m1
+        matched_human |= m2
+        human |= truth
         matched_truth += int(m2.sum())
         truth_pixels += int(truth.sum())
-    return BoundaryCounts(matched_truth, truth_pixels, int(matched_any.sum()), int(machine.sum()))
+    counts = BoundaryCounts(matched_truth, truth_pixels, int(matched_any.sum()), int(machine.sum()))
+    return BoundaryMatch(counts, machine, matched_any, matched_human, human)
 
 
 def boundary_iou(prediction: Any, truth: Any, *, dilation_ratio: float = 0.02) -> float:
