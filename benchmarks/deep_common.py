@@ -50,7 +50,7 @@ def run(config_dict: dict[str, Any], result_path: str, throughput_images: list[s
     best = max((r for r in result.history if r.get("val_miou") is not None), key=lambda r: r["val_miou"])
     out = {
         "model": config.model,
-        "best_miou": result.best_miou,
+        "best_miou": result.best_score,
         "best_epoch": result.best_epoch,
         "epochs": result.epochs,
         "steps": result.steps,

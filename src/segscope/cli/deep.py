@@ -38,6 +38,9 @@ def _label_map(text: str | None) -> dict[int, int] | None:
         ) from None
 
 
+_METRIC_NAMES = {"val_miou": "val mIoU", "val_f1": "val F1@0.5"}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     _need_torch()
     from segscope.train import TrainConfig, train
@@ -90,8 +93,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"segscope: error: {exc}", file=sys.stderr)
         return 2
     scored = (
-        f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}"
-        if result.best_miou >= 0
+        f"best {_METRIC_NAMES.get(result.metric, result.metric)} {result.best_score:.4f} "
+        f"at epoch {result.best_epoch}"
+        if result.best_score >= 0
         else "no validation set (give --val-images/--val-labels or --holdout)"
     )
     print(

@@ -41,7 +41,7 @@ class SegmentationModel(nn.Module):
         self.in_channels = in_channels
         self.config: dict[str, Any] = {}
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor) -> Any:
         if images.ndim != 4 or images.shape[1] != self.in_channels:
             raise ValueError(
                 f"expected images of shape (N, {self.in_channels}, H, W), got {tuple(images.shape)}"
@@ -53,10 +53,13 @@ class SegmentationModel(nn.Module):
             # Reflection needs the pad to be smaller than the side; replicate covers tiny inputs.
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             images = F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
-        logits = self.forward_padded(images)
-        return logits[..., :height, :width]
+        output = self.forward_padded(images)
+        if isinstance(output, torch.Tensor):
+            return output[..., :height, :width]
+        # A named tuple of dense maps (Panoptic-DeepLab's heads): crop each one.
+        return type(output)(*(t[..., :height, :width] for t in output))
 
-    def forward_padded(self, images: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    def forward_padded(self, images: torch.Tensor) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -65,25 +68,30 @@ class ModelInfo:
     """A registered model: its builder and what it is."""
 
     name: str
-    builder: Callable[..., SegmentationModel]
+    builder: Callable[..., nn.Module]
     summary: str
+    task: str = "semantic"
+    """What the model predicts: "semantic" (logits), "instance" (detections) or "panoptic"."""
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
 _MODELS: dict[str, ModelInfo] = {}
 
 
-Builder = Callable[..., SegmentationModel]
+Builder = Callable[..., nn.Module]
+TASKS = ("semantic", "instance", "panoptic")
 
 
-def register_model(name: str) -> Callable[[Builder], Builder]:
+def register_model(name: str, *, task: str = "semantic") -> Callable[[Builder], Builder]:
     """Register a lowercase builder ``fn(*, num_classes, in_channels=3, **options)`` under ``name``."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
     def decorate(builder: Builder) -> Builder:
         if name in _MODELS:
             raise ValueError(f"a model named {name!r} is already registered")
         doc = (builder.__doc__ or "").strip().splitlines()
-        _MODELS[name] = ModelInfo(name, builder, doc[0] if doc else "")
+        _MODELS[name] = ModelInfo(name, builder, doc[0] if doc else "", task)
         return builder
 
     return decorate
@@ -100,7 +108,7 @@ def get_model_info(name: str) -> ModelInfo:
     return _MODELS[name]
 
 
-def get_model(name: str, **config: Any) -> SegmentationModel:
+def get_model(name: str, **config: Any) -> nn.Module:
     """Build a registered model: ``get_model("unet", num_classes=2, in_channels=1)``.
 
     The keyword options are the builder's; the model remembers them in ``model.config`` so that a

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..metrics import Evaluator
-from ..models import get_model
+from ..models import get_model, get_model_info
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .data import Augment, LabelledFolder, channel_statistics, pair_by_stem
 from .losses import SegmentationLoss, median_frequency_weights
@@ -84,7 +84,10 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    best_miou: float
+    metric: str
+    """The validation figure that chose the best epoch ("val_miou", or "val_f1" for instances)."""
+    best_score: float
+    """Its best value; -1 without a validation set."""
     best_epoch: int
     epochs: int
     steps: int
@@ -154,6 +157,165 @@ def evaluate_model(
     }
 
 
+@dataclass
+class _Plan:
+    """What differs between tasks: data, model, loss of a batch, and the validation score."""
+
+    model: torch.nn.Module
+    train_set: Any
+    val_set: Any
+    mean: list[float]
+    std: list[float]
+    class_names: list[str]
+    metric: str  # the validation figure that picks the best checkpoint, e.g. "val_miou"
+    batch_loss: Callable[[Any], torch.Tensor]
+    validate: Callable[[], dict[str, float]]
+    collate: Callable[[Any], Any] | None = None
+
+
+def _augment(config: TrainConfig) -> Augment:
+    return Augment(
+        crop=config.crop,
+        scale=(float(config.scale[0]), float(config.scale[1])),
+        hflip=config.hflip,
+        vflip=config.vflip,
+        rotation=config.rotation,
+        colour=config.colour,
+    )
+
+
+def _split(config: TrainConfig, pairs: list[Any], val_pairs: list[Any]) -> tuple[list[Any], list[Any]]:
+    if val_pairs or config.holdout <= 0:
+        return pairs, val_pairs
+    if config.holdout >= len(pairs):
+        raise ValueError(f"holdout {config.holdout} leaves no training images of {len(pairs)}")
+    return pairs[: -config.holdout], pairs[-config.holdout :]
+
+
+def _semantic_plan(config: TrainConfig, device: torch.device) -> _Plan:
+    pairs = pair_by_stem(config.train_images, config.train_labels)
+    val_pairs: list[Any] = []
+    if config.val_images is not None and config.val_labels is not None:
+        val_pairs = pair_by_stem(config.val_images, config.val_labels)
+    pairs, val_pairs = _split(config, pairs, val_pairs)
+    mean, std = channel_statistics(pairs)
+    common = {"mean": mean, "std": std, "ignore_index": config.ignore_index, "label_map": config.label_map}
+    train_set = LabelledFolder(pairs, augment=_augment(config), **common)
+    val_set = LabelledFolder(val_pairs, **common) if val_pairs else None
+    in_channels = train_set.load(0)[0].shape[-1]
+    weights: list[float] | None
+    if config.class_weights == "auto":
+        weights = median_frequency_weights(_label_counts(train_set, config.num_classes))
+    elif isinstance(config.class_weights, str):
+        raise ValueError(f"class_weights must be None, 'auto' or a list, got {config.class_weights!r}")
+    else:
+        weights = config.class_weights
+    criterion = SegmentationLoss(
+        config.loss, num_classes=config.num_classes, ignore_index=config.ignore_index, class_weights=weights
+    ).to(device)
+    options = {"num_classes": config.num_classes, "in_channels": in_channels, **config.model_options}
+    model = get_model(config.model, **options).to(device)
+
+    def batch_loss(batch: Any) -> torch.Tensor:
+        x, y = batch
+        return criterion(model(x.to(device, non_blocking=True)), y.to(device, non_blocking=True))
+
+    def validate() -> dict[str, float]:
+        if val_set is None:
+            return {}
+        scores = evaluate_model(
+            model, val_set, num_classes=config.num_classes, ignore_index=config.ignore_index,
+            device=device, class_names=config.class_names,
+        )
+        return {"val_miou": scores["miou"], "val_pixel_accuracy": scores["pixel_accuracy"]}
+
+    names = config.class_names or [str(k) for k in range(config.num_classes)]
+    return _Plan(model, train_set, val_set, mean, std, names, "val_miou", batch_loss, validate)
+
+
+def _instance_plan(config: TrainConfig, device: torch.device, task: str) -> _Plan:
+    from .instances import (
+        InstanceFolder,
+        PanopticDeepLabLoss,
+        collate_instances,
+        instance_sources,
+        maskrcnn_targets,
+        panoptic_targets,
+        stack_targets,
+    )
+
+    sources = instance_sources(config.train_images, config.train_labels)
+    val_sources: list[Any] = []
+    if config.val_images is not None and config.val_labels is not None:
+        val_sources = instance_sources(config.val_images, config.val_labels)
+    sources, val_sources = _split(config, sources, val_sources)
+    mean, std = channel_statistics([(s.image, s.image) for s in sources])
+    train_set = InstanceFolder(sources, mean=mean, std=std, augment=_augment(config))
+    val_set = InstanceFolder(val_sources, mean=mean, std=std) if val_sources else None
+    in_channels = train_set.load(0)[0].shape[-1]
+    objects = config.class_names or [f"object_{k}" for k in range(config.num_classes)]
+    options: dict[str, Any] = {"in_channels": in_channels, **config.model_options}
+    if task == "panoptic":
+        # Trained from instances, the semantic head has one stuff class (background) before the objects.
+        options.update(num_classes=config.num_classes + 1,
+                       thing_classes=list(range(1, config.num_classes + 1)))
+        names = ["background", *objects]
+    else:
+        options["num_classes"] = config.num_classes
+        names = list(objects)
+    model = get_model(config.model, **options).to(device)
+    criterion = PanopticDeepLabLoss(ignore_index=255)
+
+    def batch_loss(batch: Any) -> torch.Tensor:
+        images, maps, categories = batch
+        if task == "panoptic":
+            sigma = model.center_sigma
+            targets = [panoptic_targets(m, c, sigma=sigma) for m, c in zip(maps, categories, strict=True)]
+            x = torch.stack(images).to(device, non_blocking=True)
+            total, _ = criterion(model(x), stack_targets(targets, device))
+            return total
+        found = [maskrcnn_targets(m, c) for m, c in zip(maps, categories, strict=True)]
+        targets = [{k: v.to(device) for k, v in t.items()} for t in found]
+        losses = model.losses([x.to(device, non_blocking=True) for x in images], targets)
+        return sum(losses.values())
+
+    def validate() -> dict[str, float]:
+        if val_set is None:
+            return {}
+        evaluator = Evaluator(task="instance")
+        model.eval()
+        with torch.inference_mode():
+            for k in range(len(val_set)):
+                x, truth, _ = val_set[k]
+                predicted = predicted_instance_map(model, x[None].to(device))
+                evaluator.update(predicted, truth.clamp(min=0).numpy(), name=val_set.names[k])
+        report = evaluator.compute()
+        return {"val_f1": report["f1@0.5"], "val_accuracy": report["accuracy@0.5"]}
+
+    return _Plan(model, train_set, val_set, mean, std, names, "val_f1", batch_loss, validate,
+                 collate_instances)
+
+
+def predicted_instance_map(
+    model: torch.nn.Module, x: torch.Tensor, *, score_threshold: float = 0.5
+) -> np.ndarray:
+    """One image's instances as a label map (0 background), for validation.
+
+    Panoptic models give their grouped instances; detectors their masks above ``score_threshold``,
+    painted best score last so that it wins where masks overlap.
+    """
+    if hasattr(model, "predict"):
+        return model.predict(x)[0].instances.cpu().numpy()
+    found = model(x)[0]
+    keep = found["scores"] >= score_threshold
+    masks = found["masks"][keep, 0] > 0.5
+    order = torch.argsort(found["scores"][keep])
+    label_map = torch.zeros(x.shape[-2:], dtype=torch.int64, device=x.device)
+    for rank, k in enumerate(order.tolist(), start=1):
+        label_map[masks[k]] = rank
+    return label_map.cpu().numpy()
+
+
 def train(
     config: TrainConfig,
     *,
@@ -161,9 +323,14 @@ def train(
     stop_after_epoch: int | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train a model as ``config`` says; return the best validation mIoU and where it was saved.
+    """Train a model as ``config`` says; return the best validation score and where it was saved.
 
-    Writes ``last.pt`` (every epoch, to resume) and ``best.pt`` (best validation mIoU) into
+    Semantic models train on label PNGs and are validated by mIoU. Instance and panoptic models
+    (``maskrcnn``, ``panoptic_deeplab``) train on instance annotations (see
+    :func:`segscope.train.instances.instance_sources`) and are validated by F1 at IoU 0.5;
+    ``num_classes`` then counts object categories.
+
+    Writes ``last.pt`` (every epoch, to resume) and ``best.pt`` (best validation score) into
     ``config.output``, and the per-epoch log as ``log.csv`` and ``log.json``. ``resume`` continues
     from a ``last.pt`` exactly where it stopped (same schedule, same data order, same random
     state); ``stop_after_epoch`` ends this call early, as an interruption would, without
@@ -179,53 +346,9 @@ def train(
     np.random.seed(config.seed)  # noqa: NPY002 (libraries draw from the global state)
     torch.manual_seed(config.seed)
 
-    pairs = pair_by_stem(config.train_images, config.train_labels)
-    if config.val_images is not None and config.val_labels is not None:
-        val_pairs = pair_by_stem(config.val_images, config.val_labels)
-    elif config.holdout > 0:
-        if config.holdout >= len(pairs):
-            raise ValueError(f"holdout {config.holdout} leaves no training images of {len(pairs)}")
-        pairs, val_pairs = pairs[: -config.holdout], pairs[-config.holdout :]
-    else:
-        val_pairs = []
-    mean, std = channel_statistics(pairs)
-    augment = Augment(
-        crop=config.crop,
-        scale=(float(config.scale[0]), float(config.scale[1])),
-        hflip=config.hflip,
-        vflip=config.vflip,
-        rotation=config.rotation,
-        colour=config.colour,
-    )
-    train_set = LabelledFolder(
-        pairs,
-        mean=mean,
-        std=std,
-        ignore_index=config.ignore_index,
-        label_map=config.label_map,
-        augment=augment,
-    )
-    val_set = (
-        LabelledFolder(
-            val_pairs, mean=mean, std=std, ignore_index=config.ignore_index, label_map=config.label_map
-        )
-        if val_pairs
-        else None
-    )
-    in_channels = train_set.load(0)[0].shape[-1]
-
-    weights: list[float] | None
-    if config.class_weights == "auto":
-        weights = median_frequency_weights(_label_counts(train_set, config.num_classes))
-    elif isinstance(config.class_weights, str):
-        raise ValueError(f"class_weights must be None, 'auto' or a list, got {config.class_weights!r}")
-    else:
-        weights = config.class_weights
-    criterion = SegmentationLoss(
-        config.loss, num_classes=config.num_classes, ignore_index=config.ignore_index, class_weights=weights
-    ).to(device)
-    model_options = {"num_classes": config.num_classes, "in_channels": in_channels, **config.model_options}
-    model = get_model(config.model, **model_options).to(device)
+    task = get_model_info(config.model).task
+    plan = _semantic_plan(config, device) if task == "semantic" else _instance_plan(config, device, task)
+    model = plan.model
     if config.optimizer == "adamw":
         optimizer: torch.optim.Optimizer = torch.optim.AdamW(
             model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -236,12 +359,13 @@ def train(
         )
     generator = torch.Generator().manual_seed(config.seed)
     loader = DataLoader(
-        train_set,
+        plan.train_set,
         batch_size=config.batch_size,
         shuffle=True,
-        drop_last=len(train_set) >= config.batch_size,
+        drop_last=len(plan.train_set) >= config.batch_size,
         num_workers=config.workers,
         generator=generator,
+        collate_fn=plan.collate,
     )
     steps_per_epoch = max(1, len(loader) // config.accumulate)
     budget = None if config.max_minutes is None else config.max_minutes * 60
@@ -260,7 +384,7 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     history: list[dict[str, Any]] = []
-    start_epoch, step, best_miou, best_epoch = 0, 0, -1.0, -1
+    start_epoch, step, best_score, best_epoch = 0, 0, -1.0, -1
     if resume is not None:
         state = load_checkpoint(resume, map_location=device)
         model.load_state_dict(state["state_dict"])
@@ -270,15 +394,16 @@ def train(
         generator.set_state(state["generator"])
         restore_rng(state["rng"])
         start_epoch, step = state["epoch"], state["step"]
-        best_miou, best_epoch = state["best_miou"], state["best_epoch"]
+        best_score, best_epoch = state["best_score"], state["best_epoch"]
         history = list(state["history"])
 
     def payload(epoch: int) -> dict[str, Any]:
         return {
-            "model": model.config | {"num_classes": config.num_classes, "in_channels": in_channels},
+            "model": dict(model.config),
+            "task": task,
             "state_dict": model.state_dict(),
-            "class_names": config.class_names or [str(k) for k in range(config.num_classes)],
-            "normalisation": {"mean": mean, "std": std},
+            "class_names": plan.class_names,
+            "normalisation": {"mean": plan.mean, "std": plan.std},
             "ignore_index": config.ignore_index,
             "label_map": config.label_map,
             "crop": config.crop,
@@ -290,7 +415,8 @@ def train(
             "rng": capture_rng(),
             "epoch": epoch,
             "step": step,
-            "best_miou": best_miou,
+            "metric": plan.metric,
+            "best_score": best_score,
             "best_epoch": best_epoch,
             "history": history,
         }
@@ -300,6 +426,7 @@ def train(
     out_of_time = False
     stale = 0
     epoch = start_epoch
+    shown_metric = plan.metric.removeprefix("val_")
     for epoch in range(start_epoch, config.epochs):
         model.train()
         losses = []
@@ -307,10 +434,9 @@ def train(
             loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not progress, leave=False
         )
         optimizer.zero_grad(set_to_none=True)
-        for k, (x, y) in enumerate(bar):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        for k, batch in enumerate(bar):
             with torch.autocast(device.type, enabled=use_amp):
-                loss = criterion(model(x), y) / config.accumulate
+                loss = plan.batch_loss(batch) / config.accumulate
             scaler.scale(loss).backward()
             if (k + 1) % config.accumulate == 0:
                 scaler.step(optimizer)
@@ -319,7 +445,8 @@ def train(
                 scheduler.step()
                 step += 1
             losses.append(float(loss.detach()) * config.accumulate)
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", miou=f"{max(best_miou, 0):.3f}")
+            postfix = {"loss": f"{np.mean(losses[-20:]):.3f}", shown_metric: f"{max(best_score, 0):.3f}"}
+            bar.set_postfix(postfix)
             if budget is not None and time.perf_counter() - started > budget:
                 out_of_time = True
                 break
@@ -330,22 +457,11 @@ def train(
             "lr": scheduler.get_last_lr()[0],
             "seconds": time.perf_counter() - started,
         }
-        if val_set is not None:
-            scores = evaluate_model(
-                model,
-                val_set,
-                num_classes=config.num_classes,
-                ignore_index=config.ignore_index,
-                device=device,
-                class_names=config.class_names,
-            )
-            row.update({"val_miou": scores["miou"], "val_pixel_accuracy": scores["pixel_accuracy"]})
-            improved = scores["miou"] > best_miou
-        else:
-            improved = True
+        row.update(plan.validate())
+        improved = row[plan.metric] > best_score if plan.metric in row else True
         history.append(row)
         if improved:
-            best_miou = row.get("val_miou", best_miou)
+            best_score = row.get(plan.metric, best_score)
             best_epoch = epoch + 1
             stale = 0
             save_checkpoint(out / "best.pt", payload(epoch + 1))
@@ -361,7 +477,8 @@ def train(
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
             break
     return TrainResult(
-        best_miou, best_epoch, epoch + 1, step, time.perf_counter() - started, history, out / "best.pt"
+        plan.metric, best_score, best_epoch, epoch + 1, step, time.perf_counter() - started, history,
+        out / "best.pt",
     )
 
 
