@@ -98,7 +98,7 @@ def main() -> None:
             )
         else:
             print(f"training {model} for {args.minutes:g} min ...", flush=True)
-            results[model] = run_in_process(config, saved, val_images[:10])
+            results[model] = run_in_process(config, saved, [val_images[:10]])
         r = results[model]
         print(
             f"  {model}: val mIoU {r['best_miou']:.4f} (epoch {r['best_epoch']} of {r['epochs']}, "

@@ -89,13 +89,14 @@ def segmenter_model_parameters(checkpoint: Path) -> list[Any]:
 
 
 def run_in_process(
-    config_dict: dict[str, Any], result_path: Path, throughput_images: list[str]
+    config_dict: dict[str, Any], result_path: Path, extra: list[Any], *, target: Any = None
 ) -> dict[str, Any]:
-    """Run :func:`run` in a fresh process (peak memory is then the run's own) and read its result."""
+    """Run ``target(config_dict, result_path, *extra)`` (default :func:`run`, whose ``extra`` is the
+    throughput images) in a fresh process, so peak memory is the run's own; read its result."""
     import multiprocessing as mp
 
     context = mp.get_context("spawn")
-    process = context.Process(target=run, args=(config_dict, str(result_path), throughput_images))
+    process = context.Process(target=target or run, args=(config_dict, str(result_path), *extra))
     process.start()
     process.join()
     if process.exitcode != 0:

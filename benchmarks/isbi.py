@@ -132,7 +132,7 @@ def main() -> None:
             result = json.loads(saved.read_text())
         else:
             print(f"training {model} for {args.minutes:g} min ...", flush=True)
-            result = run_in_process(config, saved, [str(split / "val" / "image" / "25.png")])
+            result = run_in_process(config, saved, [[str(split / "val" / "image" / "25.png")]])
         segmenter = segscope.infer.Segmenter.from_checkpoint(result["checkpoint"], tile=None)
         scores = [_scores(segmenter.segment(im).class_map() == 1, t) for im, t in held_out]
         rows[model] = {

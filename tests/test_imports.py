@@ -9,6 +9,7 @@ import sys
 def test_import_segscope_does_not_import_torch():
     code = ("import sys, segscope, segscope.io, segscope.viz, segscope.classical, segscope.cli.main;"
             "import segscope.metrics, segscope.compare, segscope.io.datasets;"
+            "import segscope.datasets, segscope.panoptic;"
             "segscope.cli.main.build_parser();"
             "import numpy as np; segscope.segment(np.zeros((4, 4), np.uint8), 'otsu');"
             "print('torch' in sys.modules)")

@@ -15,6 +15,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
+from . import datasets, panoptic
 from .api import methods, segment
 from .io import image_info, imread, imwrite
 from .metrics import Evaluator, MetricReport, evaluate
@@ -30,6 +31,7 @@ __all__ = [
     "__version__",
     "boundaries",
     "colorize",
+    "datasets",
     "evaluate",
     "image_info",
     "imread",
@@ -37,5 +39,6 @@ __all__ = [
     "methods",
     "overlay",
     "panel",
+    "panoptic",
     "segment",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from pathlib import Path
@@ -83,11 +84,12 @@ def _segment_with_model(image: np.ndarray, path: Path, params: dict[str, Any]) -
             from exc
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint or ONNX model")
-    allowed = {"overlap", "flip", "channel_axis"}
+    segmenter = segmenter_for(path)
+    allowed = {name for name in inspect.signature(segmenter.segment).parameters if name != "image"}
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise TypeError(f"{path}: unknown option(s) {unknown}; a model takes {sorted(allowed)}")
-    result = segmenter_for(path).segment(image, **params)
+        raise TypeError(f"{path}: unknown option(s) {unknown}; this model takes {sorted(allowed)}")
+    result = segmenter.segment(image, **params)
     seconds = result.provenance.seconds if result.provenance is not None else None
     return result.with_provenance(
         Provenance(str(path), parameters=params, details={}, seconds=seconds, version=_version())

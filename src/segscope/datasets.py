@@ -115,7 +115,9 @@ def _scene(rng: np.random.Generator, height: int, width: int, max_objects: int, 
     instances = Segmentation.from_masks(masks, categories=thing_categories, class_names=SHAPES_CLASSES)
 
     panoptic_labels = np.zeros((height, width), np.int32)
-    ids, categories, is_thing = [], [], []
+    ids: list[int] = []
+    categories: list[int] = []
+    is_thing: list[bool] = []
     for stuff in (0, 1):
         region = classes == stuff  # shapes already painted their own classes over it
         if region.any():

@@ -108,35 +108,45 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     _need_torch()
     import segscope
-    from segscope.infer import Segmenter
+    from segscope.infer import Segmenter, load_segmenter
 
     from ._progress import progress
-    from .main import _check_output_dir, expand_inputs, save_result
+    from .main import _check_output_dir, _write_collection, expand_inputs, save_result
 
     try:
         if args.backend == "onnx":
             segmenter = Segmenter.from_onnx(args.checkpoint)
         else:
             tile = "auto" if args.tile is None else (args.tile or None)  # --tile 0: whole images
-            segmenter = Segmenter.from_checkpoint(args.checkpoint, device=args.device, tile=tile)
+            segmenter = load_segmenter(args.checkpoint, device=args.device, tile=tile)
     except (OSError, ValueError, ImportError) as exc:
         print(f"segscope: error: {exc}", file=sys.stderr)
         return 2
+    if isinstance(segmenter, Segmenter):
+        options: dict[str, Any] = {"overlap": args.overlap, "flip": args.flip}
+    else:
+        options = {"score_threshold": args.score_threshold,
+                   "output": "panoptic" if args.panoptic else "instance"}
     outdir = Path(args.output)
     _check_output_dir(outdir)
     paths = expand_inputs(args.inputs)
     failures = 0
+    collected: list[tuple[str, Any]] = []
     start = time.perf_counter()
     for path in progress(paths, desc="predict", unit="image"):
         try:
             image = segscope.imread(path)
-            seg = segmenter.segment(image, overlap=args.overlap, flip=args.flip)
-            save_result(seg, image, path.stem, outdir, fmt="png", with_overlay=args.overlay)
+            seg = segmenter.segment(image, **options)
+            save_result(seg, image, path.stem, outdir, fmt=args.format, with_overlay=args.overlay)
+            if args.format != "png":
+                collected.append((path.name, seg))
             if args.probabilities and seg.probabilities is not None:
                 _save_probabilities(outdir / f"{path.stem}_probabilities.npy", seg.probabilities)
         except (OSError, ValueError, TypeError) as exc:
             failures += 1
             print(f"error: {path}: {exc}" if str(path) not in str(exc) else f"error: {exc}", file=sys.stderr)
+    if collected:
+        _write_collection(collected, outdir, args.format)
     print(
         f"predicted {len(paths) - failures} of {len(paths)} images in {time.perf_counter() - start:.1f} s "
         f"-> {outdir}" + (f"; {failures} failed" if failures else "")
@@ -182,11 +192,18 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--model", required=True, help="unet, fcn, deeplabv3plus, segformer or vit")
     p.add_argument("--images", required=True, help="training images folder")
-    p.add_argument("--labels", required=True, help="training label PNGs folder (same file stems)")
+    p.add_argument(
+        "--labels", required=True,
+        help="training label PNGs folder (same file stems); for maskrcnn and panoptic_deeplab: "
+        "instance label PNGs, a VOC SegmentationObject folder, or a COCO instances JSON",
+    )
     p.add_argument("--val-images", help="validation images folder")
-    p.add_argument("--val-labels", help="validation label PNGs folder")
+    p.add_argument("--val-labels", help="validation labels, as --labels")
     p.add_argument("--holdout", type=int, default=0, help="without val folders: hold out the last N pairs")
-    p.add_argument("--classes", metavar="NAMES_TXT", help="class names, one per line")
+    p.add_argument(
+        "--classes", metavar="NAMES_TXT",
+        help="class names, one per line (instance models: object categories, no background)",
+    )
     p.add_argument("--num-classes", type=int)
     p.add_argument("--ignore", type=int, default=255, help="label value not scored (CamVid 11)")
     p.add_argument("--label-map", help="label values to replace, e.g. 255:1 for ISBI")
@@ -226,6 +243,15 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--overlap", type=float, default=0.25)
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation")
+    p.add_argument(
+        "--score-threshold", type=float,
+        help="instance models: drop weaker instances (default 0.5 Mask R-CNN, 0 Panoptic-DeepLab)",
+    )
+    p.add_argument("--panoptic", action="store_true", help="panoptic models: stuff and things, not instances")
+    p.add_argument(
+        "--format", choices=("png", "coco", "panoptic"), default="png",
+        help="png: one label image per input; coco / panoptic: one annotation file for all",
+    )
     p.add_argument("--overlay", action="store_true")
     p.add_argument("--probabilities", action="store_true", help="also write <name>_probabilities.npy")
     p.add_argument("--device")

@@ -249,15 +249,35 @@ class Segmenter:
         )
 
 
-_CACHE: dict[tuple[str, float], Segmenter] = {}
+_CACHE: dict[tuple[str, float], Any] = {}
 
 
-def segmenter_for(path: str | os.PathLike[str]) -> Segmenter:
-    """A cached :class:`Segmenter` for a checkpoint or ONNX file (reloaded when the file changes)."""
+def load_segmenter(
+    path: str | os.PathLike[str], *, device: str | None = None, tile: int | str | None = "auto"
+) -> Any:
+    """A :class:`Segmenter` (semantic models, ONNX files) or an
+    :class:`~segscope.infer.InstanceSegmenter` (instance and panoptic models), as the file says.
+
+    ``tile`` is the semantic sliding window (see :meth:`Segmenter.from_checkpoint`).
+    """
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return Segmenter.from_onnx(path)
+    from ..train.checkpoint import load_checkpoint
+    from .instances import InstanceSegmenter
+
+    data = load_checkpoint(path)
+    if data.get("task", "semantic") != "semantic":
+        return InstanceSegmenter.from_data(data, device=device, name=str(path))
+    return Segmenter.from_checkpoint(path, device=device, tile=tile)
+
+
+def segmenter_for(path: str | os.PathLike[str]) -> Any:
+    """A cached :func:`load_segmenter` result (reloaded when the file changes)."""
     path = Path(path)
     key = (str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
     if key not in _CACHE:
-        _CACHE[key] = Segmenter.from_onnx(path) if path.suffix == ".onnx" else Segmenter.from_checkpoint(path)
+        _CACHE[key] = load_segmenter(path)
     return _CACHE[key]
 
 

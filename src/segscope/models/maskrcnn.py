@@ -77,6 +77,10 @@ class MaskRCNN(nn.Module):
         want 8 to 128).
     input_size : int or None
         Shorter side images are resized to; None keeps every image at its own size.
+    proposals : int
+        Region proposals kept per image, before and after the RPN's non-maximum suppression, in
+        training and inference (torchvision: 2000 in training, 1000 in inference). The box head
+        runs once per proposal, so this sets most of the cost of a step.
     max_detections : int
         Most detections per image.
     score_threshold : float
@@ -98,6 +102,7 @@ class MaskRCNN(nn.Module):
         anchor_sizes: Sequence[int] | None = None,
         input_size: int | None = 800,
         max_size: int = 1333,
+        proposals: int = 1000,
         max_detections: int = 100,
         score_threshold: float = 0.05,
         weights: Any = None,
@@ -108,9 +113,10 @@ class MaskRCNN(nn.Module):
         from torchvision.models.detection.anchor_utils import AnchorGenerator
         from torchvision.ops import MultiScaleRoIAlign
 
-        if num_classes < 1 or in_channels < 1:
+        if num_classes < 1 or in_channels < 1 or proposals < 1:
             raise ValueError(
-                f"num_classes and in_channels must be positive, got {num_classes}, {in_channels}"
+                f"num_classes, in_channels and proposals must be positive, "
+                f"got {num_classes}, {in_channels}, {proposals}"
             )
         features, levels = _backbone(backbone, in_channels, weights_backbone)
         count = len(levels) + 1  # the FPN adds a pooled level above the last
@@ -131,6 +137,10 @@ class MaskRCNN(nn.Module):
             image_mean=[0.0] * in_channels,  # images arrive normalised
             image_std=[1.0] * in_channels,
             rpn_anchor_generator=anchors,
+            rpn_pre_nms_top_n_train=proposals,
+            rpn_post_nms_top_n_train=proposals,
+            rpn_pre_nms_top_n_test=proposals,
+            rpn_post_nms_top_n_test=proposals,
             box_roi_pool=MultiScaleRoIAlign(levels, output_size=7, sampling_ratio=2),
             mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
             box_detections_per_img=max_detections,
@@ -216,6 +226,7 @@ def maskrcnn(
     anchor_sizes: Sequence[int] | None = None,
     input_size: int | None = 800,
     max_size: int = 1333,
+    proposals: int = 1000,
     max_detections: int = 100,
     score_threshold: float = 0.05,
     weights: Any = None,
@@ -229,6 +240,7 @@ def maskrcnn(
         anchor_sizes=anchor_sizes,
         input_size=input_size,
         max_size=max_size,
+        proposals=proposals,
         max_detections=max_detections,
         score_threshold=score_threshold,
         weights=weights,

@@ -1,0 +1,202 @@
+"""Nuclei instances on DSB2018: deep models trained for a time budget against classical watersheds.
+
+    python benchmarks/dsb2018.py [--minutes 30] [--models panoptic_deeplab,maskrcnn]
+
+A fixed fifth of ``dsb2018/train`` (every fifth image in name order) is held out and only scored.
+Each deep model trains from scratch on the rest, in its own process, for ``--minutes``
+(256x256 crops, flips, scale and contrast jitter); its best epoch is picked on 16 training-side
+images, then it is scored on the held-out fifth. Beside them, on the same images: segscope's
+``watershed_instances`` and the pipeline a user would write with scikit-image (Otsu, distance
+transform, h-maxima markers, watershed). Reported: mask AP (COCO rules), AP50, precision, recall,
+F1 and TP/(TP+FP+FN) at IoU 0.5, PQ, seconds per image and peak memory. A picture of held-out
+predictions next to the truth is written to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deep_common import colour_panel, run_in_process
+
+MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "panoptic_deeplab": {"backbone": "resnet18", "center_sigma": 4.0},
+    "maskrcnn": {"backbone": "resnet18_fpn", "input_size": None, "anchor_sizes": [8, 16, 32, 64, 128],
+                 "max_detections": 400},
+}
+HEADLINE = ("AP", "AP50", "precision@0.5", "recall@0.5", "f1@0.5", "accuracy@0.5", "pq@0.5")
+
+
+def split(root: Path, out: Path) -> tuple[Path, list[str]]:
+    """Link the training four fifths into ``out/train`` (no copies); return it and the held-out ids."""
+    ids = sorted(p.stem for p in (root / "images").glob("*.png"))
+    held_out = ids[4::5]
+    keep = sorted(set(ids) - set(held_out))
+    for part in ("images", "labels"):
+        folder = out / "train" / part
+        folder.mkdir(parents=True, exist_ok=True)
+        for stem in keep:
+            link = folder / f"{stem}.png"
+            if not link.exists():
+                link.symlink_to((root / part / f"{stem}.png").resolve())
+    return out / "train", held_out
+
+
+def score(segment: Any, root: Path, ids: list[str]) -> dict[str, Any]:
+    """Score a function image -> instance Segmentation on the given ids."""
+    from segscope import imread
+    from segscope.io import read_label_png
+    from segscope.metrics import Evaluator
+
+    evaluator = Evaluator(task="instance")
+    seconds = 0.0
+    for stem in ids:
+        image = imread(root / "images" / f"{stem}.png")
+        truth = read_label_png(root / "labels" / f"{stem}.png")
+        start = time.perf_counter()
+        predicted = segment(image)
+        seconds += time.perf_counter() - start
+        evaluator.update(predicted, truth, name=stem)
+    report = evaluator.compute()
+    return {**{k: report[k] for k in HEADLINE}, "seconds_per_image": seconds / len(ids)}
+
+
+def train_and_score(config_dict: dict[str, Any], result_path: str, root: str, held_out: list[str]) -> None:
+    """In a fresh process: train one model, then score its best checkpoint on the held-out fifth."""
+    from segscope.infer import InstanceSegmenter
+    from segscope.train import TrainConfig, train
+
+    result = train(TrainConfig(**config_dict), progress=False)
+    segmenter = InstanceSegmenter.from_checkpoint(result.checkpoint)
+    scores = score(segmenter.segment, Path(root), held_out)
+    out = {
+        "model": config_dict["model"],
+        **scores,
+        "best_val_f1": result.best_score,
+        "best_epoch": result.best_epoch,
+        "epochs": result.epochs,
+        "steps": result.steps,
+        "train_minutes": result.seconds / 60,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "checkpoint": str(result.checkpoint),
+    }
+    Path(result_path).write_text(json.dumps(out, indent=2))
+
+
+def skimage_watershed(image: np.ndarray) -> np.ndarray:
+    """What a user writes with scikit-image: Otsu, distance transform, h-maxima markers, watershed."""
+    from scipy import ndimage
+    from skimage import color, filters, measure, morphology, segmentation
+
+    grey = color.rgb2gray(image[..., :3]) if image.ndim == 3 else image.astype(float)
+    mask = grey > filters.threshold_otsu(grey)
+    if mask.mean() > 0.5:  # objects are the smaller side (bright-field images have dark nuclei)
+        mask = ~mask
+    mask = ndimage.binary_fill_holes(mask)
+    distance = ndimage.distance_transform_edt(mask)
+    markers = measure.label(morphology.h_maxima(distance, 1))
+    labels = segmentation.watershed(-distance, markers, mask=mask)
+    return morphology.remove_small_objects(labels, 20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    parser.add_argument("--data", type=Path, default=default)
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--models", default="panoptic_deeplab,maskrcnn")
+    parser.add_argument("--crop", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--out", type=Path, default=Path("bench_out/dsb2018"))
+    parser.add_argument("--reuse", action="store_true", help="report the runs already in --out, train none")
+    args = parser.parse_args()
+    root = args.data / "dsb2018" / "train"
+    if not root.is_dir():
+        raise SystemExit(f"DSB2018 not found under {args.data}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    train_root, held_out = split(root, args.out)
+    print(f"{len(held_out)} held-out images, {len(list((train_root / 'images').iterdir()))} for training")
+
+    import segscope
+
+    results: dict[str, dict[str, Any]] = {}
+    for name, fn in (
+        ("watershed_instances", lambda image: segscope.segment(image, "watershed_instances")),
+        ("skimage watershed (peer)", skimage_watershed),
+    ):
+        results[name] = score(fn, root, held_out)
+        print(f"  {name}: F1@0.5 {results[name]['f1@0.5']:.3f}", flush=True)
+
+    for model in [m for m in args.models.split(",") if m]:
+        saved = args.out / f"{model}.json"
+        config = dict(
+            model=model,
+            model_options=MODEL_OPTIONS.get(model, {}),
+            train_images=str(train_root / "images"),
+            train_labels=str(train_root / "labels"),
+            output=str(args.out / model),
+            num_classes=1,
+            class_names=["nucleus"],
+            holdout=16,
+            crop=args.crop,
+            scale=(0.7, 1.4),
+            vflip=True,
+            colour=0.2,
+            batch_size=args.batch_size,
+            lr=1e-3,
+            epochs=10_000,
+            max_minutes=args.minutes,
+            seed=0,
+        )
+        if not (args.reuse and saved.exists()):
+            print(f"training {model} for {args.minutes:g} min ...", flush=True)
+            run_in_process(config, saved, [str(root), held_out], target=train_and_score)
+        results[model] = json.loads(saved.read_text())
+        r = results[model]
+        print(f"  {model}: F1@0.5 {r['f1@0.5']:.3f} ({r['steps']} steps)", flush=True)
+
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"\n{'method':26s} " + " ".join(f"{k.removesuffix('@0.5'):>9s}" for k in HEADLINE)
+          + f" {'s/img':>7s} {'peak MB':>8s} {'steps':>6s}")
+    for name, r in results.items():
+        figures = " ".join(f"{r[k]:9.3f}" for k in HEADLINE)
+        peak = f"{r['peak_rss_mb']:8.0f}" if "peak_rss_mb" in r else f"{'-':>8s}"
+        steps = f"{r['steps']:6d}" if "steps" in r else f"{'-':>6s}"
+        print(f"{name:26s} {figures} {r['seconds_per_image']:7.3f} {peak} {steps}")
+    deep = [m for m in results if "checkpoint" in results[m]]
+    if deep:
+        best = max(deep, key=lambda m: results[m]["f1@0.5"])
+        picture(results[best]["checkpoint"], best, root, held_out, args.out / "dsb2018_heldout.png")
+
+
+def picture(checkpoint: str, name: str, root: Path, held_out: list[str], path: Path) -> None:
+    """Rows of held-out images: image, truth, the best deep model, watershed_instances."""
+    import segscope
+    from segscope.infer import InstanceSegmenter
+    from segscope.io import read_label_png
+
+    segmenter = InstanceSegmenter.from_checkpoint(checkpoint)
+    rows = []
+    for stem in held_out[::27][:4]:
+        image = segscope.imread(root / "images" / f"{stem}.png")
+        truth = read_label_png(root / "labels" / f"{stem}.png")
+        found = segmenter.segment(image)
+        classical = segscope.segment(image, "watershed_instances")
+        rows.append([
+            image,
+            segscope.overlay(image, truth, alpha=0.5),
+            segscope.overlay(image, found, alpha=0.5),
+            segscope.overlay(image, classical, alpha=0.5),
+        ])
+    colour_panel(rows, path)
+    print(f"\npicture: {path} (columns: image, truth, {name}, watershed_instances)")
+
+
+if __name__ == "__main__":
+    main()

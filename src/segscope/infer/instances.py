@@ -1,0 +1,143 @@
+"""Trained instance and panoptic models as methods: Mask R-CNN and Panoptic-DeepLab checkpoints."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from ..imagecheck import check_image
+from ..result import Provenance, Segmentation
+
+__all__ = ["InstanceSegmenter"]
+
+OUTPUTS = ("instance", "panoptic")
+
+
+class InstanceSegmenter:
+    """A trained ``maskrcnn`` or ``panoptic_deeplab`` checkpoint: ``segment(image)`` gives instances.
+
+    Use :meth:`from_checkpoint`. Images run whole (Mask R-CNN resizes them as configured).
+    """
+
+    def __init__(self, model: Any, data: dict[str, Any], *, device: Any, name: str) -> None:
+        self.model = model
+        self.task: str = data.get("task", "instance")
+        self.class_names: list[str] = list(data["class_names"])
+        norm = data["normalisation"]
+        self.mean = np.asarray(norm["mean"], np.float32)
+        self.std = np.asarray(norm["std"], np.float32)
+        self.device = device
+        self.name = name
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str], *, device: str | None = None) -> InstanceSegmenter:
+        """Load a checkpoint written by ``segscope train`` (read with ``weights_only=True``)."""
+        from ..train.checkpoint import load_checkpoint
+
+        return cls.from_data(load_checkpoint(path), device=device, name=str(path))
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], *, device: str | None = None, name: str = "checkpoint"
+                  ) -> InstanceSegmenter:
+        import torch
+
+        from ..models import get_model
+
+        config = dict(data["model"])
+        model = get_model(config.pop("name"), **config)
+        model.load_state_dict(data["state_dict"])
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model.to(dev).eval()
+        return cls(model, data, device=dev, name=name)
+
+    def _tensor(self, image: np.ndarray, channel_axis: int | None) -> Any:
+        import torch
+
+        image = check_image(image, channel_axis=channel_axis)
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.shape[-1] != self.mean.size:
+            raise ValueError(f"the model takes {self.mean.size} channel(s); the image has {image.shape[-1]}")
+        x = (image.astype(np.float32) - self.mean) / self.std
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
+
+    def segment(
+        self,
+        image: np.ndarray,
+        *,
+        score_threshold: float | None = None,
+        min_area: int = 1,
+        output: str = "instance",
+        channel_axis: int | None = None,
+    ) -> Segmentation:
+        """Instances of ``image`` (or, for a panoptic model, ``output="panoptic"``: stuff and things).
+
+        ``score_threshold`` drops weaker instances (default 0.5 for Mask R-CNN, whose scores are
+        class confidences, and 0 for Panoptic-DeepLab, whose centres are already thresholded);
+        ``min_area`` drops smaller ones, in pixels.
+        """
+        import torch
+
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        if output == "panoptic" and self.task != "panoptic":
+            raise ValueError(f"{self.name}: a {self.task} model has no panoptic output")
+        start = time.perf_counter()
+        x = self._tensor(image, channel_axis)
+        with torch.inference_mode():
+            if self.task == "panoptic":
+                threshold = 0.0 if score_threshold is None else score_threshold
+                found = self._panoptic(x, threshold, min_area, output)
+            else:
+                threshold = 0.5 if score_threshold is None else score_threshold
+                found = self._detections(x, threshold, min_area)
+        provenance = Provenance(
+            self.name,
+            parameters={"score_threshold": threshold, "min_area": min_area, "output": output},
+            seconds=time.perf_counter() - start,
+        )
+        return found.with_provenance(provenance)
+
+    def _detections(self, x: Any, score_threshold: float, min_area: int) -> Segmentation:
+        found = self.model(x)[0]
+        masks = (found["masks"][:, 0] > 0.5).cpu().numpy()
+        scores = found["scores"].cpu().numpy()
+        labels = found["labels"].cpu().numpy()
+        keep = (scores >= score_threshold) & (masks.sum(axis=(1, 2)) >= max(min_area, 1))
+        return Segmentation.from_masks(masks[keep], scores=scores[keep], categories=labels[keep],
+                                       class_names=self.class_names)
+
+    def _panoptic(self, x: Any, score_threshold: float, min_area: int, output: str) -> Segmentation:
+        found = self.model.predict(x, min_area=min_area)[0]
+        classes = found.classes.cpu().numpy()
+        instance_map = found.instances.cpu().numpy()
+        scores = found.scores.cpu().numpy().astype(float)
+        categories = found.categories.cpu().numpy()
+        keep = np.flatnonzero(scores >= score_threshold)
+        lut = np.zeros(len(scores) + 1, np.int32)
+        lut[keep + 1] = np.arange(1, keep.size + 1)
+        labels = lut[instance_map]
+        if output == "instance":
+            # Trained from instance annotations, class 0 is the background: objects are class - 1.
+            return Segmentation(labels, "instance", ids=np.arange(1, keep.size + 1),
+                                categories=categories[keep] - 1, scores=scores[keep],
+                                class_names=self.class_names[1:])
+        ids = list(range(1, keep.size + 1))
+        cats = categories[keep].tolist()
+        is_thing = [True] * keep.size
+        segment_scores = scores[keep].tolist()
+        things = set(self.model.thing_classes)
+        for stuff in range(len(self.class_names)):
+            region = (classes == stuff) & (labels == 0)
+            if stuff in things or not region.any():
+                continue
+            ids.append(len(ids) + 1)
+            labels[region] = ids[-1]
+            cats.append(stuff)
+            is_thing.append(False)
+            segment_scores.append(float("nan"))
+        return Segmentation(labels, "panoptic", ids=ids, categories=cats, is_thing=is_thing,
+                            scores=segment_scores, class_names=self.class_names)
