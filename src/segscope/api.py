@@ -17,6 +17,10 @@ from .result import Provenance, Segmentation
 __all__ = ["methods", "segment"]
 
 
+MODEL_SUFFIXES = (".pt", ".pth", ".onnx")
+"""File endings that make ``method`` a trained model rather than a registered method's name."""
+
+
 def _version() -> str:
     from . import __version__
 
@@ -60,7 +64,7 @@ def segment(image: np.ndarray, method: str | os.PathLike[str], **params: Any) ->
     >>> seg.provenance.parameters["nbins"]
     256
     """
-    model_file = isinstance(method, str) and method.endswith((".pt", ".pth", ".onnx"))
+    model_file = isinstance(method, str) and method.endswith(MODEL_SUFFIXES)
     if isinstance(method, Path) or model_file:
         return _segment_with_model(image, Path(method), params)
     info = get_method(str(method))

@@ -256,3 +256,15 @@ def test_panoptic_output_and_cli_predict_writes_coco(tmp_path, capsys):
     assert code == 0 and "predicted 4 of 4" in capsys.readouterr().out
     records = read_coco(tmp_path / "out" / "annotations.json")
     assert len(records) == 4 and all(r.segmentation.shape == (48, 48) for r in records)
+    # The same predictions as label PNGs score against the truth with `evaluate`, and the
+    # checkpoint runs beside a classical method in `compare`.
+    checkpoint = str(tmp_path / "run" / "best.pt")
+    png = tmp_path / "png"
+    assert cli(["predict", str(root / "images"), "--checkpoint", checkpoint, "-o", str(png)]) == 0
+    capsys.readouterr()
+    assert cli(["evaluate", "--pred", str(png), "--truth", str(root / "labels"),
+                "--task", "instance"]) == 0
+    assert "f1@0.5" in capsys.readouterr().out
+    assert cli(["compare", str(root / "images"), "--methods", f"watershed_instances,{checkpoint}",
+                "--truth", str(root / "labels"), "--task", "instance", "-o", str(tmp_path / "cmp")]) == 0
+    assert checkpoint in (tmp_path / "cmp" / "index.html").read_text()

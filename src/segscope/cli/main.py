@@ -248,6 +248,7 @@ def _method_parameters(pairs: Sequence[str] | None, methods: Sequence[str]) -> d
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from segscope.api import MODEL_SUFFIXES
     from segscope.compare import compare_methods, write_compare_report
     from segscope.io import imread
     from segscope.io.datasets import read_annotations
@@ -258,7 +259,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     try:
         for m in methods:
-            get_method(m)
+            if not m.endswith(MODEL_SUFFIXES):
+                get_method(m)
+            elif not Path(m).is_file():
+                raise ValueError(f"{m}: no such checkpoint or ONNX model")
         parameters = _method_parameters(args.param, methods)
     except (ValueError, TypeError) as exc:
         print(f"segscope: error: {exc}", file=sys.stderr)
@@ -363,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
         "opens offline): per method the scores (mean and spread), seconds and peak memory; per "
         "image the overlays side by side with error maps, and histograms for threshold methods.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
-    p.add_argument("--methods", required=True, help="comma-separated method names")
+    p.add_argument("--methods", required=True,
+                   help="comma-separated method names and trained models (.pt, .pth or .onnx files)")
     p.add_argument("--truth", help="truths to score against (folder or JSON, paired by file stem)")
     p.add_argument("--task", choices=("semantic", "instance", "panoptic", "regions"))
     p.add_argument("--ignore", type=int, help="semantic: truth value not to count")
