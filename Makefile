@@ -44,6 +44,7 @@ bench: $(BENCH_STAMP)
 bench-deep: $(BENCH_STAMP)
 	cd benchmarks && ../$(BIN)/python camvid.py --minutes $(MINUTES) --out ../bench_out/camvid
 	cd benchmarks && ../$(BIN)/python isbi.py --minutes $(MINUTES) --out ../bench_out/isbi
+	cd benchmarks && ../$(BIN)/python dsb2018.py --minutes $(MINUTES) --out ../bench_out/dsb2018
 	$(BIN)/python benchmarks/bsds_tuning.py
 
 clean:

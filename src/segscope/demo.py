@@ -62,11 +62,38 @@ def run(outdir: Path) -> Path:
                                                 path=str(outdir / f"{stem}_histogram.png")))
     for info in segscope.methods():
         sections.append((f"{info.name} [{info.task}]: {info.summary}", items[info.name]))
+    sections.append(("The three tasks on one scene (segscope.datasets.synthetic_shapes)", _tasks(outdir)))
     index = outdir / "index.html"
     write_gallery(index, sections, title="segscope demo",
                   intro=f"segscope {segscope.__version__}: every registered method on "
                   f"{', '.join(SAMPLES)}. Label PNGs sit beside this page.")
     return index
+
+
+def _tasks(outdir: Path) -> list[GalleryItem]:
+    """A synthetic scene's semantic, instance and panoptic truth, and the panoptic fusion of the
+    first two, to show what each task asks for."""
+    from segscope.datasets import SHAPES_THINGS, synthetic_shapes
+    from segscope.panoptic import fuse
+
+    scene = synthetic_shapes(1, 192, seed=7)[0]
+    fused = fuse(scene.semantic, scene.instances, things=SHAPES_THINGS, min_stuff_area=64)
+    views = [
+        ("scene", None, "sky and ground (stuff), discs and squares (things) hiding one another"),
+        ("semantic", scene.semantic, "a class per pixel: every disc one colour, every square another"),
+        ("instance", scene.instances, "each object its own mask; stuff is not labelled"),
+        ("panoptic", scene.panoptic, "every pixel a class, and things an instance too"),
+        ("fused", fused, "panoptic.fuse(semantic, instances): the same panoptic result from the parts"),
+    ]
+    items = []
+    for name, seg, caption in views:
+        path = outdir / f"shapes_{name}.png"
+        if seg is None:
+            segscope.imwrite(path, scene.image)
+        else:
+            segscope.overlay(scene.image, seg, alpha=0.6, path=path)
+        items.append(GalleryItem(f"{name}: {caption}", path=str(path)))
+    return items
 
 
 def _short(value: object) -> str:
