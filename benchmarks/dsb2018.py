@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from deep_common import colour_panel, run_in_process
+from deep_common import run_in_process
 
 MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "panoptic_deeplab": {"backbone": "resnet18", "center_sigma": 4.0},
     "maskrcnn": {"backbone": "resnet18_fpn", "input_size": None, "anchor_sizes": [8, 16, 32, 64, 128],
-                 "max_detections": 400},
+                 "proposals": 512, "max_detections": 400},
 }
+MIN_AREA = 20  # smallest object kept, in pixels, as watershed_instances' min_size
 HEADLINE = ("AP", "AP50", "precision@0.5", "recall@0.5", "f1@0.5", "accuracy@0.5", "pq@0.5")
 
 
@@ -74,7 +75,7 @@ def train_and_score(config_dict: dict[str, Any], result_path: str, root: str, he
 
     result = train(TrainConfig(**config_dict), progress=False)
     segmenter = InstanceSegmenter.from_checkpoint(result.checkpoint)
-    scores = score(segmenter.segment, Path(root), held_out)
+    scores = score(lambda image: segmenter.segment(image, min_area=MIN_AREA), Path(root), held_out)
     out = {
         "model": config_dict["model"],
         **scores,
@@ -184,19 +185,18 @@ def picture(checkpoint: str, name: str, root: Path, held_out: list[str], path: P
     from segscope.io import read_label_png
 
     segmenter = InstanceSegmenter.from_checkpoint(checkpoint)
-    rows = []
+    tiles, titles = [], []
     for stem in held_out[::27][:4]:
         image = segscope.imread(root / "images" / f"{stem}.png")
         truth = read_label_png(root / "labels" / f"{stem}.png")
-        found = segmenter.segment(image)
+        found = segmenter.segment(image, min_area=MIN_AREA)
         classical = segscope.segment(image, "watershed_instances")
-        rows.append([
-            image,
-            segscope.overlay(image, truth, alpha=0.5),
-            segscope.overlay(image, found, alpha=0.5),
-            segscope.overlay(image, classical, alpha=0.5),
-        ])
-    colour_panel(rows, path)
+        shown = [(image, stem[:12]), (truth, f"truth ({len(np.unique(truth)) - 1})"),
+                 (found, f"{name} ({len(found)})"), (classical, f"watershed_instances ({len(classical)})")]
+        for k, (seg, title) in enumerate(shown):
+            tiles.append(image if k == 0 else segscope.overlay(image, seg, alpha=0.5))
+            titles.append(title)
+    segscope.panel(tiles, titles=titles, columns=4, path=path)
     print(f"\npicture: {path} (columns: image, truth, {name}, watershed_instances)")
 
 
