@@ -181,6 +181,10 @@ def test_instance_sources_read_png_folders_and_coco(tmp_path):
     assert (categories[1:] == samples[1].instances.categories).all()
     with pytest.raises(ValueError, match="not found"):
         instance_sources(tmp_path, tmp_path / "coco.json")
+    # Shapes are categories 2 and 3: two classes are too few, and the error says which file.
+    too_few = InstanceFolder(sources, mean=[0] * 3, std=[1] * 3, num_classes=2)
+    with pytest.raises(ValueError, match=r"0\.png.*not below num_classes 2"):
+        too_few.load(0)
 
 
 def test_instance_sources_read_voc_segmentation_object():
@@ -226,6 +230,13 @@ def test_panoptic_deeplab_trains_and_resumes_exactly(tmp_path):
         segscope.segment(image, str(tmp_path / "run" / "last.pt"), flip=True)
 
 
+def test_semantic_only_options_are_refused_for_instance_models(tmp_path):
+    root = _write_shapes(tmp_path / "shapes", 2, 32)
+    config = _shapes_config(root, tmp_path / "run", "panoptic_deeplab", SMALL_PANOPTIC, class_weights="auto")
+    with pytest.raises(ValueError, match="class_weights apply to semantic models only"):
+        train(config, progress=False)
+
+
 def test_maskrcnn_trains_and_segments(tmp_path):
     root = _write_shapes(tmp_path / "shapes", 3, 48)
     config = _shapes_config(root, tmp_path / "run", "maskrcnn", SMALL_MASKRCNN, epochs=1)
@@ -254,6 +265,9 @@ def test_panoptic_output_and_cli_predict_writes_coco(tmp_path, capsys):
     code = cli(["predict", str(root / "images"), "--checkpoint", str(tmp_path / "run" / "best.pt"),
                 "--format", "coco", "-o", str(tmp_path / "out")])
     assert code == 0 and "predicted 4 of 4" in capsys.readouterr().out
+    onnx_file = str(tmp_path / "m.onnx")
+    assert cli(["export", "--checkpoint", str(tmp_path / "run" / "best.pt"), "-o", onnx_file]) == 2
+    assert "covers semantic models" in capsys.readouterr().err
     records = read_coco(tmp_path / "out" / "annotations.json")
     assert len(records) == 4 and all(r.segmentation.shape == (48, 48) for r in records)
     # The same predictions as label PNGs score against the truth with `evaluate`, and the

@@ -305,6 +305,8 @@ def export_onnx(
     from ..train.checkpoint import load_checkpoint
 
     data = load_checkpoint(checkpoint)
+    if data.get("task", "semantic") != "semantic":
+        raise ValueError(f"{checkpoint}: ONNX export covers semantic models; this is a {data['task']} model")
     config = dict(data["model"])
     model = get_model(config.pop("name"), **config).eval()
     model.load_state_dict(data["state_dict"])

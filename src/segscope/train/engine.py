@@ -244,14 +244,20 @@ def _instance_plan(config: TrainConfig, device: torch.device, task: str) -> _Pla
         stack_targets,
     )
 
+    semantic_only = {"loss": config.loss != "ce", "class_weights": config.class_weights is not None,
+                     "label_map": bool(config.label_map)}
+    if any(semantic_only.values()):
+        named = ", ".join(k for k, v in semantic_only.items() if v)
+        raise ValueError(f"{config.model} ({task} model): {named} apply to semantic models only")
     sources = instance_sources(config.train_images, config.train_labels)
     val_sources: list[Any] = []
     if config.val_images is not None and config.val_labels is not None:
         val_sources = instance_sources(config.val_images, config.val_labels)
     sources, val_sources = _split(config, sources, val_sources)
     mean, std = channel_statistics([(s.image, s.image) for s in sources])
-    train_set = InstanceFolder(sources, mean=mean, std=std, augment=_augment(config))
-    val_set = InstanceFolder(val_sources, mean=mean, std=std) if val_sources else None
+    common = {"mean": mean, "std": std, "num_classes": config.num_classes}
+    train_set = InstanceFolder(sources, augment=_augment(config), **common)
+    val_set = InstanceFolder(val_sources, **common) if val_sources else None
     in_channels = train_set.load(0)[0].shape[-1]
     objects = config.class_names or [f"object_{k}" for k in range(config.num_classes)]
     options: dict[str, Any] = {"in_channels": in_channels, **config.model_options}

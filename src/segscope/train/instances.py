@@ -62,7 +62,8 @@ def instance_sources(images: str | Path, labels: str | Path) -> list[InstanceSou
     * a VOC ``SegmentationObject`` folder, beside which ``SegmentationClass`` gives categories
       (VOC class k becomes category k - 1, 255 is not annotated);
     * a COCO instance JSON file, whose ``file_name`` entries are found in ``images`` (crowd
-      regions are not annotated).
+      regions are not annotated; category ids are the categories, so ``num_classes`` must exceed
+      the largest id).
     """
     images, labels = Path(images), Path(labels)
     if labels.is_file() and labels.suffix.lower() == ".json":
@@ -150,10 +151,12 @@ class InstanceFolder(Dataset):
         *,
         mean: Sequence[float],
         std: Sequence[float],
+        num_classes: int | None = None,
         augment: Augment | None = None,
         cache: bool = True,
     ) -> None:
         self.sources = list(sources)
+        self.num_classes = num_classes
         self.mean = torch.tensor(mean, dtype=torch.float32)[:, None, None]
         self.std = torch.tensor(std, dtype=torch.float32)[:, None, None]
         self.transform = augment.build(NOT_ANNOTATED) if augment is not None else None
@@ -167,6 +170,10 @@ class InstanceFolder(Dataset):
         if self._cache is not None and index in self._cache:
             return self._cache[index]
         out = _load(self.sources[index])
+        if self.num_classes is not None and out[2].max(initial=-1) >= self.num_classes:
+            source = self.sources[index]
+            raise ValueError(f"{source.labels or source.image}: category {int(out[2].max())} is not below "
+                             f"num_classes {self.num_classes}")
         if self._cache is not None:
             self._cache[index] = out
         return out
