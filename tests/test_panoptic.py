@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import segscope
 from segscope import Segmentation
@@ -91,3 +93,40 @@ def test_inputs_of_the_wrong_kind_or_shape_are_refused():
     other = synthetic_shapes(1, 40, seed=0)[0]
     with pytest.raises(ValueError, match="semantic result is"):
         fuse(sample.semantic, other.instances, things=[2])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    count=st.integers(0, 6),
+    overlap_threshold=st.floats(0.0, 1.0),
+    score_threshold=st.floats(0.0, 1.0),
+    min_stuff_area=st.integers(0, 60),
+)
+def test_fused_segments_obey_every_rule(seed, count, overlap_threshold, score_threshold, min_stuff_area):
+    rng = np.random.default_rng(seed)
+    shape = (16, 20)
+    class_map = rng.integers(0, 3, shape)
+    masks = np.zeros((count, *shape), bool)
+    for k in range(count):
+        r, c = rng.integers(0, 12), rng.integers(0, 16)
+        masks[k, r : r + rng.integers(1, 8), c : c + rng.integers(1, 8)] = True
+    scores = rng.random(count)
+    instances = Segmentation.from_masks(masks, categories=np.full(count, 2), scores=scores)
+    pan = fuse(_semantic(class_map), instances, things=[2], overlap_threshold=overlap_threshold,
+               score_threshold=score_threshold, min_stuff_area=min_stuff_area)
+    assert pan.kind == "panoptic" and pan.shape == shape
+    labels = pan.labels
+    for seg_id, category, score, thing in zip(pan.ids, pan.categories, pan.scores, pan.is_thing, strict=True):
+        region = labels == seg_id
+        assert region.any()
+        if thing:
+            # A thing is the free part of one instance that scored high enough and was not
+            # covered beyond the threshold by better instances.
+            source = int(np.argmin(np.abs(scores - score)))  # scores are distinct draws
+            assert score >= score_threshold and (masks[source] | ~region).all()
+            covered = 1 - region.sum() / masks[source].sum()
+            assert covered <= overlap_threshold + 1e-9
+        else:
+            assert category != 2 and region.sum() >= max(min_stuff_area, 1)
+            assert (class_map[region] == category).all()
