@@ -196,10 +196,18 @@ def picture(checkpoint: str, name: str, root: Path, held_out: list[str], path: P
         shown = [(image, stem[:12]), (truth, f"truth ({len(np.unique(truth)) - 1})"),
                  (found, f"{name} ({len(found)})"), (classical, f"watershed_instances ({len(classical)})")]
         for k, (seg, title) in enumerate(shown):
-            tiles.append(image if k == 0 else segscope.overlay(image, seg, alpha=0.5))
+            tile = segscope.overlay(image, seg, alpha=0.5) if k else segscope.viz.to_display(image)
+            tiles.append(_to_height(tile, 360))  # images differ in size; rows line up this way
             titles.append(title)
     segscope.panel(tiles, titles=titles, columns=4, path=path)
     print(f"\npicture: {path} (columns: image, truth, {name}, watershed_instances)")
+
+
+def _to_height(picture: np.ndarray, height: int) -> np.ndarray:
+    import cv2
+
+    width = round(picture.shape[1] * height / picture.shape[0])
+    return cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
 
 
 if __name__ == "__main__":
