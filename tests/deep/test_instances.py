@@ -246,6 +246,10 @@ def test_maskrcnn_trains_and_segments(tmp_path):
     seg = segscope.segment(image, str(result.checkpoint), score_threshold=0.0)
     assert seg.kind == "instance" and seg.shape == (48, 48) and len(seg) <= 5
     assert seg.masks is not None and seg.masks.shape == (len(seg), 48, 48)
+    from segscope.cli.main import main as cli
+
+    args = ["predict", str(root / "images"), "--checkpoint", str(result.checkpoint), "--panoptic"]
+    assert cli([*args, "-o", str(tmp_path / "out")]) == 2
 
 
 def test_panoptic_output_and_cli_predict_writes_coco(tmp_path, capsys):

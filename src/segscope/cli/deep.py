@@ -122,6 +122,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except (OSError, ValueError, ImportError) as exc:
         print(f"segscope: error: {exc}", file=sys.stderr)
         return 2
+    if args.panoptic and getattr(segmenter, "task", "semantic") != "panoptic":
+        print(f"segscope: error: --panoptic needs a panoptic model (panoptic_deeplab); "
+              f"{args.checkpoint} is not one", file=sys.stderr)
+        return 2
     if isinstance(segmenter, Segmenter):
         options: dict[str, Any] = {"overlap": args.overlap, "flip": args.flip}
     else:
@@ -190,7 +194,7 @@ def add_parsers(sub: Any) -> None:
         description="Train a model (see 'segscope models') on images and label PNGs paired by file stem. "
         "Writes best.pt, last.pt, log.csv and log.json into OUTDIR; validates each epoch.",
     )
-    p.add_argument("--model", required=True, help="unet, fcn, deeplabv3plus, segformer or vit")
+    p.add_argument("--model", required=True, help="a name from `segscope models` (unet, fcn, maskrcnn ...)")
     p.add_argument("--images", required=True, help="training images folder")
     p.add_argument(
         "--labels", required=True,

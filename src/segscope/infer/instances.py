@@ -84,7 +84,7 @@ class InstanceSegmenter:
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         if output == "panoptic" and self.task != "panoptic":
-            raise ValueError(f"{self.name}: a {self.task} model has no panoptic output")
+            raise ValueError(f"{self.name}: {self.task} models have no panoptic output")
         start = time.perf_counter()
         x = self._tensor(image, channel_axis)
         with torch.inference_mode():

@@ -77,6 +77,9 @@ class MaskRCNN(nn.Module):
         want 8 to 128).
     input_size : int or None
         Shorter side images are resized to; None keeps every image at its own size.
+    max_size : int
+        Longest side allowed after that resize (torchvision's rule; unused when ``input_size`` is
+        None).
     proposals : int
         Region proposals kept per image, before and after the RPN's non-maximum suppression, in
         training and inference (torchvision: 2000 in training, 1000 in inference). The box head
