@@ -144,25 +144,31 @@ class LabelledFolder(Dataset):
         x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32))
         x = (x - self.mean) / self.std
         y = torch.from_numpy(label)
-        if self.transform is not None:
-            x, mask = self.transform(tv_tensors.Image(x), tv_tensors.Mask(y))
-            x, y = x.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
-            if self.colour:
-                # Contrast and brightness jitter, in normalised units (any number of bands).
-                contrast = 1 + self.colour * (2 * float(torch.rand(())) - 1)
-                brightness = self.colour * (2 * float(torch.rand(())) - 1)
-                x = x * contrast + brightness
-        return x, y
+        return augment_pair(x, y, self.transform, self.colour)
 
 
-def channel_statistics(
-    pairs: Sequence[tuple[Path, Path]], limit: int = 64
-) -> tuple[list[float], list[float]]:
+def augment_pair(
+    x: torch.Tensor, mask: torch.Tensor, transform: v2.Compose | None, colour: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply :meth:`Augment.build`'s transform to an image and its mask together, then the
+    contrast and brightness jitter (in normalised units, so any number of bands)."""
+    if transform is None:
+        return x, mask
+    image, target = transform(tv_tensors.Image(x), tv_tensors.Mask(mask))
+    x, mask = image.as_subclass(torch.Tensor), target.as_subclass(torch.Tensor)
+    if colour:
+        contrast = 1 + colour * (2 * float(torch.rand(())) - 1)
+        brightness = colour * (2 * float(torch.rand(())) - 1)
+        x = x * contrast + brightness
+    return x, mask
+
+
+def channel_statistics(images: Sequence[Path], limit: int = 64) -> tuple[list[float], list[float]]:
     """Per-channel mean and standard deviation over (up to ``limit``) training images."""
     total = total_sq = None
     count = 0
-    step = max(1, len(pairs) // limit)
-    for image_path, _ in list(pairs)[::step][:limit]:
+    step = max(1, len(images) // limit)
+    for image_path in list(images)[::step][:limit]:
         image = imread(image_path).astype(np.float64)
         if image.ndim == 2:
             image = image[..., None]

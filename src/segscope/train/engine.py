@@ -198,7 +198,7 @@ def _semantic_plan(config: TrainConfig, device: torch.device) -> _Plan:
     if config.val_images is not None and config.val_labels is not None:
         val_pairs = pair_by_stem(config.val_images, config.val_labels)
     pairs, val_pairs = _split(config, pairs, val_pairs)
-    mean, std = channel_statistics(pairs)
+    mean, std = channel_statistics([image for image, _ in pairs])
     common = {"mean": mean, "std": std, "ignore_index": config.ignore_index, "label_map": config.label_map}
     train_set = LabelledFolder(pairs, augment=_augment(config), **common)
     val_set = LabelledFolder(val_pairs, **common) if val_pairs else None
@@ -254,7 +254,7 @@ def _instance_plan(config: TrainConfig, device: torch.device, task: str) -> _Pla
     if config.val_images is not None and config.val_labels is not None:
         val_sources = instance_sources(config.val_images, config.val_labels)
     sources, val_sources = _split(config, sources, val_sources)
-    mean, std = channel_statistics([(s.image, s.image) for s in sources])
+    mean, std = channel_statistics([s.image for s in sources])
     common = {"mean": mean, "std": std, "num_classes": config.num_classes}
     train_set = InstanceFolder(sources, augment=_augment(config), **common)
     val_set = InstanceFolder(val_sources, **common) if val_sources else None

@@ -19,11 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
-from torchvision import tv_tensors
 
 from ..io.images import imread
 from ..io.labels import read_label_png
-from .data import IMAGE_SUFFIXES, Augment, pair_by_stem
+from .data import IMAGE_SUFFIXES, Augment, augment_pair, pair_by_stem
 
 __all__ = [
     "InstanceFolder",
@@ -186,14 +185,7 @@ class InstanceFolder(Dataset):
         image, instance_map, categories = self.load(index)
         x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32))
         x = (x - self.mean) / self.std
-        y = torch.from_numpy(instance_map)
-        if self.transform is not None:
-            x, mask = self.transform(tv_tensors.Image(x), tv_tensors.Mask(y))
-            x, y = x.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
-            if self.colour:
-                contrast = 1 + self.colour * (2 * float(torch.rand(())) - 1)
-                brightness = self.colour * (2 * float(torch.rand(())) - 1)
-                x = x * contrast + brightness
+        x, y = augment_pair(x, torch.from_numpy(instance_map), self.transform, self.colour)
         return x, y, torch.from_numpy(categories)
 
 
