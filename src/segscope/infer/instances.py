@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from ..imagecheck import check_image
 from ..result import Provenance, Segmentation
 
 __all__ = ["InstanceSegmenter"]
@@ -56,13 +55,10 @@ class InstanceSegmenter:
     def _tensor(self, image: np.ndarray, channel_axis: int | None) -> Any:
         import torch
 
-        image = check_image(image, channel_axis=channel_axis)
-        if image.ndim == 2:
-            image = image[..., None]
-        if image.shape[-1] != self.mean.size:
-            raise ValueError(f"the model takes {self.mean.size} channel(s); the image has {image.shape[-1]}")
-        x = (image.astype(np.float32) - self.mean) / self.std
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
+        from .segmenter import normalise_image
+
+        x = normalise_image(image, self.mean, self.std, channel_axis=channel_axis)
+        return torch.from_numpy(x)[None].to(self.device)
 
     def segment(
         self,

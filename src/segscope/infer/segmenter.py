@@ -89,6 +89,20 @@ def sliding_window(
     return (total / norm)[:, :height, :width]
 
 
+def normalise_image(
+    image: np.ndarray, mean: np.ndarray, std: np.ndarray, *, channel_axis: int | None = None
+) -> np.ndarray:
+    """A (C_in, H, W) float32 array normalised with a checkpoint's per-channel ``mean`` and ``std``
+    (in the image's own units: no dtype rescaling)."""
+    image = check_image(image, channel_axis=channel_axis)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.shape[-1] != mean.size:
+        raise ValueError(f"the model takes {mean.size} channel(s); the image has {image.shape[-1]}")
+    x = (image.astype(np.float32) - mean) / std
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
 class Segmenter:
     """A trained model as a method: ``Segmenter.from_checkpoint(path).segment(image)``.
 
@@ -137,14 +151,22 @@ class Segmenter:
         ``tile``: ``"auto"`` tiles images larger than twice the training crop; an int sets the
         tile; None runs every image whole.
         """
+        from ..train.checkpoint import load_checkpoint
+
+        return cls.from_data(load_checkpoint(path), device=device, tile=tile, name=str(path))
+
+    @classmethod
+    def from_data(
+        cls, data: dict[str, Any], *, device: str | None = None, tile: int | str | None = "auto",
+        name: str = "checkpoint",
+    ) -> Segmenter:
+        """A segmenter from a checkpoint already read (see :meth:`from_checkpoint`)."""
         if not (tile is None or tile == "auto" or (isinstance(tile, int) and tile > 0)):
             raise ValueError(f"tile must be 'auto', None or a positive int, got {tile!r}")
         import torch
 
         from ..models import get_model
-        from ..train.checkpoint import load_checkpoint
 
-        data = load_checkpoint(path)
         config = dict(data["model"])
         name = config.pop("name")
         model = get_model(name, **config)
@@ -164,7 +186,7 @@ class Segmenter:
             mean=norm["mean"],
             std=norm["std"],
             tile=(2 * crop if crop else None) if tile == "auto" else tile,  # type: ignore[arg-type]
-            name=str(path),
+            name=name,
         )
 
     @classmethod
@@ -199,13 +221,7 @@ class Segmenter:
 
     def normalise(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
         """A (C_in, H, W) float32 array, normalised as in training (no dtype rescaling)."""
-        image = check_image(image, channel_axis=channel_axis)
-        if image.ndim == 2:
-            image = image[..., None]
-        if image.shape[-1] != self.mean.size:
-            raise ValueError(f"the model takes {self.mean.size} channel(s); the image has {image.shape[-1]}")
-        x = (image.astype(np.float32) - self.mean) / self.std
-        return np.ascontiguousarray(x.transpose(2, 0, 1))
+        return normalise_image(image, self.mean, self.std, channel_axis=channel_axis)
 
     def probabilities(
         self, image: np.ndarray, *, overlap: float = 0.25, flip: bool = False, channel_axis: int | None = None
@@ -269,7 +285,7 @@ def load_segmenter(
     data = load_checkpoint(path)
     if data.get("task", "semantic") != "semantic":
         return InstanceSegmenter.from_data(data, device=device, name=str(path))
-    return Segmenter.from_checkpoint(path, device=device, tile=tile)
+    return Segmenter.from_data(data, device=device, tile=tile, name=str(path))
 
 
 def segmenter_for(path: str | os.PathLike[str]) -> Any:
