@@ -10,7 +10,7 @@ MINUTES ?= 30
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[deep,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[deep,scale,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,7 +32,7 @@ demo: $(STAMP)
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[deep,dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[deep,scale,dev,bench]"
 	touch $(BENCH_STAMP)
 
 # Quick benchmarks: classical methods and metrics against their peers (a few minutes).

@@ -426,3 +426,212 @@ triangle: Callable[..., Segmentation]
 isodata: Callable[..., Segmentation]
 mean: Callable[..., Segmentation]
 minimum: Callable[..., Segmentation]
+
+
+# ------------------------------------------------------------------ thresholds from a histogram
+# Tiled processing of an image too large for memory computes a global threshold from the
+# histogram summed over tiles. Every method below depends on the image only through that
+# histogram, and these functions reproduce, bin for bin, what the method does on the whole image:
+# OpenCV's Otsu and triangle for 8-bit images, scikit-image's choosers otherwise.
+
+#: Methods whose threshold is a function of the image's histogram (and so can be tiled exactly).
+HISTOGRAM_METHODS = ("threshold", "otsu", "multi_otsu", "li", "yen", "triangle", "isodata", "mean",
+                     "minimum")
+
+#: Integer images wider than this range are refused: their histogram would not fit in memory.
+MAX_INTEGER_RANGE = 1 << 24
+
+
+def gray_for_threshold(image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
+    """The grey image every threshold method works on (luma of colour, dtype kept)."""
+    return _gray(image, channel_axis)
+
+
+def value_range(gray: np.ndarray) -> tuple[float, float]:
+    """Minimum and maximum of a grey image, as the methods compute them."""
+    return _extremes(gray)
+
+
+def value_histogram(gray: np.ndarray, low: float, high: float, *, nbins: int = 256) -> np.ndarray:
+    """Counts of ``gray`` in the bins a method uses for an image whose range is ``[low, high]``.
+
+    Integer images get one bin per value from ``low`` to ``high`` (scikit-image ignores ``nbins``
+    for them); float images get ``nbins`` equal bins, with the edges ``np.histogram`` would draw
+    for the whole image. Summing the counts of the tiles gives the whole image's histogram.
+    """
+    if gray.dtype.kind in "iub":
+        if high - low > MAX_INTEGER_RANGE:
+            raise ValueError(f"integer values span {low:g} to {high:g}: too wide a range for a "
+                             f"histogram (at most {MAX_INTEGER_RANGE}); convert the image to float")
+        shifted = gray.astype(np.int64, copy=False).ravel() - int(low)
+        return np.bincount(shifted, minlength=int(high - low) + 1).astype(np.int64)
+    kind = gray.dtype.type
+    counts, _ = np.histogram(gray, bins=nbins, range=(kind(low), kind(high)))
+    return counts.astype(np.int64)
+
+
+def histogram_centers(dtype: np.dtype, low: float, high: float, *, nbins: int = 256) -> np.ndarray:
+    """The value at the centre of each bin of :func:`value_histogram`."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iub":
+        return np.arange(int(low), int(high) + 1)
+    kind = dtype.type
+    edges = np.histogram_bin_edges(np.empty(0, dtype), bins=nbins, range=(kind(low), kind(high)))
+    return (edges[:-1] + edges[1:]) / 2.0
+
+
+def _otsu_8bit(counts: np.ndarray) -> float:
+    """OpenCV's Otsu threshold for 8-bit images, from the 256-bin histogram, in its own order."""
+    scale = 1.0 / float(counts.sum())
+    mu = 0.0
+    for i in range(256):
+        mu += i * float(counts[i])
+    mu *= scale
+    mu1 = q1 = 0.0
+    best_sigma = best = 0.0
+    epsilon = float(np.finfo(np.float32).eps)
+    for i in range(256):
+        p_i = float(counts[i]) * scale
+        mu1 *= q1
+        q1 += p_i
+        q2 = 1.0 - q1
+        if min(q1, q2) < epsilon or max(q1, q2) > 1.0 - epsilon:
+            continue
+        mu1 = (mu1 + i * p_i) / q1
+        mu2 = (mu - q1 * mu1) / q2
+        sigma = q1 * q2 * (mu2 - mu1) * (mu2 - mu1)
+        if sigma > best_sigma:
+            best_sigma, best = sigma, float(i)
+    return best
+
+
+def _triangle_8bit(counts: np.ndarray) -> float:
+    """OpenCV's triangle threshold for 8-bit images, from the 256-bin histogram."""
+    h = [int(c) for c in counts]
+    n = 256
+    nonzero = [i for i in range(n) if h[i] > 0]
+    left, right = nonzero[0], nonzero[-1]
+    left = left - 1 if left > 0 else left
+    right = right + 1 if right < n - 1 else right
+    peak = max(range(n), key=lambda i: (h[i], -i))  # first index of the maximum
+    flipped = peak - left < right - peak
+    if flipped:
+        h.reverse()
+        left, peak = n - 1 - right, n - 1 - peak
+    a, b = float(h[peak]), float(left - peak)
+    thresh, dist = float(left), 0.0
+    for i in range(left + 1, peak + 1):
+        candidate = a * i + b * h[i]
+        if candidate > dist:
+            dist, thresh = candidate, float(i)
+    thresh -= 1
+    return n - 1 - thresh if flipped else thresh
+
+
+def _triangle(counts: np.ndarray, centers: np.ndarray) -> float:
+    """scikit-image's triangle threshold, from the histogram."""
+    nbins = len(counts)
+    hist = counts.astype(np.float64)
+    peak = int(np.argmax(hist))
+    height = hist[peak]
+    low, high = np.flatnonzero(hist)[[0, -1]]
+    flip = peak - low < high - peak
+    if flip:
+        hist = hist[::-1]
+        low, peak = nbins - high - 1, nbins - peak - 1
+    width = float(peak - low)
+    x = np.arange(peak - low)
+    norm = np.sqrt(height ** 2 + width ** 2)
+    level = int(np.argmax(height / norm * x - width / norm * hist[x + low])) + low
+    return float(centers[nbins - level - 1 if flip else level])
+
+
+def _li_integer(counts: np.ndarray, centers: np.ndarray) -> float:
+    """scikit-image's Li threshold for integer images, from the histogram."""
+    low = centers[0]
+    values = (centers - low).astype(np.float64)
+    weights = counts.astype(np.float32)
+    t_next = float((counts * (centers - low)).sum()) / float(counts.sum())
+    tolerance = 0.5
+    t_curr = -2 * tolerance
+    keep = counts > 0
+    values, weights = values[keep], weights[keep]
+    while abs(t_next - t_curr) > tolerance:
+        t_curr = t_next
+        fore = values > t_curr
+        mean_fore = np.average(values[fore], weights=weights[fore])
+        mean_back = np.average(values[~fore], weights=weights[~fore])
+        if mean_back == 0:
+            break
+        t_next = (mean_back - mean_fore) / (np.log(mean_back) - np.log(mean_fore))
+    return float(t_next + low)
+
+
+def threshold_from_histogram(method: str, counts: np.ndarray, *, dtype: np.dtype, low: float, high: float,
+                             total: float, params: dict | None = None) -> list[float]:
+    """The threshold(s) ``method`` picks for an image with this histogram, range and pixel sum.
+
+    ``counts`` comes from :func:`value_histogram` (summed over tiles), ``total`` is the sum of the
+    grey values (for ``mean``). Returns one threshold, or ``classes - 1`` for ``multi_otsu``.
+    A flat image (``low == high``) gives ``[low]``: everything background, as the methods do.
+    """
+    import skimage.filters as skf
+
+    params = dict(params or {})
+    dtype = np.dtype(dtype)
+    nbins = int(params.get("nbins", 256))
+    if method not in HISTOGRAM_METHODS:
+        raise ValueError(f"{method!r} is not a histogram threshold; those are {list(HISTOGRAM_METHODS)}")
+    if method == "threshold":
+        value = params.get("value")
+        if value is None:
+            if dtype.kind in "iu":
+                info = np.iinfo(dtype)
+                value = (float(info.min) + float(info.max)) / 2
+            else:
+                value = (float(low) + float(high)) / 2
+        return [float(value)]
+    if method == "multi_otsu":
+        classes = int(params.get("classes", 3))
+        if int(np.count_nonzero(counts)) < classes:
+            raise ValueError(f"the image has fewer than {classes} distinct values; cannot make "
+                             f"{classes} classes")
+        if dtype == np.uint8:  # the method's own 8-bit path: 256 bins from zero
+            full = np.zeros(256, np.int64)
+            full[int(low):int(high) + 1] = counts
+            return [float(t) for t in skf.threshold_multiotsu(hist=(full, np.arange(256)), classes=classes)]
+        # Given an image, scikit-image normalises the histogram before its float32 cast; so do we.
+        centers = histogram_centers(dtype, low, high, nbins=nbins)
+        probability = counts / counts.sum()
+        return [float(t) for t in skf.threshold_multiotsu(hist=(probability, centers), classes=classes)]
+    if low == high:
+        return [float(low)]
+    centers = histogram_centers(dtype, low, high, nbins=nbins)
+    if dtype == np.uint8 and method in ("otsu", "triangle"):
+        full = np.zeros(256, np.int64)
+        full[int(low):int(high) + 1] = counts
+        return [_otsu_8bit(full) if method == "otsu" else _triangle_8bit(full)]
+    if method == "mean":
+        return [float(total) / float(counts.sum())]
+    if method == "li":
+        if dtype.kind not in "iu":
+            raise ValueError("li iterates over every pixel of a float image; tiled li takes integer "
+                             "images (or use otsu, which needs only the histogram)")
+        return [_li_integer(counts, centers)]
+    if method == "triangle":
+        return [_triangle(counts, centers)]
+    chooser = {"otsu": skf.threshold_otsu, "yen": skf.threshold_yen, "isodata": skf.threshold_isodata,
+               "minimum": skf.threshold_minimum}[method]
+    try:
+        return [float(chooser(hist=(counts, centers)))]
+    except RuntimeError as exc:
+        raise ValueError(f"{method}: no threshold found for this image ({exc})") from None
+
+
+def apply_thresholds(method: str, gray: np.ndarray, thresholds: list[float]) -> Segmentation:
+    """Classify ``gray`` with thresholds chosen elsewhere, as ``method`` would with its own."""
+    if method == "multi_otsu":
+        class_map = np.digitize(gray, bins=np.asarray(thresholds), right=True).astype(np.uint8)
+        return semantic_from_classes(class_map, num_classes=len(thresholds) + 1, method=method,
+                                     details={"thresholds": [float(t) for t in thresholds]})
+    return _binary(gray, thresholds[0], method)

@@ -202,10 +202,6 @@ def watershed_instances(
     >>> len(watershed_instances(np.where(blobs, 200, 20).astype(np.uint8)))
     2
     """
-    import cv2
-    from scipy import ndimage
-    from skimage import morphology, segmentation
-
     from .threshold import otsu
 
     check_image(image, channel_axis=channel_axis)
@@ -216,7 +212,31 @@ def watershed_instances(
         raise ValueError(f"h and smoothing must be non-negative, got h={h}, smoothing={smoothing}")
     bright = otsu(image, channel_axis=channel_axis).class_map() == 1
     side = "dark" if foreground == "dark" or (foreground == "auto" and bright.mean() > 0.5) else "bright"
-    mask = ndimage.binary_fill_holes(~bright if side == "dark" else bright)
+    labels, count = split_foreground(~bright if side == "dark" else bright, h=h, smoothing=smoothing,
+                                     min_size=min_size)
+    n = int(labels.max())
+    return Segmentation._with_known_ids(
+        labels, "instance", ids=np.arange(1, n + 1, dtype=np.int32), categories=np.zeros(n, np.int32),
+        class_names=("object",),
+        provenance=Provenance("watershed_instances",
+                              details={"markers": int(count), "objects": n, "foreground": side}),
+    )
+
+
+def split_foreground(mask: np.ndarray, *, h: float, smoothing: float, min_size: int
+                     ) -> tuple[np.ndarray, int]:
+    """Objects of a foreground mask, as :func:`watershed_instances` makes them once it has the mask.
+
+    Holes are filled, the smoothed distance map is flooded from its h-maxima, and objects under
+    ``min_size`` pixels are dropped. Returns the labels (1..n, int32) and the number of markers.
+    Every step looks only at an object's own neighbourhood, which is what lets tiled processing
+    apply it to one tile at a time once the threshold is known for the whole image.
+    """
+    import cv2
+    from scipy import ndimage
+    from skimage import morphology, segmentation
+
+    mask = ndimage.binary_fill_holes(mask)
     distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     if smoothing > 0:
         distance = cv2.GaussianBlur(distance, (0, 0), smoothing)
@@ -228,11 +248,4 @@ def watershed_instances(
         small = sizes < min_size
         small[0] = False
         labels[small[labels]] = 0
-    labels = segmentation.relabel_sequential(labels)[0].astype(np.int32)
-    n = int(labels.max())
-    return Segmentation._with_known_ids(
-        labels, "instance", ids=np.arange(1, n + 1, dtype=np.int32), categories=np.zeros(n, np.int32),
-        class_names=("object",),
-        provenance=Provenance("watershed_instances",
-                              details={"markers": int(count), "objects": n, "foreground": side}),
-    )
+    return segmentation.relabel_sequential(labels)[0].astype(np.int32), int(count)

@@ -100,12 +100,33 @@ def save_result(seg: Any, image: Any, stem: str, outdir: Path, *, fmt: str,
         segscope.overlay(image, seg, path=outdir / f"{stem}_overlay.png")
 
 
-def cmd_segment(args: argparse.Namespace) -> int:
+def _segment_file(item: tuple[Path, str], *, method: str, params: dict[str, Any], outdir: Path,
+                  fmt: str, overlay: bool) -> tuple[Path, str | None, Any]:
+    """Segment one file and write its outputs; (path, error message or None, result to collect)."""
     import segscope
+
+    path, stem = item
+    try:
+        image = segscope.imread(path)
+        seg = segscope.segment(image, method, **params)
+        save_result(seg, image, stem, outdir, fmt=fmt, with_overlay=overlay)
+        return path, None, seg if fmt != "png" else None
+    except (OSError, ValueError, TypeError, MemoryError) as exc:
+        message = str(exc)
+        return path, message if str(path) in message else f"{path}: {message}", None
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from functools import partial
+
     from segscope.registry import bind_parameters, get_method
 
-    from ._progress import progress
-
+    if args.tile is not None:
+        return _segment_tiled(args)
+    if args.method.endswith((".pt", ".pth", ".onnx")):
+        print("segscope: error: models segment whole images with 'segscope predict', or huge ones "
+              "with 'segscope segment --tile'", file=sys.stderr)
+        return 2
     user_params = parse_params(args.param)
     try:
         bound = bind_parameters(get_method(args.method), user_params, from_text=True)
@@ -119,32 +140,90 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if not paths:
         print("segscope: error: no input images found", file=sys.stderr)
         return 2
-    failures: list[tuple[Path, str]] = []
-    collected: list[tuple[str, Any]] = []
-    start = time.perf_counter()
+    items: list[tuple[Path, str]] = []
     stems: set[str] = set()
-    for path in progress(paths, desc=f"segment {args.method}", unit="image"):
+    for path in paths:
         stem = path.stem if path.stem not in stems else f"{path.stem}_{len(stems)}"
         stems.add(stem)
-        try:
-            image = segscope.imread(path)
-            seg = segscope.segment(image, args.method, **params)
-            save_result(seg, image, stem, outdir, fmt=args.format, with_overlay=args.overlay)
-            if args.format != "png":
-                collected.append((path.name, seg))
-        except (OSError, ValueError, TypeError, MemoryError) as exc:
-            message = str(exc)
-            if str(path) not in message:
-                message = f"{path}: {message}"
-            failures.append((path, message))
-            print(f"error: {message}", file=sys.stderr)
-    if collected:
-        _write_collection(collected, outdir, args.format)
+        items.append((path, stem))
+    failures: list[tuple[Path, str]] = []
+    collected: dict[str, Any] = {}
+    start = time.perf_counter()
+    work = partial(_segment_file, method=args.method, params=params, outdir=outdir, fmt=args.format,
+                   overlay=args.overlay)
+    with _executor(args, default_workers=1) as executor:
+        for path, message, seg in executor.map(work, items, desc=f"segment {args.method}", unit="image"):
+            if message is not None:
+                failures.append((path, message))
+                print(f"error: {message}", file=sys.stderr)
+            elif seg is not None:
+                collected[path.name] = seg
+    if collected:  # in input order, whichever worker finished first
+        _write_collection([(p.name, collected[p.name]) for p in paths if p.name in collected], outdir,
+                          args.format)
     seconds = time.perf_counter() - start
     done = len(paths) - len(failures)
     print(f"segmented {done} of {len(paths)} images with {args.method} in {seconds:.1f} s "
           f"-> {outdir}" + (f"; {len(failures)} failed" if failures else ""))
     return 1 if failures else 0
+
+
+def _executor(args: argparse.Namespace, *, default_workers: int | None) -> Any:
+    from segscope.tiled import open_executor
+
+    workers = args.workers if args.workers is not None or args.scheduler else default_workers
+    try:
+        return open_executor(workers=workers, scheduler=args.scheduler)
+    except (ValueError, ImportError, ConnectionError) as exc:
+        raise SystemExit(f"segscope: error: {exc}") from None
+
+
+def _segment_tiled(args: argparse.Namespace) -> int:
+    import ast
+
+    from segscope.io import ImageReadError
+    from segscope.registry import bind_parameters, get_method
+    from segscope.tiled import segment_tiled
+
+    if len(args.inputs) != 1:
+        print("segscope: error: --tile segments one image at a time; give one input", file=sys.stderr)
+        return 2
+    if args.format != "png" or args.overlay:
+        print("segscope: error: --tile writes a Zarr or BigTIFF label image; --format and --overlay "
+              "apply to whole images", file=sys.stderr)
+        return 2
+    user_params = parse_params(args.param)
+    model = args.method.endswith((".pt", ".pth", ".onnx"))
+    try:
+        if model:
+            params: dict[str, Any] = {}
+            for key, text in user_params.items():
+                try:
+                    params[key] = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    params[key] = text
+        else:
+            bound = bind_parameters(get_method(args.method), user_params, from_text=True)
+            params = {k: bound[k] for k in user_params}
+        workers = args.workers if args.workers is not None or args.scheduler else None
+        result = segment_tiled(args.inputs[0], args.method, args.output, params=params, tile=args.tile,
+                               overlap=args.overlap, workers=workers, scheduler=args.scheduler,
+                               overwrite=args.overwrite)
+    except (OSError, ValueError, TypeError, ImageReadError, ImportError, ConnectionError) as exc:
+        print(f"segscope: error: {exc}", file=sys.stderr)
+        return 2
+    height, width = result.shape
+    if result.resumed == result.tiles:
+        print(f"{args.method}: {result.path} already holds this job, finished; nothing to do")
+        return 0
+    resumed = f" ({result.resumed} done before)" if result.resumed else ""
+    found = (f"{result.objects} objects" if result.objects is not None else
+             ", ".join(f"{name} {100 * n / (height * width):.1f}%"
+                       for name, n in result.details.get("class_pixels", {}).items()))
+    print(f"{args.method}: {height}x{width} in {result.tiles} tiles{resumed} on {result.executor}, "
+          f"{result.seconds:.1f} s ({height * width / 1e6 / max(result.seconds, 1e-9):.1f} MP/s); "
+          f"{found} -> {result.path}")
+    return 0
 
 
 def _write_collection(collected: list[tuple[str, Any]], outdir: Path, fmt: str) -> None:
@@ -330,12 +409,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "segment", help="segment images with a method",
         description="Segment images (files, folders, globs) with one method. A file that fails "
-        "is reported and the rest go on; the exit status is 1 when any failed.")
+        "is reported and the rest go on; the exit status is 1 when any failed. With --tile, one "
+        "image of any size is segmented tile by tile in bounded memory into OUT.zarr or a tiled "
+        "BigTIFF; run the same command again to resume an interrupted job.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
-    p.add_argument("-m", "--method", required=True, help="method name (see 'segscope methods')")
+    p.add_argument("-m", "--method", required=True,
+                   help="method name (see 'segscope methods'); with --tile also a .pt/.onnx model")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="a method parameter; repeat for several")
-    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="output folder; with --tile an OUT.zarr or OUT.tif file")
+    p.add_argument("--tile", type=int, metavar="PIXELS",
+                   help="segment one huge image in tiles of this size (e.g. 1024)")
+    p.add_argument("--overlap", type=int, default=128, metavar="PIXELS",
+                   help="context read around each tile; more than the largest object (default 128)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="local worker processes (default: one per core with --tile, else 1)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run on an existing dask.distributed cluster instead of local workers")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --tile: replace an output that holds a different job")
     p.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png")
     p.add_argument("--format", choices=("png", "coco", "panoptic"), default="png",
                    help="png: one label PNG per image (semantic: palette PNG, 255 void); "

@@ -1,0 +1,212 @@
+"""Images too large for memory: read windows lazily, write labels tile by tile.
+
+Readers: TIFF and BigTIFF (tiled, striped or pyramidal; tifffile's Zarr view reads only the tiles a
+window touches), Zarr arrays, and any smaller format :func:`~segscope.io.imread` takes (read whole).
+GeoTIFF georeferencing tags travel with the image so that a tiled BigTIFF output keeps them.
+
+Writers: a Zarr array chunked like the tiles (every tile writes its own chunk, so workers never
+race), and a tiled BigTIFF streamed from that array, written to a temporary file and renamed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .images import ImageReadError, imread
+
+__all__ = [
+    "GEOTIFF_TAGS",
+    "LargeImage",
+    "open_large",
+    "write_tiled_tiff",
+]
+
+#: TIFF tags that carry GeoTIFF georeferencing (pixel scale, tie points, transformation, GeoKeys,
+#: GDAL's no-data and metadata). They are copied verbatim from input to output.
+GEOTIFF_TAGS = {
+    33550: "ModelPixelScaleTag",
+    33922: "ModelTiepointTag",
+    34264: "ModelTransformationTag",
+    34735: "GeoKeyDirectoryTag",
+    34736: "GeoDoubleParamsTag",
+    34737: "GeoAsciiParamsTag",
+    42112: "GDAL_METADATA",
+    42113: "GDAL_NODATA",
+}
+
+_TIFF_SUFFIXES = {".tif", ".tiff"}
+
+
+class LargeImage:
+    """A lazily read (H, W) or (H, W, C) image; only the windows asked for are decoded.
+
+    It pickles as its path, so that a Dask worker reopens the file instead of receiving pixels.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A TIFF/BigTIFF file, a Zarr array (a ``.zarr`` folder holding one array, or a group with an
+        ``image`` array), or a smaller PNG/JPEG/... file, which is read whole.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os, tifffile
+    >>> path = os.path.join(tempfile.mkdtemp(), "big.tif")
+    >>> tifffile.imwrite(path, np.arange(64 * 48, dtype=np.uint16).reshape(64, 48), tile=(16, 16))
+    >>> image = LargeImage(path)
+    >>> image.shape, image.read(slice(16, 18), slice(0, 3)).tolist()
+    ((64, 48), [[768, 769, 770], [816, 817, 818]])
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such file")
+        self._array: Any = None
+        self._handle: Any = None
+        self._channels_first = False
+        self.georeference: dict[int, tuple[int, int, Any]] = {}
+        self._open()
+
+    # --------------------------------------------------------------------------------- opening
+    def _open(self) -> None:
+        suffix = self.path.suffix.lower()
+        if suffix == ".zarr" or (self.path.is_dir() and (self.path / "zarr.json").exists()):
+            self._open_zarr()
+        elif suffix in _TIFF_SUFFIXES:
+            self._open_tiff()
+        elif self.path.is_dir():
+            raise IsADirectoryError(f"{self.path}: is a folder, not an image file or Zarr array")
+        else:
+            self._array = imread(self.path)
+        shape = tuple(int(s) for s in self._array.shape)
+        if self._channels_first:
+            shape = (*shape[1:], shape[0])
+        if len(shape) not in (2, 3) or min(shape[:2]) == 0:
+            raise ImageReadError(f"{self.path}: expected an (H, W) or (H, W, C) image, got shape {shape}")
+        self.shape: tuple[int, ...] = shape
+        self.dtype = np.dtype(self._array.dtype)
+        if self.dtype.kind not in "buif":
+            raise ImageReadError(f"{self.path}: unsupported pixel type {self.dtype}")
+
+    def _open_tiff(self) -> None:
+        import tifffile
+        import zarr
+
+        try:
+            self._handle = tifffile.TiffFile(self.path)
+            if not self._handle.pages:
+                raise ImageReadError(f"{self.path}: TIFF has no images")
+            series = self._handle.series[0]
+            page = series.pages[0]
+            for code in GEOTIFF_TAGS:
+                tag = page.tags.get(code)
+                if tag is not None:
+                    self.georeference[code] = (int(tag.dtype), int(tag.count), tag.value)
+            # Level 0 of a pyramid is the full resolution.
+            store = series.aszarr(level=0) if len(series.levels) > 1 else series.aszarr()
+            self._array = zarr.open_array(store, mode="r")
+            self._channels_first = len(series.shape) == 3 and series.axes.startswith("S")
+        except ImageReadError:
+            raise
+        except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:
+            raise ImageReadError(f"{self.path}: cannot open TIFF ({exc})") from exc
+
+    def _open_zarr(self) -> None:
+        import zarr
+
+        try:
+            node = zarr.open(self.path, mode="r")
+        except (OSError, ValueError, KeyError) as exc:
+            raise ImageReadError(f"{self.path}: cannot open Zarr ({exc})") from exc
+        if isinstance(node, zarr.Group):
+            if "image" not in node:
+                names = sorted(node.array_keys())
+                raise ImageReadError(f"{self.path}: Zarr group has no 'image' array (arrays: {names})")
+            node = node["image"]
+        self._array = node
+
+    # ----------------------------------------------------------------------------- reading
+    @property
+    def height(self) -> int:
+        return self.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.shape[1]
+
+    def read(self, rows: slice, cols: slice) -> np.ndarray:
+        """The pixels of one window, channels last, exactly as stored."""
+        if self._array is None:
+            self._open()
+        try:
+            if self._channels_first:
+                return np.moveaxis(np.asarray(self._array[:, rows, cols]), 0, -1)
+            return np.asarray(self._array[rows, cols])
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ImageReadError(f"{self.path}: cannot read window rows {rows.start}:{rows.stop}, "
+                                 f"columns {cols.start}:{cols.stop} ({exc})") from exc
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        self._handle = None
+        self._array = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"LargeImage({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def open_large(path: str | os.PathLike[str]) -> LargeImage:
+    """Open an image for windowed reading; see :class:`LargeImage`."""
+    return LargeImage(path)
+
+
+def write_tiled_tiff(path: str | os.PathLike[str], array: Any, *, tile: int,
+                     georeference: dict[int, tuple[int, int, Any]] | None = None) -> None:
+    """Stream a 2-D array (a Zarr array, or anything sliceable) into a tiled, compressed BigTIFF.
+
+    Tiles are read from ``array`` one at a time, so memory stays at one tile. The file appears only
+    when complete (written under a temporary name, then renamed). ``georeference`` holds GeoTIFF tags
+    as ``{code: (dtype, count, value)}``, as :class:`LargeImage` reads them.
+    """
+    import tifffile
+
+    path = Path(path)
+    if tile % 16:
+        raise ValueError(f"{path}: TIFF tiles must be a multiple of 16 pixels, got {tile}")
+    height, width = (int(s) for s in array.shape)
+    dtype = np.dtype(array.dtype)
+
+    def tiles() -> Iterator[np.ndarray]:
+        for top in range(0, height, tile):
+            for left in range(0, width, tile):
+                block = np.asarray(array[top:top + tile, left:left + tile])
+                if block.shape != (tile, tile):  # edge tiles are padded to the full tile size
+                    block = np.pad(block, ((0, tile - block.shape[0]), (0, tile - block.shape[1])))
+                yield block
+
+    extratags: Sequence[tuple[int, int, int, Any, bool]] = [
+        (code, dtype_code, count, value, True)
+        for code, (dtype_code, count, value) in sorted((georeference or {}).items())
+    ]
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tifffile.imwrite(tmp, tiles(), shape=(height, width), dtype=dtype, tile=(tile, tile),
+                         bigtiff=True, compression="zlib", photometric="minisblack",
+                         extratags=extratags)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

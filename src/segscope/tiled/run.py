@@ -1,0 +1,393 @@
+"""Segment an image too large for memory, tile by tile, into a Zarr array or a tiled BigTIFF."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.large import LargeImage, write_tiled_tiff
+from ..result import Provenance, Segmentation
+from . import plans as _plans
+from .executors import open_executor
+from .grid import Tile, tile_grid
+from .stitch import TileSummary, join_pieces, name_objects
+
+__all__ = ["TiledResult", "segment_tiled"]
+
+_OUTPUT_SUFFIXES = (".zarr", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class TiledResult:
+    """A finished tiled job: where its labels are and what it found.
+
+    ``labels`` in the output holds class indices for semantic methods and object labels (1..n,
+    0 for none) for regions and instances.
+    """
+
+    path: Path
+    kind: str
+    shape: tuple[int, int]
+    method: str
+    tiles: int
+    resumed: int
+    seconds: float
+    executor: str
+    objects: int | None = None
+    class_names: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def read(self) -> np.ndarray:
+        """The whole label array (only for outputs that fit in memory)."""
+        if self.path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            return tifffile.imread(self.path)
+        import zarr
+
+        labels: Any = zarr.open_group(self.path, mode="r")["labels"]
+        return np.asarray(labels[...])
+
+    def to_segmentation(self) -> Segmentation:
+        """The result as a :class:`Segmentation` (only for outputs that fit in memory)."""
+        labels = self.read()
+        provenance = Provenance(self.method, details=self.details)
+        if self.kind == "semantic":
+            return Segmentation.from_class_map(labels, num_classes=len(self.class_names),
+                                               class_names=self.class_names, provenance=provenance)
+        if self.kind == "instance":
+            ids = np.unique(labels)
+            return Segmentation.from_labels(labels, kind="instance",
+                                            categories={int(i): 0 for i in ids if i},
+                                            class_names=self.class_names or ("object",),
+                                            provenance=provenance)
+        return Segmentation.from_labels(labels, kind="regions", provenance=provenance)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every worker needs: small and picklable."""
+
+    source: str
+    store: str
+    plan: _plans.TilePlan
+    state: dict[str, Any]
+    height: int
+    width: int
+    label_dtype: str
+
+
+def _source(path: str) -> LargeImage:
+    stat = os.stat(path)
+    return _open_source(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=2)
+def _open_source(path: str, modified: int, size: int) -> LargeImage:
+    # Kept open between tiles of a job; a file rewritten under the same name is opened afresh.
+    return LargeImage(path)
+
+
+def _group(path: str) -> Any:
+    import zarr
+
+    return zarr.open_group(path, mode="r+")
+
+
+def _atomic_save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------ worker tasks
+def _first_pass(tile: Tile, *, job: _Job) -> dict[str, Any]:
+    return _plans.tile_statistics(job.plan, _source(job.source).read(*tile.core), None)
+
+
+def _second_pass(tile: Tile, *, job: _Job, low: float, high: float) -> dict[str, Any]:
+    return _plans.tile_statistics(job.plan, _source(job.source).read(*tile.core), (low, high))
+
+
+def _count_pass(tile: Tile, *, job: _Job, value: float) -> int:
+    return _plans.count_above(job.plan, _source(job.source).read(*tile.core), value)
+
+
+def _tile_pass(tile: Tile, *, job: _Job) -> int:
+    """Segment one tile and write its core; the summary file, written last, marks it done."""
+    plan = job.plan
+    pixels = _source(job.source).read(*tile.padded)
+    labels = _plans.segment_tile(plan, pixels, job.state)
+    group = _group(job.store)
+    if plan.stitches:
+        core = name_objects(labels, tile, height=job.height, width=job.width,
+                            whole=plan.style == "objects")
+        group["_ids"][tile.core] = core
+        summary = TileSummary.of(core).arrays()
+    else:
+        core = labels[tile.core_in_padded]
+        group["labels"][tile.core] = core.astype(job.label_dtype, copy=False)
+        summary = {"class_pixels": np.bincount(core.ravel().astype(np.int64),
+                                               minlength=max(len(plan.class_names), 1))}
+    _atomic_save(Path(job.store) / "_tiles" / f"{tile.index}.npz", summary)
+    return tile.index
+
+
+def _relabel_pass(tile: Tile, *, job: _Job, names: np.ndarray, labels: np.ndarray) -> int:
+    group = _group(job.store)
+    ids = np.asarray(group["_ids"][tile.core])
+    final = labels[np.searchsorted(names, ids)]
+    final[ids == 0] = 0
+    group["labels"][tile.core] = final.astype(job.label_dtype, copy=False)
+    (Path(job.store) / "_relabelled" / str(tile.index)).touch()
+    return tile.index
+
+
+# ------------------------------------------------------------------------------------- job
+def segment_tiled(
+    image: str | os.PathLike[str],
+    method: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    params: dict[str, Any] | None = None,
+    tile: int = 1024,
+    overlap: int = 128,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> TiledResult:
+    """Segment an image of any size tile by tile, in bounded memory, writing labels as they come.
+
+    The image is read one padded tile at a time (TIFF/BigTIFF and Zarr lazily), each tile is
+    segmented with ``overlap`` pixels of context, and its core is written to ``output``. Results
+    equal the untiled ones: exactly for pixel-wise methods; up to the numbering for connected
+    components; and for regions and instances wherever objects are smaller than ``overlap``
+    (objects crossing tile seams come out whole, named once). An interrupted job resumes where it
+    stopped when run again with the same arguments.
+
+    Parameters
+    ----------
+    image : str or path-like
+        TIFF/BigTIFF (GeoTIFF tags are kept), a Zarr array, or any image :func:`segscope.imread`
+        reads.
+    method : str or path-like
+        A method name (``segscope methods``) or a trained checkpoint / ONNX file.
+    output : str or path-like
+        A ``.zarr`` folder (array ``labels``, chunked like the tiles; job and results in its
+        attributes) or a ``.tif``/``.tiff`` tiled BigTIFF (assembled at the end from a working
+        ``<output>.parts.zarr``).
+    params : dict, optional
+        The method's options, as for :func:`segscope.segment`.
+    tile : int
+        Core tile size in pixels (also the Zarr chunk and TIFF tile size).
+    overlap : int
+        Context read around each tile. Local methods need at least their window's reach; object
+        methods need more than the largest object.
+    workers : int or None
+        Local worker processes; None takes one per core; 1 runs in this process.
+    scheduler : str or None
+        Address of an existing ``dask.distributed`` scheduler instead of local workers.
+    overwrite : bool
+        Replace an output that holds a different job (by default that is an error).
+    progress : bool
+        Show progress bars (on a terminal).
+
+    Returns
+    -------
+    TiledResult
+
+    Examples
+    --------
+    >>> import numpy as np, tifffile, tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> image = np.zeros((300, 300), np.uint8); image[40:260, 100:140] = 200
+    >>> tifffile.imwrite(os.path.join(folder, "big.tif"), image, tile=(64, 64))
+    >>> result = segment_tiled(os.path.join(folder, "big.tif"), "connected_components",
+    ...                        os.path.join(folder, "out.zarr"), tile=64, overlap=0, workers=1,
+    ...                        progress=False)
+    >>> result.objects  # one bar across five rows of tiles
+    1
+    """
+    start = time.perf_counter()
+    output = Path(output)
+    if output.suffix.lower() not in _OUTPUT_SUFFIXES:
+        raise ValueError(f"{output}: the output must end in .zarr, .tif or .tiff")
+    as_tiff = output.suffix.lower() in (".tif", ".tiff")
+    if as_tiff and tile % 16:
+        raise ValueError(f"{output}: TIFF tiles must be a multiple of 16 pixels, got tile={tile}")
+    try:
+        import zarr  # noqa: F401  (checked here for a clear message; used by the helpers)
+    except ImportError as exc:
+        raise ImportError(f"tiled processing needs segscope[scale] (dask, distributed, zarr): {exc}") \
+            from exc
+    source = LargeImage(image)
+    height, width = source.shape[:2]
+    plan = _plans.make_plan(method, params, overlap=overlap)
+    tiles = tile_grid(height, width, tile=tile, overlap=plan.halo)
+    store = output.with_name(output.name + ".parts.zarr") if as_tiff else output
+    job_id = {"source": str(source.path.resolve()), "shape": [height, width], "method": str(method),
+              "params": json.loads(json.dumps(plan.params, default=str)), "tile": tile, "overlap": overlap}
+    if as_tiff and output.exists() and not overwrite:
+        raise FileExistsError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
+
+    group = _open_store(store, job_id, overwrite=overwrite)
+    attrs = dict(group.attrs.get("segscope", {}))
+    label_dtype = _label_dtype(plan)
+    if "labels" not in group:
+        group.create_array("labels", shape=(height, width), chunks=(tile, tile), dtype=label_dtype,
+                           fill_value=0)
+        if plan.stitches:
+            group.create_array("_ids", shape=(height, width), chunks=(tile, tile), dtype="int64",
+                               fill_value=0)
+        for folder in ("_tiles", "_relabelled"):
+            (store / folder).mkdir(exist_ok=True)
+    if attrs.get("complete"):  # the same job, already finished: nothing to redo
+        return TiledResult(output, plan.kind, (height, width), str(method), len(tiles), len(tiles),
+                           time.perf_counter() - start, "",
+                           attrs["details"].get("objects"), plan.class_names, attrs["details"])
+    with open_executor(workers=workers, scheduler=scheduler) as executor:
+        # 1. What the whole image decides (a threshold), once; kept for a resumed job.
+        if "state" not in attrs:
+            attrs["state"] = _jsonable(_global_state(plan, tiles, source, executor, progress))
+            group.attrs["segscope"] = {**attrs, "job": job_id}
+        state = _decode_state(attrs["state"])
+        job = _Job(str(source.path), str(store), plan, state, height, width, label_dtype)
+
+        # 2. Every tile not done yet.
+        done = {int(p.stem) for p in (store / "_tiles").glob("*.npz")}
+        todo = [t for t in tiles if t.index not in done]
+        for _ in executor.map(partial(_tile_pass, job=job), todo, desc=f"{plan.method}: tiles",
+                              progress=progress):
+            pass
+        summaries = {t.index: np.load(store / "_tiles" / f"{t.index}.npz") for t in tiles}
+
+        # 3. Objects: join pieces across seams, then number them 1..n.
+        details = {k: v for k, v in state.items() if k != "foreground" or plan.stitches}
+        objects: int | None = None
+        if plan.stitches:
+            names, labels, objects = _numbering(plan, tiles, summaries, height * width + 1)
+            relabelled = {int(p.name) for p in (store / "_relabelled").iterdir()}
+            for _ in executor.map(partial(_relabel_pass, job=job),
+                                  [t for t in tiles if t.index not in relabelled],
+                                  shared={"names": names, "labels": labels},
+                                  desc=f"{plan.method}: numbering", progress=progress):
+                pass
+            details["objects"] = objects
+        else:
+            class_pixels = sum(summaries[t.index]["class_pixels"] for t in tiles)
+            details["class_pixels"] = {name: int(n) for name, n in
+                                       zip(plan.class_names, class_pixels.tolist(), strict=False)}
+        description = executor.description
+    seconds = time.perf_counter() - start
+    attrs.update({"job": job_id, "kind": plan.kind, "class_names": list(plan.class_names),
+                  "details": _jsonable(details), "complete": True,
+                  "georeference": {str(k): _jsonable(v) for k, v in source.georeference.items()}})
+    group.attrs["segscope"] = attrs
+    for folder in ("_tiles", "_relabelled"):
+        shutil.rmtree(store / folder, ignore_errors=True)
+    if plan.stitches and "_ids" in group:
+        del group["_ids"]
+    if as_tiff:
+        write_tiled_tiff(output, group["labels"], tile=tile, georeference=source.georeference)
+        shutil.rmtree(store)
+    return TiledResult(output, plan.kind, (height, width), str(method), len(tiles), len(done), seconds,
+                       description, objects, plan.class_names, details)
+
+
+def _label_dtype(plan: _plans.TilePlan) -> str:
+    if plan.kind == "semantic":
+        return "uint8" if len(plan.class_names) <= 255 else "uint16"
+    return "uint32"
+
+
+def _open_store(store: Path, job_id: dict[str, Any], *, overwrite: bool) -> Any:
+    """The output group: new, or the same job's to resume; another job's only with ``overwrite``."""
+    import zarr
+
+    if store.exists():
+        try:
+            group = zarr.open_group(store, mode="r+")
+            recorded: Any = group.attrs.get("segscope", {})
+            previous = recorded.get("job") if isinstance(recorded, dict) else None
+        except (OSError, ValueError, KeyError, zarr.errors.GroupNotFoundError):
+            previous = None
+        if previous == job_id and not overwrite:
+            return group
+        if not overwrite:
+            what = (f"another job ({previous.get('method')} on {Path(previous.get('source', '?')).name}, "
+                    f"tile {previous.get('tile')}, overlap {previous.get('overlap')})"
+                    if isinstance(previous, dict) else "something that is not a segscope output")
+            raise FileExistsError(f"{store}: holds {what}; pass overwrite=True (--overwrite) to replace it")
+        shutil.rmtree(store) if store.is_dir() else store.unlink()
+    group = zarr.open_group(store, mode="w")
+    group.attrs["segscope"] = {"job": job_id}
+    return group
+
+
+def _global_state(plan: _plans.TilePlan, tiles: list[Tile], source: LargeImage, executor: Any,
+                  progress: bool) -> dict[str, Any]:
+    if not plan.needs_histogram:
+        return {}
+    # Statistics are read from the cores: each pixel counted once.
+    job = _Job(str(source.path), "", plan, {}, source.height, source.width, "")
+    parts = list(executor.map(partial(_first_pass, job=job), tiles, desc=f"{plan.method}: histogram",
+                              progress=progress))
+    stats = _plans.merge_first_pass(parts)
+    needs_counts = not (plan.style == "components" and stats["channels"] == 1
+                        and stats["two_values"] is not None)
+    if needs_counts and "counts" not in stats:  # float image: bins need the global range first
+        counts = [p["counts"] for p in executor.map(
+            partial(_second_pass, job=job, low=stats["low"], high=stats["high"]), tiles,
+            desc=f"{plan.method}: histogram (bins)", progress=progress)]
+        stats["counts"] = np.sum(counts, axis=0)
+    if plan.method == "watershed_instances" and plan.params["foreground"] == "auto" \
+            and np.dtype(stats["dtype"]).kind == "f":
+        value = _plans.choose_state(plan, {**stats, "above": 0})["thresholds"][0]
+        stats["above"] = sum(executor.map(partial(_count_pass, job=job, value=value), tiles,
+                                          desc=f"{plan.method}: foreground", progress=progress))
+    return _plans.choose_state(plan, stats)
+
+
+def _decode_state(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in state.items()}
+
+
+def _numbering(plan: _plans.TilePlan, tiles: list[Tile], summaries: dict[int, Any],
+               provisional_from: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every name written in stage 1, sorted, and the final label (1..n, 0 dropped) of each."""
+    edges = {i: TileSummary(s["ids"], s["counts"], s["top"], s["bottom"], s["left"], s["right"])
+             for i, s in summaries.items()}
+    found = join_pieces(edges, tiles, provisional_from=provisional_from,
+                        rule="touch" if plan.style == "components" else "best",
+                        diagonal=plan.style == "components" and plan.connectivity == 2)
+    names = np.unique(np.concatenate([e.ids for e in edges.values()] + [np.zeros(1, np.int64)]))
+    roots = np.array([found.find(int(n)) for n in names.tolist()], np.int64)
+    sizes: dict[int, int] = {}
+    if plan.style == "components" and plan.params.get("min_size", 0) > 0:
+        size_of = np.zeros(len(names), np.int64)
+        for e in edges.values():
+            size_of[np.searchsorted(names, e.ids)] += e.counts
+        for root, size in zip(roots.tolist(), size_of.tolist(), strict=True):
+            sizes[root] = sizes.get(root, 0) + size
+    unique_roots = np.unique(roots[names != 0])
+    if sizes:
+        unique_roots = np.array([r for r in unique_roots.tolist() if sizes[r] >= plan.params["min_size"]],
+                                np.int64)
+    # Objects are numbered in the raster order of their first pixel (their root's name).
+    labels = np.zeros(len(names), np.int64)
+    kept = np.isin(roots, unique_roots) & (names != 0)
+    labels[kept] = np.searchsorted(unique_roots, roots[kept]) + 1
+    return names, labels, len(unique_roots)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
