@@ -71,7 +71,7 @@ def watershed(
     2
     """
     from scipy import ndimage
-    from skimage import filters, morphology, segmentation
+    from skimage import segmentation
 
     image = check_image(image, channel_axis=channel_axis)
     if mask is not None:
@@ -86,10 +86,7 @@ def watershed(
         surface = -distance
         region_mask = image if mask is None else image & mask
     else:
-        gray = to_gray(image).astype(np.float64)
-        if smoothing > 0:
-            gray = filters.gaussian(gray, sigma=smoothing, preserve_range=True)
-        surface = filters.sobel(gray)
+        surface = gradient_surface(image, smoothing=smoothing)
         region_mask = mask
 
     seeds = _markers(markers, surface.shape)
@@ -108,10 +105,7 @@ def watershed(
                 r, c = np.argwhere(comp == label)[0]
                 seeds[r, c] = k
         else:
-            span = float(surface.max() - surface.min())
-            minima = morphology.h_minima(surface, h * span) if span > 0 and h > 0 else \
-                morphology.local_minima(surface)
-            seeds, _ = ndimage.label(minima)
+            seeds = minima_markers(surface, h * float(surface.max() - surface.min()))
     labels = segmentation.watershed(surface, seeds, mask=region_mask, compactness=compactness)
     details = {"markers": int(np.unique(seeds[seeds > 0]).size)}
     if foreground:
@@ -121,6 +115,26 @@ def watershed(
                                           provenance=Provenance("watershed", details=details))
         return result
     return regions(labels, method="watershed", details=details)
+
+
+def gradient_surface(image: np.ndarray, *, smoothing: float) -> np.ndarray:
+    """The surface :func:`watershed` floods for a grey or colour image: Sobel magnitude of the
+    (Gaussian-smoothed) luma. Each value depends only on a small neighbourhood."""
+    from skimage import filters
+
+    gray = to_gray(image).astype(np.float64)
+    if smoothing > 0:
+        gray = filters.gaussian(gray, sigma=smoothing, preserve_range=True)
+    return filters.sobel(gray)
+
+
+def minima_markers(surface: np.ndarray, depth: float) -> np.ndarray:
+    """Markers at the surface's minima at least ``depth`` deep (all regional minima for 0)."""
+    from scipy import ndimage
+    from skimage import morphology
+
+    minima = morphology.h_minima(surface, depth) if depth > 0 else morphology.local_minima(surface)
+    return ndimage.label(minima)[0]
 
 
 def _markers(markers: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:

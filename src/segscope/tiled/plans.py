@@ -59,6 +59,7 @@ class TilePlan:
     halo: int
     class_names: tuple[str, ...] = ()
     needs_histogram: bool = False
+    needs_surface_range: bool = False
     connectivity: int = 1
     model_path: str | None = None
     describe: dict[str, Any] = field(default_factory=dict)
@@ -110,9 +111,11 @@ def make_plan(method: str | os.PathLike[str], params: dict[str, Any] | None, *, 
                         connectivity=int(bound["connectivity"]))
     if info.task not in ("regions", "instance"):
         raise ValueError(f"{name} ({info.task}) has no tiling plan")
-    needs_histogram = name == "watershed_instances"
+    # watershed's marker depth is a fraction of the whole image's gradient range.
     return TilePlan(name, bound, "objects", info.task, overlap,
-                    ("object",) if info.task == "instance" else (), needs_histogram=needs_histogram)
+                    ("object",) if info.task == "instance" else (),
+                    needs_histogram=name == "watershed_instances",
+                    needs_surface_range=name == "watershed" and bound["h"] > 0)
 
 
 def _model_plan(path: Path, params: dict[str, Any], overlap: int) -> TilePlan:
@@ -220,6 +223,14 @@ def _count_above(stats: dict[str, Any], value: float) -> int:
     return int(stats["counts"][centers > value].sum())
 
 
+def surface_range(plan: TilePlan, pixels: np.ndarray, core: tuple[slice, slice]) -> tuple[float, float]:
+    """Minimum and maximum of watershed's gradient surface over a tile's core (read padded)."""
+    from ..classical.watershed import gradient_surface
+
+    surface = gradient_surface(pixels, smoothing=plan.params["smoothing"])[core]
+    return float(surface.min()), float(surface.max())
+
+
 def count_above(plan: TilePlan, pixels: np.ndarray, value: float) -> int:
     """Pixels of a tile above ``value`` (for watershed_instances' side choice on float images)."""
     gray = _threshold.gray_for_threshold(pixels, channel_axis=_channel_axis(pixels))
@@ -251,6 +262,14 @@ def segment_tile(plan: TilePlan, pixels: np.ndarray, state: dict[str, Any]) -> n
         labels, _ = split_foreground(_foreground(pixels, state), h=plan.params["h"],
                                      smoothing=plan.params["smoothing"], min_size=plan.params["min_size"])
         return labels
+    if plan.needs_surface_range and pixels.dtype != bool:
+        from skimage.segmentation import watershed
+
+        from ..classical.watershed import gradient_surface, minima_markers
+
+        surface = gradient_surface(pixels, smoothing=plan.params["smoothing"])
+        depth = plan.params["h"] * (state["surface_high"] - state["surface_low"])
+        return watershed(surface, minima_markers(surface, depth), compactness=plan.params["compactness"])
     if plan.model_path is not None:
         seg = load_model(plan.model_path).segment(pixels, **plan.params)
         return seg.class_map() if plan.kind == "semantic" else np.asarray(seg.labels)

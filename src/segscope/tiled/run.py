@@ -18,7 +18,7 @@ from ..result import Provenance, Segmentation
 from . import plans as _plans
 from .executors import open_executor
 from .grid import Tile, tile_grid
-from .stitch import TileSummary, join_pieces, name_objects
+from .stitch import TileSummary, join_pieces, name_objects, seam_strips
 
 __all__ = ["TiledResult", "segment_tiled"]
 
@@ -83,6 +83,7 @@ class _Job:
     height: int
     width: int
     label_dtype: str
+    stride: int = 0  # provisional names per tile: more than the largest padded tile's pixels
 
 
 def _source(path: str) -> LargeImage:
@@ -104,7 +105,7 @@ def _group(path: str) -> Any:
 
 def _atomic_save(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, path)
 
 
@@ -115,6 +116,10 @@ def _first_pass(tile: Tile, *, job: _Job) -> dict[str, Any]:
 
 def _second_pass(tile: Tile, *, job: _Job, low: float, high: float) -> dict[str, Any]:
     return _plans.tile_statistics(job.plan, _source(job.source).read(*tile.core), (low, high))
+
+
+def _surface_pass(tile: Tile, *, job: _Job) -> tuple[float, float]:
+    return _plans.surface_range(job.plan, _source(job.source).read(*tile.padded), tile.core_in_padded)
 
 
 def _count_pass(tile: Tile, *, job: _Job, value: float) -> int:
@@ -128,16 +133,19 @@ def _tile_pass(tile: Tile, *, job: _Job) -> int:
     labels = _plans.segment_tile(plan, pixels, job.state)
     group = _group(job.store)
     if plan.stitches:
-        core = name_objects(labels, tile, height=job.height, width=job.width,
-                            whole=plan.style == "objects")
+        names = name_objects(labels, tile, height=job.height, width=job.width,
+                             whole=plan.style == "objects", stride=job.stride)
+        core = names[tile.core_in_padded]
         group["_ids"][tile.core] = core
-        summary = TileSummary.of(core).arrays()
+        summary = TileSummary.of(core, tile, width=job.width).arrays()
+        if plan.style == "objects":
+            summary.update(seam_strips(names, tile, width=job.width))
     else:
         core = labels[tile.core_in_padded]
         group["labels"][tile.core] = core.astype(job.label_dtype, copy=False)
         summary = {"class_pixels": np.bincount(core.ravel().astype(np.int64),
                                                minlength=max(len(plan.class_names), 1))}
-    _atomic_save(Path(job.store) / "_tiles" / f"{tile.index}.npz", summary)
+    _atomic_save(Path(job.store) / "_tiles" / f"{tile.index}.npz", summary)  # compressed: mostly runs
     return tile.index
 
 
@@ -260,7 +268,8 @@ def segment_tiled(
             attrs["state"] = _jsonable(_global_state(plan, tiles, source, executor, progress))
             group.attrs["segscope"] = {**attrs, "job": job_id}
         state = _decode_state(attrs["state"])
-        job = _Job(str(source.path), str(store), plan, state, height, width, label_dtype)
+        job = _Job(str(source.path), str(store), plan, state, height, width, label_dtype,
+                   stride=(tile + 2 * plan.halo) ** 2 + 1)
 
         # 2. Every tile not done yet.
         done = {int(p.stem) for p in (store / "_tiles").glob("*.npz")}
@@ -274,7 +283,7 @@ def segment_tiled(
         details = {k: v for k, v in state.items() if k != "foreground" or plan.stitches}
         objects: int | None = None
         if plan.stitches:
-            names, labels, objects = _numbering(plan, tiles, summaries, height * width + 1)
+            names, labels, objects = _numbering(plan, tiles, summaries)
             relabelled = {int(p.name) for p in (store / "_relabelled").iterdir()}
             for _ in executor.map(partial(_relabel_pass, job=job),
                                   [t for t in tiles if t.index not in relabelled],
@@ -335,6 +344,11 @@ def _open_store(store: Path, job_id: dict[str, Any], *, overwrite: bool) -> Any:
 
 def _global_state(plan: _plans.TilePlan, tiles: list[Tile], source: LargeImage, executor: Any,
                   progress: bool) -> dict[str, Any]:
+    if plan.needs_surface_range and source.dtype != bool:
+        job = _Job(str(source.path), "", plan, {}, source.height, source.width, "")
+        ranges = list(executor.map(partial(_surface_pass, job=job), tiles,
+                                   desc=f"{plan.method}: gradient range", progress=progress))
+        return {"surface_low": min(r[0] for r in ranges), "surface_high": max(r[1] for r in ranges)}
     if not plan.needs_histogram:
         return {}
     # Statistics are read from the cores: each pixel counted once.
@@ -361,31 +375,39 @@ def _decode_state(state: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in state.items()}
 
 
-def _numbering(plan: _plans.TilePlan, tiles: list[Tile], summaries: dict[int, Any],
-               provisional_from: int) -> tuple[np.ndarray, np.ndarray, int]:
+def _numbering(plan: _plans.TilePlan, tiles: list[Tile], summaries: dict[int, Any]
+               ) -> tuple[np.ndarray, np.ndarray, int]:
     """Every name written in stage 1, sorted, and the final label (1..n, 0 dropped) of each."""
-    edges = {i: TileSummary(s["ids"], s["counts"], s["top"], s["bottom"], s["left"], s["right"])
-             for i, s in summaries.items()}
-    found = join_pieces(edges, tiles, provisional_from=provisional_from,
-                        rule="touch" if plan.style == "components" else "best",
-                        diagonal=plan.style == "components" and plan.connectivity == 2)
+    fields = ("ids", "counts", "firsts", "top", "bottom", "left", "right")
+    edges = {i: TileSummary(**{key: s[key] for key in fields}) for i, s in summaries.items()}
+    strips = {i: {key: s[key] for key in s.files if key.startswith(("halo_", "rim_"))}
+              for i, s in summaries.items()}
+    found = join_pieces(edges, tiles, rule="touch" if plan.style == "components" else "overlap",
+                        diagonal=plan.style == "components" and plan.connectivity == 2, strips=strips)
     names = np.unique(np.concatenate([e.ids for e in edges.values()] + [np.zeros(1, np.int64)]))
     roots = np.array([found.find(int(n)) for n in names.tolist()], np.int64)
-    sizes: dict[int, int] = {}
-    if plan.style == "components" and plan.params.get("min_size", 0) > 0:
-        size_of = np.zeros(len(names), np.int64)
-        for e in edges.values():
-            size_of[np.searchsorted(names, e.ids)] += e.counts
-        for root, size in zip(roots.tolist(), size_of.tolist(), strict=True):
-            sizes[root] = sizes.get(root, 0) + size
-    unique_roots = np.unique(roots[names != 0])
-    if sizes:
-        unique_roots = np.array([r for r in unique_roots.tolist() if sizes[r] >= plan.params["min_size"]],
-                                np.int64)
-    # Objects are numbered in the raster order of their first pixel (their root's name).
-    labels = np.zeros(len(names), np.int64)
-    kept = np.isin(roots, unique_roots) & (names != 0)
-    labels[kept] = np.searchsorted(unique_roots, roots[kept]) + 1
+    # Per object (root): its size and its first pixel in the whole image, over all its pieces.
+    size_of = np.zeros(len(names), np.int64)
+    first_of = np.full(len(names), np.iinfo(np.int64).max)
+    for e in edges.values():
+        where = np.searchsorted(names, e.ids)
+        size_of[where] += e.counts
+        first_of[where] = np.minimum(first_of[where], e.firsts)
+    objects = np.unique(roots[names != 0])
+    index = np.searchsorted(objects, roots)
+    size = np.zeros(len(objects), np.int64)
+    first = np.full(len(objects), np.iinfo(np.int64).max)
+    real = names != 0
+    np.add.at(size, index[real], size_of[real])
+    np.minimum.at(first, index[real], first_of[real])
+    keep = size >= int(plan.params.get("min_size", 0)) if plan.style == "components" else \
+        np.ones(len(objects), bool)
+    # Objects are numbered 1..n in the raster order of their first pixel, as skimage.measure.label.
+    number = np.zeros(len(objects), np.int64)
+    order = np.argsort(first[keep], kind="stable")
+    number[np.flatnonzero(keep)[order]] = np.arange(1, int(keep.sum()) + 1)
+    labels = np.where(real, number[np.minimum(index, len(objects) - 1)] if len(objects) else 0, 0)
+    unique_roots = objects[keep]
     return names, labels, len(unique_roots)
 
 

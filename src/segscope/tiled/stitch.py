@@ -3,43 +3,47 @@
 An object's name is ``1 +`` the raster index (``row * width + col``) of its first pixel in the
 whole image. Two tiles that both see an object whole compute the same name for it with no
 communication. Pieces that cannot be named that way (components cut by a seam, objects cut by a
-halo) get a provisional name above ``height * width`` and are joined afterwards: each tile reports
-the names along its four core edges, and the seams are scanned with a union-find.
+halo) get a provisional name above ``height * width`` and are joined afterwards with a union-find:
+components where they touch across a seam, objects where two tiles' readings of the strip beside
+a seam agree.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
 from .grid import Tile
 
-__all__ = ["TileSummary", "UnionFind", "join_pieces", "name_objects"]
+__all__ = ["TileSummary", "UnionFind", "join_pieces", "name_objects", "seam_strips"]
 
 
 @dataclass
 class TileSummary:
-    """What a tile reports after stage 1: the names in its core, their pixel counts, its edges."""
+    """What a tile reports after stage 1: the names in its core, their pixel counts and first
+    pixels (raster index in the whole image), and the names along its four edges."""
 
     ids: np.ndarray
     counts: np.ndarray
+    firsts: np.ndarray
     top: np.ndarray
     bottom: np.ndarray
     left: np.ndarray
     right: np.ndarray
 
     @classmethod
-    def of(cls, core: np.ndarray) -> TileSummary:
-        ids, counts = np.unique(core, return_counts=True)
+    def of(cls, core: np.ndarray, tile: Tile, *, width: int) -> TileSummary:
+        ids, first, counts = np.unique(core, return_index=True, return_counts=True)
         keep = ids != 0
-        return cls(ids[keep], counts[keep], core[0].copy(), core[-1].copy(), core[:, 0].copy(),
+        rows, cols = np.divmod(first[keep], core.shape[1])
+        firsts = (tile.top + rows) * width + tile.left + cols
+        return cls(ids[keep], counts[keep], firsts, core[0].copy(), core[-1].copy(), core[:, 0].copy(),
                    core[:, -1].copy())
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"ids": self.ids, "counts": self.counts, "top": self.top, "bottom": self.bottom,
-                "left": self.left, "right": self.right}
+        return {"ids": self.ids, "counts": self.counts, "firsts": self.firsts, "top": self.top,
+                "bottom": self.bottom, "left": self.left, "right": self.right}
 
 
 def _first_pixels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,11 +53,14 @@ def _first_pixels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values[keep], first[keep]
 
 
-def name_objects(labels: np.ndarray, tile: Tile, *, height: int, width: int, whole: bool) -> np.ndarray:
+def name_objects(labels: np.ndarray, tile: Tile, *, height: int, width: int, whole: bool,
+                 stride: int) -> np.ndarray:
     """Name the objects of a padded tile and return the names over its core (int64).
 
     ``whole`` says whether objects that touch no inner halo edge are whole (style ``objects``);
-    for ``components`` tiles are read without a halo and every piece is provisional.
+    for ``components`` tiles are read without a halo and every piece is provisional. ``stride``
+    exceeds the pixel count of the largest padded tile: provisional names of different tiles
+    never collide.
     """
     padded_h, padded_w = labels.shape
     values, first = _first_pixels(labels)
@@ -73,12 +80,44 @@ def name_objects(labels: np.ndarray, tile: Tile, *, height: int, width: int, who
         if tile.pad_right < width:
             cut[labels[:, -1]] = True
     provisional = values[cut[values]]
-    base = height * width + 1 + tile.index * (padded_h * padded_w + 1)
+    if padded_h * padded_w >= stride:
+        raise ValueError(f"stride {stride} must exceed the padded tile's {padded_h * padded_w} pixels")
+    base = height * width + 1 + tile.index * stride
     lookup = np.zeros(len(cut), np.int64)
     lookup[values] = names
     lookup[provisional] = base + provisional
     lookup[0] = 0
-    return lookup[labels[tile.core_in_padded]]
+    return lookup[labels]
+
+
+_SIDES = ("north", "south", "west", "east")
+
+
+def seam_strips(names: np.ndarray, tile: Tile, *, width: int) -> dict[str, np.ndarray]:
+    """The names a tile gives to the strips on each side of its four seams.
+
+    ``halo_<side>`` is the tile's own reading of the neighbour's core next to the seam (its halo);
+    ``rim_<side>`` is its reading of its own core there, as wide as the halo. Comparing one tile's
+    halo with the neighbour's rim tells which of their pieces are the same object.
+    """
+    core_rows, core_cols = tile.core_in_padded
+    strips: dict[str, np.ndarray] = {}
+    reach = {"north": tile.top - tile.pad_top, "south": tile.pad_bottom - tile.bottom,
+             "west": tile.left - tile.pad_left, "east": tile.pad_right - tile.right}
+    for side in _SIDES:
+        n = reach[side]
+        if n == 0:
+            continue
+        if side == "north":
+            halo, rim = names[:n, core_cols], names[n:2 * n, core_cols]
+        elif side == "south":
+            halo, rim = names[-n:, core_cols], names[-2 * n:-n, core_cols]
+        elif side == "west":
+            halo, rim = names[core_rows, :n], names[core_rows, n:2 * n]
+        else:
+            halo, rim = names[core_rows, -n:], names[core_rows, -2 * n:-n]
+        strips[f"halo_{side}"], strips[f"rim_{side}"] = halo, rim
+    return strips
 
 
 class UnionFind:
@@ -113,59 +152,61 @@ def _seam_pairs(a: np.ndarray, b: np.ndarray, diagonal: bool) -> list[tuple[np.n
     return pairs
 
 
-def join_pieces(summaries: dict[int, TileSummary], tiles: list[Tile], *, provisional_from: int,
-                rule: str, diagonal: bool) -> UnionFind:
-    """Join the pieces of objects that a seam cut in two.
+def join_pieces(summaries: dict[int, TileSummary], tiles: list[Tile], *, rule: str, diagonal: bool,
+                strips: dict[int, dict[str, np.ndarray]] | None = None) -> UnionFind:
+    """Join the pieces of objects that tile seams cut, and the names two tiles gave one object.
 
-    ``rule="touch"`` joins any two pieces that touch across a seam (connected components, exact).
-    ``rule="best"`` joins a provisional piece with the piece it shares the longest stretch of seam
-    with, when that choice is mutual (objects larger than the overlap, cut by a halo): touching
-    but distinct objects, both named whole, are never joined.
+    ``rule="touch"`` joins any two pieces that touch across a seam (connected components, which
+    are read without a halo: exact). ``rule="overlap"`` compares, on each side of each seam, one
+    tile's halo with the neighbour's rim (see :func:`seam_strips`) and joins two names whose pixels
+    there have an intersection over union above one half: the same object, seen by both tiles.
+    Distinct objects that merely touch share no pixels and are never joined.
     """
     found = UnionFind()
     by_position = {(t.row, t.col): t for t in tiles}
 
-    def scan(a: np.ndarray, b: np.ndarray, with_diagonals: bool) -> None:
-        contacts: dict[tuple[int, int], int] = defaultdict(int)
+    def touch(a: np.ndarray, b: np.ndarray, with_diagonals: bool) -> None:
         for left, right in _seam_pairs(a, b, with_diagonals):
             both = (left != 0) & (right != 0) & (left != right)
-            if not both.any():
-                continue
-            if rule == "touch":
-                for x, y in set(zip(left[both].tolist(), right[both].tolist(), strict=True)):
-                    found.union(x, y)
-            else:
-                either = both & ((left >= provisional_from) | (right >= provisional_from))
-                if either.any():
-                    pairs, counts = np.unique(np.stack([left[either], right[either]]), axis=1,
-                                              return_counts=True)
-                    for (x, y), n in zip(pairs.T.tolist(), counts.tolist(), strict=True):
-                        contacts[(x, y)] += n
-        # Mutual best contact along this seam (a piece may touch other pieces along other seams).
-        best_left: dict[int, tuple[int, int]] = {}
-        best_right: dict[int, tuple[int, int]] = {}
-        for (x, y), n in contacts.items():
-            if n > best_left.get(x, (0, 0))[0]:
-                best_left[x] = (n, y)
-            if n > best_right.get(y, (0, 0))[0]:
-                best_right[y] = (n, x)
-        for x, (_, y) in best_left.items():
-            if best_right[y][1] == x:
+            for x, y in set(zip(left[both].tolist(), right[both].tolist(), strict=True)):
+                found.union(x, y)
+
+    def overlap(halo: np.ndarray, rim: np.ndarray) -> None:
+        h, w = min(halo.shape[0], rim.shape[0]), min(halo.shape[1], rim.shape[1])
+        halo, rim = halo[:h, :w].ravel(), rim[:h, :w].ravel()
+        a_ids, a_counts = np.unique(halo, return_counts=True)
+        b_ids, b_counts = np.unique(rim, return_counts=True)
+        pairs, shared = np.unique(np.stack([halo, rim]), axis=1, return_counts=True)
+        size_a = dict(zip(a_ids.tolist(), a_counts.tolist(), strict=True))
+        size_b = dict(zip(b_ids.tolist(), b_counts.tolist(), strict=True))
+        for (x, y), n in zip(pairs.T.tolist(), shared.tolist(), strict=True):
+            if x and y and x != y and 2 * n > size_a[x] + size_b[y] - n:
                 found.union(x, y)
 
     for tile in tiles:
         here = summaries[tile.index]
         east = by_position.get((tile.row, tile.col + 1))
         south = by_position.get((tile.row + 1, tile.col))
+        if rule == "overlap":
+            if strips is None:
+                raise ValueError("rule='overlap' needs the tiles' seam strips")
+            mine = strips[tile.index]
+            for neighbour, side, facing in ((east, "east", "west"), (south, "south", "north")):
+                if neighbour is None or f"halo_{side}" not in mine:
+                    continue
+                theirs = strips[neighbour.index]
+                overlap(mine[f"halo_{side}"], theirs[f"rim_{facing}"])
+                overlap(theirs[f"halo_{facing}"], mine[f"rim_{side}"])
+            continue
         if east is not None:
-            scan(here.right, summaries[east.index].left, diagonal)
+            touch(here.right, summaries[east.index].left, diagonal)
         if south is not None:
-            scan(here.bottom, summaries[south.index].top, diagonal)
+            touch(here.bottom, summaries[south.index].top, diagonal)
         if diagonal:
             south_east = by_position.get((tile.row + 1, tile.col + 1))
             if south_east is not None:
-                scan(here.bottom[-1:], summaries[south_east.index].top[:1], False)
+                touch(here.bottom[-1:], summaries[south_east.index].top[:1], False)
             south_west = by_position.get((tile.row + 1, tile.col - 1))
             if south_west is not None:
-                scan(here.bottom[:1], summaries[south_west.index].top[-1:], False)
+                touch(here.bottom[:1], summaries[south_west.index].top[-1:], False)
     return found

@@ -24,6 +24,7 @@ from ..metrics import Evaluator
 from ..models import get_model, get_model_info
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .data import Augment, LabelledFolder, channel_statistics, pair_by_stem
+from .distributed import Distributed, distributed_from_environment
 from .losses import SegmentationLoss, median_frequency_weights
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
@@ -171,6 +172,20 @@ class _Plan:
     batch_loss: Callable[[Any], torch.Tensor]
     validate: Callable[[], dict[str, float]]
     collate: Callable[[Any], Any] | None = None
+    unused_parameters: bool = False  # some parameters may get no gradient in a step (Mask R-CNN)
+
+
+class _LossOfBatch(torch.nn.Module):
+    """The model with its task's loss as ``forward``: what DistributedDataParallel wraps, so that
+    gradients are averaged whichever of the model's methods computes the loss."""
+
+    def __init__(self, model: torch.nn.Module, batch_loss: Callable[[Any], torch.Tensor]) -> None:
+        super().__init__()
+        self.model = model
+        self.batch_loss = batch_loss
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        return self.batch_loss(batch)
 
 
 def _augment(config: TrainConfig) -> Augment:
@@ -299,7 +314,7 @@ def _instance_plan(config: TrainConfig, device: torch.device, task: str) -> _Pla
         return {"val_f1": report["f1@0.5"], "val_accuracy": report["accuracy@0.5"]}
 
     return _Plan(model, train_set, val_set, mean, std, names, "val_f1", batch_loss, validate,
-                 collate_instances)
+                 collate_instances, unused_parameters=task != "panoptic")
 
 
 def predicted_instance_map(
@@ -341,13 +356,30 @@ def train(
     from a ``last.pt`` exactly where it stopped (same schedule, same data order, same random
     state); ``stop_after_epoch`` ends this call early, as an interruption would, without
     changing the schedule.
+
+    Started by ``torchrun --nproc_per_node=N``, it trains with DistributedDataParallel: each
+    process takes one GPU (or a CPU share), ``batch_size`` images per step and its part of each
+    epoch; rank 0 validates, saves and logs. The effective batch is ``N * batch_size``.
     """
+    config.validate()
+    world = distributed_from_environment()
+    device = world.device(config.device) if world.active else \
+        torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    world.start(device)
+    try:
+        return _train(config, world, device, resume=resume, stop_after_epoch=stop_after_epoch,
+                      progress=progress and world.main)
+    finally:
+        world.stop()
+
+
+def _train(config: TrainConfig, world: Distributed, device: torch.device, *, resume: str | Path | None,
+           stop_after_epoch: int | None, progress: bool) -> TrainResult:
+    from torch.utils.data.distributed import DistributedSampler
     from tqdm.auto import tqdm
 
-    config.validate()
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     random.seed(config.seed)
     np.random.seed(config.seed)  # noqa: NPY002 (libraries draw from the global state)
     torch.manual_seed(config.seed)
@@ -364,24 +396,34 @@ def train(
             model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
     generator = torch.Generator().manual_seed(config.seed)
+    # Under torchrun each process reads its own share of every epoch, reshuffled per epoch.
+    sampler = DistributedSampler(plan.train_set, num_replicas=world.world_size, rank=world.rank,
+                                 shuffle=True, seed=config.seed) if world.active else None
     loader = DataLoader(
         plan.train_set,
         batch_size=config.batch_size,
-        shuffle=True,
-        drop_last=len(plan.train_set) >= config.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        drop_last=len(plan.train_set) >= config.batch_size * world.world_size,
         num_workers=config.workers,
         generator=generator,
         collate_fn=plan.collate,
     )
+    step_loss: torch.nn.Module = _LossOfBatch(model, plan.batch_loss)
+    if world.active:
+        step_loss = torch.nn.parallel.DistributedDataParallel(
+            step_loss, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=plan.unused_parameters)
     steps_per_epoch = max(1, len(loader) // config.accumulate)
     budget = None if config.max_minutes is None else config.max_minutes * 60
     clock: dict[str, float] = {}
 
     def _budget_used() -> float:
         # Fraction of the time budget spent so far (0 before training starts, or without a budget).
+        # Under torchrun every process uses the slowest one's clock, so their LRs stay equal.
         if budget is None or "start" not in clock:
             return 0.0
-        return (time.perf_counter() - clock["start"]) / budget
+        return clock.get("agreed", (time.perf_counter() - clock["start"]) / budget)
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _schedule(config, steps_per_epoch * config.epochs, _budget_used)
@@ -435,6 +477,8 @@ def train(
     shown_metric = plan.metric.removeprefix("val_")
     for epoch in range(start_epoch, config.epochs):
         model.train()
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         losses = []
         bar = tqdm(
             loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not progress, leave=False
@@ -442,8 +486,10 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         for k, batch in enumerate(bar):
             with torch.autocast(device.type, enabled=use_amp):
-                loss = plan.batch_loss(batch) / config.accumulate
+                loss = step_loss(batch) / config.accumulate
             scaler.scale(loss).backward()
+            if world.active and budget is not None:
+                clock["agreed"] = world.agree((time.perf_counter() - started) / budget, device)
             if (k + 1) % config.accumulate == 0:
                 scaler.step(optimizer)
                 scaler.update()
@@ -453,7 +499,7 @@ def train(
             losses.append(float(loss.detach()) * config.accumulate)
             postfix = {"loss": f"{np.mean(losses[-20:]):.3f}", shown_metric: f"{max(best_score, 0):.3f}"}
             bar.set_postfix(postfix)
-            if budget is not None and time.perf_counter() - started > budget:
+            if budget is not None and _budget_used() > 1:
                 out_of_time = True
                 break
         row: dict[str, Any] = {
@@ -463,22 +509,24 @@ def train(
             "lr": scheduler.get_last_lr()[0],
             "seconds": time.perf_counter() - started,
         }
-        row.update(plan.validate())
-        improved = row[plan.metric] > best_score if plan.metric in row else True
-        history.append(row)
-        if improved:
-            best_score = row.get(plan.metric, best_score)
-            best_epoch = epoch + 1
-            stale = 0
-            save_checkpoint(out / "best.pt", payload(epoch + 1))
-        else:
-            stale += 1
-        save_checkpoint(out / "last.pt", payload(epoch + 1))
-        _write_logs(out, history)
+        if world.main:  # one process validates, saves and logs
+            row.update(plan.validate())
+            improved = row[plan.metric] > best_score if plan.metric in row else True
+            history.append(row)
+            if improved:
+                best_score = row.get(plan.metric, best_score)
+                best_epoch = epoch + 1
+                stale = 0
+                save_checkpoint(out / "best.pt", payload(epoch + 1))
+            else:
+                stale += 1
+            save_checkpoint(out / "last.pt", payload(epoch + 1))
+            _write_logs(out, history)
         if progress:
             shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
             tqdm.write(shown)
-        if out_of_time or (config.patience is not None and stale >= config.patience):
+        patience_spent = config.patience is not None and stale >= config.patience
+        if world.from_main(float(out_of_time or patience_spent), device):
             break
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
             break
