@@ -119,6 +119,8 @@ class Segmenter:
         The backend only takes ``tile``-sized input (exported ONNX models).
     name : str
         Recorded as the method in each result's provenance.
+    batch_size : int
+        Sliding windows per forward pass; 1 uses the least memory.
     """
 
     def __init__(
@@ -131,9 +133,13 @@ class Segmenter:
         tile: int | None = None,
         fixed_size: bool = False,
         name: str = "checkpoint",
+        batch_size: int = 4,
     ) -> None:
         if fixed_size and tile is None:
             raise ValueError("a fixed-size backend needs a tile size")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = batch_size
         self.logits_fn = logits_fn
         self.class_names = list(class_names)
         self.mean = np.asarray(mean, np.float32)
@@ -230,7 +236,8 @@ class Segmenter:
         x = self.normalise(image, channel_axis=channel_axis)
         n = len(self.class_names)
         probs = sliding_window(
-            x, self.logits_fn, num_classes=n, tile=self.tile, overlap=overlap, fixed_size=self.fixed_size
+            x, self.logits_fn, num_classes=n, tile=self.tile, overlap=overlap, fixed_size=self.fixed_size,
+            batch_size=self.batch_size,
         )
         if flip:
             mirrored = sliding_window(
@@ -240,6 +247,7 @@ class Segmenter:
                 tile=self.tile,
                 overlap=overlap,
                 fixed_size=self.fixed_size,
+                batch_size=self.batch_size,
             )
             probs = (probs + mirrored[:, :, ::-1]) / 2
         return probs

@@ -25,6 +25,7 @@ each padded tile) or ``objects`` (instance models).
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 from dataclasses import dataclass, field
@@ -81,9 +82,11 @@ def _required_halo(method: str, params: dict[str, Any]) -> int:
 def make_plan(method: str | os.PathLike[str], params: dict[str, Any] | None, *, overlap: int) -> TilePlan:
     """The tiling plan for a registered method (with its options) or a model file."""
     params = dict(params or {})
-    path = Path(method)
-    if isinstance(method, Path) or str(method).endswith((".pt", ".pth", ".onnx")):
-        return _model_plan(path, params, overlap)
+    if is_model_file(method):
+        path = Path(method)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such checkpoint or ONNX model")
+        return model_plan(path, params, overlap=overlap, task=model_task(str(path)))
     name = str(method)
     if name in _NOT_TILEABLE:
         raise ValueError(f"{name} cannot be tiled: {_NOT_TILEABLE[name]}")
@@ -118,13 +121,15 @@ def make_plan(method: str | os.PathLike[str], params: dict[str, Any] | None, *, 
                     needs_surface_range=name == "watershed" and bound["h"] > 0)
 
 
-def _model_plan(path: Path, params: dict[str, Any], overlap: int) -> TilePlan:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint or ONNX model")
-    segmenter = load_model(str(path))
-    task = "semantic" if not hasattr(segmenter, "task") else segmenter.task
-    names = tuple(segmenter.class_names)
-    if task == "semantic":
+def is_model_file(method: str | os.PathLike[str]) -> bool:
+    return isinstance(method, Path) or str(method).endswith((".pt", ".pth", ".onnx"))
+
+
+def model_plan(path: Path, params: dict[str, Any], *, overlap: int, task: tuple[str, tuple[str, ...]]
+               ) -> TilePlan:
+    """The plan for a model file, given its task and class names (see :func:`model_task`)."""
+    kind, names = task
+    if kind == "semantic":
         return TilePlan(str(path), params, "model", "semantic", overlap, names, model_path=str(path))
     return TilePlan(str(path), params, "objects", "instance", overlap, names[1:] or ("object",),
                     model_path=str(path))
@@ -138,7 +143,28 @@ def load_model(path: str) -> Any:
     except ImportError as exc:
         raise ImportError(f"{path}: running a model needs segscope[deep] (torch, torchvision): {exc}") \
             from exc
-    return segmenter_for(path)
+    segmenter = segmenter_for(path)
+    if hasattr(segmenter, "batch_size"):
+        # Tiles already bound the work per call; one window per forward pass bounds the memory.
+        # A shallow copy shares the network and leaves segscope.segment's segmenter as it was.
+        segmenter = copy.copy(segmenter)
+        segmenter.batch_size = 1
+    return segmenter
+
+
+def model_task(path_text: str) -> tuple[str, tuple[str, ...]]:
+    """A model file's task and class names. Tiled jobs ask a worker, so that the process that
+    schedules the tiles never loads torch."""
+    path = Path(path_text)
+    if path.suffix == ".onnx":
+        return "semantic", tuple(load_model(str(path)).class_names)  # ONNX exports are semantic
+    try:
+        from ..train.checkpoint import load_checkpoint
+    except ImportError as exc:
+        raise ImportError(f"{path}: running a model needs segscope[deep] (torch, torchvision): {exc}") \
+            from exc
+    data = load_checkpoint(path)
+    return str(data.get("task", "semantic")), tuple(data["class_names"])
 
 
 # ------------------------------------------------------------------------- global statistics

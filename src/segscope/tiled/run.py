@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -233,20 +233,47 @@ def segment_tiled(
     if as_tiff and tile % 16:
         raise ValueError(f"{output}: TIFF tiles must be a multiple of 16 pixels, got tile={tile}")
     try:
-        import zarr  # noqa: F401  (checked here for a clear message; used by the helpers)
+        import zarr
     except ImportError as exc:
         raise ImportError(f"tiled processing needs segscope[scale] (dask, distributed, zarr): {exc}") \
             from exc
     source = LargeImage(image)
-    height, width = source.shape[:2]
-    plan = _plans.make_plan(method, params, overlap=overlap)
-    tiles = tile_grid(height, width, tile=tile, overlap=plan.halo)
-    store = output.with_name(output.name + ".parts.zarr") if as_tiff else output
-    job_id = {"source": str(source.path.resolve()), "shape": [height, width], "method": str(method),
-              "params": json.loads(json.dumps(plan.params, default=str)), "tile": tile, "overlap": overlap}
     if as_tiff and output.exists() and not overwrite:
         raise FileExistsError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
+    # Methods are checked before any cluster starts; a model file is opened by a worker.
+    model_file = _plans.is_model_file(method)
+    if model_file and not Path(method).exists():
+        raise FileNotFoundError(f"{method}: no such checkpoint or ONNX model")
+    plan = None if model_file else _plans.make_plan(method, params, overlap=overlap)
+    with open_executor(workers=workers, scheduler=scheduler) as executor:
+        if plan is None:
+            task = next(iter(executor.map(_plans.model_task, [str(method)], progress=False)))
+            plan = _plans.model_plan(Path(method), dict(params or {}), overlap=overlap, task=task)
+        result = _run(plan, source, method, output, store_for(output), executor, tile=tile,
+                      overlap=overlap, overwrite=overwrite, progress=progress)
+    result = replace(result, seconds=time.perf_counter() - start)
+    if as_tiff:  # assembled from the working Zarr, which goes once the TIFF is complete
+        store = store_for(output)
+        write_tiled_tiff(output, zarr.open_group(store, mode="r")["labels"], tile=tile,
+                         georeference=source.georeference)
+        shutil.rmtree(store)
+    return result
 
+
+def store_for(output: Path) -> Path:
+    """Where a job keeps its labels: the Zarr output itself, or a working Zarr beside a TIFF."""
+    return output.with_name(output.name + ".parts.zarr") if output.suffix.lower() in (".tif", ".tiff") \
+        else output
+
+
+def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[str], output: Path,
+         store: Path, executor: Any, *, tile: int, overlap: int, overwrite: bool, progress: bool
+         ) -> TiledResult:
+    """Stages 1 to 3 of a job on an open executor; the labels end in ``store``."""
+    height, width = source.shape[:2]
+    tiles = tile_grid(height, width, tile=tile, overlap=plan.halo)
+    job_id = {"source": str(source.path.resolve()), "shape": [height, width], "method": str(method),
+              "params": json.loads(json.dumps(plan.params, default=str)), "tile": tile, "overlap": overlap}
     group = _open_store(store, job_id, overwrite=overwrite)
     attrs = dict(group.attrs.get("segscope", {}))
     label_dtype = _label_dtype(plan)
@@ -260,43 +287,39 @@ def segment_tiled(
             (store / folder).mkdir(exist_ok=True)
     if attrs.get("complete"):  # the same job, already finished: nothing to redo
         return TiledResult(output, plan.kind, (height, width), str(method), len(tiles), len(tiles),
-                           time.perf_counter() - start, "",
-                           attrs["details"].get("objects"), plan.class_names, attrs["details"])
-    with open_executor(workers=workers, scheduler=scheduler) as executor:
-        # 1. What the whole image decides (a threshold), once; kept for a resumed job.
-        if "state" not in attrs:
-            attrs["state"] = _jsonable(_global_state(plan, tiles, source, executor, progress))
-            group.attrs["segscope"] = {**attrs, "job": job_id}
-        state = _decode_state(attrs["state"])
-        job = _Job(str(source.path), str(store), plan, state, height, width, label_dtype,
-                   stride=(tile + 2 * plan.halo) ** 2 + 1)
+                           0.0, "", attrs["details"].get("objects"), plan.class_names, attrs["details"])
+    # 1. What the whole image decides (a threshold), once; kept for a resumed job.
+    if "state" not in attrs:
+        attrs["state"] = _jsonable(_global_state(plan, tiles, source, executor, progress))
+        group.attrs["segscope"] = {**attrs, "job": job_id}
+    state = _decode_state(attrs["state"])
+    job = _Job(str(source.path), str(store), plan, state, height, width, label_dtype,
+               stride=(tile + 2 * plan.halo) ** 2 + 1)
 
-        # 2. Every tile not done yet.
-        done = {int(p.stem) for p in (store / "_tiles").glob("*.npz")}
-        todo = [t for t in tiles if t.index not in done]
-        for _ in executor.map(partial(_tile_pass, job=job), todo, desc=f"{plan.method}: tiles",
-                              progress=progress):
+    # 2. Every tile not done yet.
+    done = {int(p.stem) for p in (store / "_tiles").glob("*.npz")}
+    todo = [t for t in tiles if t.index not in done]
+    for _ in executor.map(partial(_tile_pass, job=job), todo, desc=f"{plan.method}: tiles",
+                          progress=progress):
+        pass
+    summaries = {t.index: np.load(store / "_tiles" / f"{t.index}.npz") for t in tiles}
+
+    # 3. Objects: join pieces across seams, then number them 1..n.
+    details = {k: v for k, v in state.items() if k != "foreground" or plan.stitches}
+    objects: int | None = None
+    if plan.stitches:
+        names, labels, objects = _numbering(plan, tiles, summaries)
+        relabelled = {int(p.name) for p in (store / "_relabelled").iterdir()}
+        for _ in executor.map(partial(_relabel_pass, job=job),
+                              [t for t in tiles if t.index not in relabelled],
+                              shared={"names": names, "labels": labels},
+                              desc=f"{plan.method}: numbering", progress=progress):
             pass
-        summaries = {t.index: np.load(store / "_tiles" / f"{t.index}.npz") for t in tiles}
-
-        # 3. Objects: join pieces across seams, then number them 1..n.
-        details = {k: v for k, v in state.items() if k != "foreground" or plan.stitches}
-        objects: int | None = None
-        if plan.stitches:
-            names, labels, objects = _numbering(plan, tiles, summaries)
-            relabelled = {int(p.name) for p in (store / "_relabelled").iterdir()}
-            for _ in executor.map(partial(_relabel_pass, job=job),
-                                  [t for t in tiles if t.index not in relabelled],
-                                  shared={"names": names, "labels": labels},
-                                  desc=f"{plan.method}: numbering", progress=progress):
-                pass
-            details["objects"] = objects
-        else:
-            class_pixels = sum(summaries[t.index]["class_pixels"] for t in tiles)
-            details["class_pixels"] = {name: int(n) for name, n in
-                                       zip(plan.class_names, class_pixels.tolist(), strict=False)}
-        description = executor.description
-    seconds = time.perf_counter() - start
+        details["objects"] = objects
+    else:
+        class_pixels = sum(summaries[t.index]["class_pixels"] for t in tiles)
+        details["class_pixels"] = {name: int(n) for name, n in
+                                   zip(plan.class_names, class_pixels.tolist(), strict=False)}
     attrs.update({"job": job_id, "kind": plan.kind, "class_names": list(plan.class_names),
                   "details": _jsonable(details), "complete": True,
                   "georeference": {str(k): _jsonable(v) for k, v in source.georeference.items()}})
@@ -305,11 +328,8 @@ def segment_tiled(
         shutil.rmtree(store / folder, ignore_errors=True)
     if plan.stitches and "_ids" in group:
         del group["_ids"]
-    if as_tiff:
-        write_tiled_tiff(output, group["labels"], tile=tile, georeference=source.georeference)
-        shutil.rmtree(store)
-    return TiledResult(output, plan.kind, (height, width), str(method), len(tiles), len(done), seconds,
-                       description, objects, plan.class_names, details)
+    return TiledResult(output, plan.kind, (height, width), str(method), len(tiles), len(done), 0.0,
+                       executor.description, objects, plan.class_names, details)
 
 
 def _label_dtype(plan: _plans.TilePlan) -> str:

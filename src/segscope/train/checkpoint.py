@@ -38,7 +38,9 @@ def load_checkpoint(
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        # mmap: tensors stay in the file until used, so reading a checkpoint for inference does
+        # not load the optimizer state into memory.
+        data = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many types for a bad or hostile file
         raise ValueError(f"{path}: not a loadable checkpoint ({type(exc).__name__}: {exc})") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
