@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 MINUTES ?= 30
 
-.PHONY: install test lint typecheck unit demo bench bench-deep clean
+.PHONY: install test lint typecheck unit demo bench bench-deep bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-deep: $(BENCH_STAMP)
 	cd benchmarks && ../$(BIN)/python isbi.py --minutes $(MINUTES) --out ../bench_out/isbi
 	cd benchmarks && ../$(BIN)/python dsb2018.py --minutes $(MINUTES) --out ../bench_out/dsb2018
 	$(BIN)/python benchmarks/bsds_tuning.py
+
+# Scale benchmark: a 20000 x 20000 image tiled on local Dask clusters of 1 and 2 workers (about an hour).
+bench-scale: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/scale.py --out bench_out/scale
 
 clean:
 	rm -rf $(VENV) demo_out bench_out .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ from .api import methods, segment
 from .io import image_info, imread, imwrite
 from .metrics import Evaluator, MetricReport, evaluate
 from .result import Provenance, Segment, Segmentation
+from .tiled import segment_tiled
 from .viz import boundaries, colorize, overlay, panel
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "panel",
     "panoptic",
     "segment",
+    "segment_tiled",
 ]

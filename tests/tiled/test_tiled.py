@@ -272,8 +272,8 @@ def test_clear_errors(tmp_path):
     path = write_tiff(tmp_path / "big.tif", blobs())
     with pytest.raises(ValueError, match="overlap must be at least 23"):
         run(path, "adaptive_gaussian", tmp_path / "a.zarr", params={"block_size": 35}, overlap=10)
-    with pytest.raises(ValueError, match="kmeans cannot be tiled"):
-        run(path, "kmeans", tmp_path / "b.zarr")
+    with pytest.raises(ValueError, match="connected=True cannot be tiled"):
+        run(path, "kmeans", tmp_path / "b.zarr", params={"connected": True})
     with pytest.raises(ValueError, match=r"must end in \.zarr, \.tif or \.tiff"):
         run(path, "otsu", tmp_path / "c.png")
     with pytest.raises(ValueError, match="multiple of 16"):
@@ -300,3 +300,46 @@ def test_cli_segment_tile(tmp_path, capsys):
     assert "nothing to do" in capsys.readouterr().out
     assert main(["segment", str(path), "-m", "otsu", "--tile", "128", "-o", str(out), "--workers", "1"]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_folders_run_in_parallel_on_local_workers_with_the_same_results(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from segscope.cli.main import main
+    from segscope.io import read_label_png
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in range(4):
+        segscope.imwrite(folder / f"img{k}.png", blobs(120, 160, seed=k, count=12))
+    assert main(["segment", str(folder), "-m", "watershed_instances", "-o", str(tmp_path / "serial")]) == 0
+    assert main(["segment", str(folder), "-m", "watershed_instances", "-o", str(tmp_path / "parallel"),
+                 "--workers", "2"]) == 0
+    assert "segmented 4 of 4 images" in capsys.readouterr().out
+    for k in range(4):
+        np.testing.assert_array_equal(read_label_png(tmp_path / "serial" / f"img{k}.png"),
+                                      read_label_png(tmp_path / "parallel" / f"img{k}.png"))
+
+
+def test_whole_image_counts_are_shared_out_between_tiles(tmp_path):
+    # slic's n_segments counts superpixels in the whole image: each tile asks for its share.
+    image = blobs(seed=3)
+    path = write_tiff(tmp_path / "big.tif", image)
+    tiled = run(path, "slic", tmp_path / "out.zarr", params={"n_segments": 400}, tile=150, overlap=30)
+    untiled = segscope.segment(image, "slic", n_segments=400)
+    assert 0.6 < tiled.objects / len(untiled) < 1.6
+
+
+@pytest.mark.parametrize("spatial_weight", [0.0, 0.5])
+def test_kmeans_fits_one_set_of_centres_for_all_tiles(tmp_path, spatial_weight):
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 3, (30, 42)).repeat(10, 0).repeat(10, 1)
+    image = np.clip(np.array([30, 120, 220])[levels] + rng.normal(0, 10, levels.shape), 0, 255)
+    path = write_tiff(tmp_path / "levels.tif", image.astype(np.uint8))
+    params = {"k": 3, "spatial_weight": spatial_weight}
+    result = run(path, "kmeans", tmp_path / "out.zarr", params=params, tile=100, overlap=0)
+    untiled = segscope.segment(image.astype(np.uint8), "kmeans", **params)
+    # Classes are numbered by brightness, the same in every tile and as untiled.
+    assert np.mean(result.read() == untiled.class_map()) > 0.999
+    assert np.mean(result.read() == levels) > 0.999
+    assert result.class_names == ("cluster_0", "cluster_1", "cluster_2")

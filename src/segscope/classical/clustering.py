@@ -60,41 +60,26 @@ def kmeans(
     >>> kmeans(image, k=3).class_map().tolist()
     [[0, 0, 1, 1, 2, 2]]
     """
-    import cv2
-
     image = check_image(image, channel_axis=channel_axis)
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     if sample_size < k:
         raise ValueError(f"sample_size must be at least k={k}, got {sample_size}")
     data = image.astype(np.float32)
-    features = data.reshape(-1, 1 if data.ndim == 2 else data.shape[-1])
+    scale = 0.0
     if spatial_weight > 0:
-        height, width = image.shape[:2]
-        span = float(features.max() - features.min()) or 1.0
-        rows, cols = np.mgrid[:height, :width].astype(np.float32)
-        scale = spatial_weight * span / max(height, width)
-        features = np.hstack([features, (rows.ravel() * scale)[:, None],
-                              (cols.ravel() * scale)[:, None]])
-    features = np.ascontiguousarray(features)
+        span = float(data.max() - data.min()) or 1.0
+        scale = spatial_weight * span / max(image.shape[:2])
+    features = pixel_features(data, scale=scale)
     unique_count = len(np.unique(features[: min(len(features), 100000)], axis=0))
     if unique_count < k:
         raise ValueError(f"the image has {unique_count} distinct pixel values, fewer than k={k}")
     rng = np.random.default_rng(seed)
     sample = features if len(features) <= sample_size else \
         features[rng.choice(len(features), sample_size, replace=False)]
-    cv2.setRNGSeed(seed)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
-    _, _, centres = cv2.kmeans(sample, k, None, criteria, 3,  # type: ignore[call-overload]
-                               cv2.KMEANS_PP_CENTERS)
-    # Order clusters by brightness (mean of the value features) for stable class numbers.
     bands = 1 if data.ndim == 2 else data.shape[-1]
-    order = np.argsort(centres[:, :bands].mean(axis=1), kind="stable")
-    centres = centres[order]
-    distances = np.zeros((len(features), k), np.float32)
-    for j in range(k):
-        distances[:, j] = ((features - centres[j]) ** 2).sum(axis=1)
-    class_map = distances.argmin(axis=1).reshape(image.shape[:2])
+    centres = fit_centres(sample, k, seed=seed, bands=bands)
+    class_map = nearest_centre(features, centres).reshape(image.shape[:2])
     details = {"centres": centres[:, :bands].tolist()}
     if connected:
         from skimage.measure import label
@@ -103,6 +88,38 @@ def kmeans(
                        details=details)
     return semantic_from_classes(class_map, num_classes=k, method="kmeans", details=details,
                                  class_names=tuple(f"cluster_{j}" for j in range(k)))
+
+
+def pixel_features(data: np.ndarray, *, scale: float, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """(N, F) float32 features of an image's pixels: their values, then, when ``scale`` > 0, their
+    (row, col) times ``scale``, counted from ``origin`` (a tile's place in the whole image)."""
+    data = np.asarray(data, np.float32)
+    features = data.reshape(-1, 1 if data.ndim == 2 else data.shape[-1])
+    if scale > 0:
+        height, width = data.shape[:2]
+        rows, cols = np.mgrid[origin[0]:origin[0] + height, origin[1]:origin[1] + width].astype(np.float32)
+        features = np.hstack([features, (rows.ravel() * scale)[:, None], (cols.ravel() * scale)[:, None]])
+    return np.ascontiguousarray(features)
+
+
+def fit_centres(sample: np.ndarray, k: int, *, seed: int, bands: int) -> np.ndarray:
+    """k-means++ centres of a (N, F) float32 sample, ordered by the brightness of their values
+    (the first ``bands`` features), so that class numbers are stable."""
+    import cv2
+
+    cv2.setRNGSeed(seed)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
+    _, _, centres = cv2.kmeans(np.ascontiguousarray(sample, np.float32), k, None, criteria, 3,
+                               cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
+    return centres[np.argsort(centres[:, :bands].mean(axis=1), kind="stable")]
+
+
+def nearest_centre(features: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre (squared Euclidean distance) of each (N, F) feature row."""
+    distances = np.zeros((len(features), len(centres)), np.float32)
+    for j, centre in enumerate(centres):
+        distances[:, j] = ((features - centre) ** 2).sum(axis=1)
+    return distances.argmin(axis=1)
 
 
 @register_method("slic", task="regions")

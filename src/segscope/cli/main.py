@@ -147,7 +147,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         stems.add(stem)
         items.append((path, stem))
     failures: list[tuple[Path, str]] = []
-    collected: dict[str, Any] = {}
+    collected: dict[Path, Any] = {}
     start = time.perf_counter()
     work = partial(_segment_file, method=args.method, params=params, outdir=outdir, fmt=args.format,
                    overlay=args.overlay)
@@ -157,10 +157,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
                 failures.append((path, message))
                 print(f"error: {message}", file=sys.stderr)
             elif seg is not None:
-                collected[path.name] = seg
+                collected[path] = seg
     if collected:  # in input order, whichever worker finished first
-        _write_collection([(p.name, collected[p.name]) for p in paths if p.name in collected], outdir,
-                          args.format)
+        _write_collection([(p.name, collected[p]) for p in paths if p in collected], outdir, args.format)
     seconds = time.perf_counter() - start
     done = len(paths) - len(failures)
     print(f"segmented {done} of {len(paths)} images with {args.method} in {seconds:.1f} s "
@@ -168,12 +167,16 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _workers(args: argparse.Namespace, default: int | None) -> int | None:
+    """--workers as given; with --scheduler, none (the cluster has its own); else ``default``."""
+    return args.workers if args.workers is not None or args.scheduler else default
+
+
 def _executor(args: argparse.Namespace, *, default_workers: int | None) -> Any:
     from segscope.tiled import open_executor
 
-    workers = args.workers if args.workers is not None or args.scheduler else default_workers
     try:
-        return open_executor(workers=workers, scheduler=args.scheduler)
+        return open_executor(workers=_workers(args, default_workers), scheduler=args.scheduler)
     except (ValueError, ImportError, ConnectionError) as exc:
         raise SystemExit(f"segscope: error: {exc}") from None
 
@@ -205,10 +208,9 @@ def _segment_tiled(args: argparse.Namespace) -> int:
         else:
             bound = bind_parameters(get_method(args.method), user_params, from_text=True)
             params = {k: bound[k] for k in user_params}
-        workers = args.workers if args.workers is not None or args.scheduler else None
         result = segment_tiled(args.inputs[0], args.method, args.output, params=params, tile=args.tile,
-                               overlap=args.overlap, workers=workers, scheduler=args.scheduler,
-                               overwrite=args.overwrite)
+                               overlap=args.overlap, workers=_workers(args, None),
+                               scheduler=args.scheduler, overwrite=args.overwrite)
     except (OSError, ValueError, TypeError, ImageReadError, ImportError, ConnectionError) as exc:
         print(f"segscope: error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """How each method is cut into tiles: what context it needs and what it needs from the whole image.
 
-A plan is small and picklable: it travels to every worker. Four styles cover every method:
+A plan is small and picklable: it travels to every worker. Six styles cover every method:
 
 ``histogram``
     Thresholds chosen from the whole image's histogram (``otsu``, ``li`` ...): one pass sums the
@@ -19,8 +19,16 @@ A plan is small and picklable: it travels to every worker. Four styles cover eve
     the halo; their pieces are joined across seams by mutual best contact. Equal to the untiled
     result for objects smaller than the overlap; ``watershed_instances`` and the deep models use the
     whole image's threshold or weights, so their tiles agree.
-Models (``.pt``/``.onnx``) run as ``model`` (semantic: overlapping windows, Gaussian-blended inside
-each padded tile) or ``objects`` (instance models).
+``clusters``
+    ``kmeans``: one pass draws each tile's share of the sample, the centres are fitted once, each
+    tile assigns its pixels to the nearest centre. The same algorithm as untiled, on a sample
+    drawn tile by tile, so classes agree across tiles.
+``model``
+    Semantic models (``.pt``/``.onnx``): overlapping windows, Gaussian-blended inside each padded
+    tile. Instance models run as ``objects``.
+
+Counts meant for the whole image (``n_segments`` of ``slic`` and ``region_merging``) are shared
+out: each tile asks for its area's share, so segments keep the size they would have untiled.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from __future__ import annotations
 import copy
 import importlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,10 +51,7 @@ _threshold = importlib.import_module("segscope.classical.threshold")
 
 _LOCAL_WINDOWS = {"adaptive_mean": "block_size", "adaptive_gaussian": "block_size",
                   "niblack": "window_size", "sauvola": "window_size"}
-_NOT_TILEABLE = {
-    "kmeans": "kmeans clusters the colours of the whole image; its classes would differ from tile to "
-              "tile. Use multi_otsu (exact when tiled), or segment a downsampled copy",
-}
+_PER_IMAGE_COUNTS = {"slic": "n_segments", "region_merging": "n_segments"}
 
 
 @dataclass(frozen=True)
@@ -61,9 +66,9 @@ class TilePlan:
     class_names: tuple[str, ...] = ()
     needs_histogram: bool = False
     needs_surface_range: bool = False
+    needs_sample: bool = False
     connectivity: int = 1
     model_path: str | None = None
-    describe: dict[str, Any] = field(default_factory=dict)
 
     @property
     def stitches(self) -> bool:
@@ -88,8 +93,6 @@ def make_plan(method: str | os.PathLike[str], params: dict[str, Any] | None, *, 
             raise FileNotFoundError(f"{path}: no such checkpoint or ONNX model")
         return model_plan(path, params, overlap=overlap, task=model_task(str(path)))
     name = str(method)
-    if name in _NOT_TILEABLE:
-        raise ValueError(f"{name} cannot be tiled: {_NOT_TILEABLE[name]}")
     info = get_method(name)
     bound = bind_parameters(info, params)
     if bound.get("channel_axis") not in (None, -1, 2):
@@ -109,6 +112,12 @@ def make_plan(method: str | os.PathLike[str], params: dict[str, Any] | None, *, 
                              f"{need} pixels around each pixel: overlap must be at least {need} "
                              f"(got {overlap})")
         return TilePlan(name, bound, "local", "semantic", overlap, ("background", "foreground"))
+    if name == "kmeans":
+        if bound["connected"]:
+            raise ValueError("kmeans with connected=True cannot be tiled yet: tile kmeans with "
+                             "connected=False, then its classes' regions are one class each")
+        return TilePlan(name, bound, "clusters", "semantic", 0,
+                        tuple(f"cluster_{j}" for j in range(bound["k"])), needs_sample=True)
     if name == "connected_components":
         return TilePlan(name, bound, "components", "instance", 0, ("object",), needs_histogram=True,
                         connectivity=int(bound["connectivity"]))
@@ -257,6 +266,45 @@ def surface_range(plan: TilePlan, pixels: np.ndarray, core: tuple[slice, slice])
     return float(surface.min()), float(surface.max())
 
 
+def sample_pixels(plan: TilePlan, pixels: np.ndarray, *, origin: tuple[int, int], index: int,
+                  total: int) -> dict[str, Any]:
+    """A tile's share of the k-means sample: values and global (row, col), and its value range."""
+    data = np.asarray(pixels, np.float32)
+    values = data.reshape(-1, 1 if data.ndim == 2 else data.shape[-1])
+    share = min(len(values), -(-plan.params["sample_size"] * len(values) // total))  # ceiling
+    rng = np.random.default_rng([plan.params["seed"], index])
+    chosen = rng.choice(len(values), share, replace=False)
+    rows, cols = np.divmod(chosen, data.shape[1])
+    return {"values": values[chosen], "rows": rows + origin[0], "cols": cols + origin[1],
+            "low": float(values.min()), "high": float(values.max())}
+
+
+def fit_clusters(plan: TilePlan, parts: list[dict[str, Any]], *, height: int, width: int) -> dict[str, Any]:
+    """k-means centres from the tiles' samples, as the method fits them on its own sample."""
+    from ..classical.clustering import fit_centres
+
+    params = plan.params
+    values = np.concatenate([p["values"] for p in parts])
+    scale = 0.0
+    if params["spatial_weight"] > 0:
+        span = (max(p["high"] for p in parts) - min(p["low"] for p in parts)) or 1.0
+        scale = params["spatial_weight"] * span / max(height, width)
+    features = values
+    if scale > 0:
+        rows = np.concatenate([p["rows"] for p in parts]).astype(np.float32)
+        cols = np.concatenate([p["cols"] for p in parts]).astype(np.float32)
+        features = np.hstack([values, (rows * scale)[:, None], (cols * scale)[:, None]])
+    if len(features) > params["sample_size"]:
+        rng = np.random.default_rng(params["seed"])
+        features = features[rng.choice(len(features), params["sample_size"], replace=False)]
+    distinct = len(np.unique(features, axis=0))
+    if distinct < params["k"]:
+        raise ValueError(f"the image has {distinct} distinct pixel values, fewer than k={params['k']}")
+    centres = fit_centres(features, params["k"], seed=params["seed"], bands=values.shape[1])
+    return {"centres": centres.tolist(), "scale": scale,
+            "cluster_values": centres[:, :values.shape[1]].tolist()}
+
+
 def count_above(plan: TilePlan, pixels: np.ndarray, value: float) -> int:
     """Pixels of a tile above ``value`` (for watershed_instances' side choice on float images)."""
     gray = _threshold.gray_for_threshold(pixels, channel_axis=_channel_axis(pixels))
@@ -268,9 +316,18 @@ def _channel_axis(pixels: np.ndarray) -> int | None:
     return -1 if pixels.ndim == 3 else None
 
 
-def segment_tile(plan: TilePlan, pixels: np.ndarray, state: dict[str, Any]) -> np.ndarray:
-    """The labels (or class map) of a padded tile, as the whole image's method would give them."""
+def segment_tile(plan: TilePlan, pixels: np.ndarray, state: dict[str, Any], *,
+                 origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """The labels (or class map) of a padded tile, as the whole image's method would give them.
+
+    ``origin`` is the tile's (row, col) in the whole image.
+    """
     axis = _channel_axis(pixels)
+    if plan.style == "clusters":
+        from ..classical.clustering import nearest_centre, pixel_features
+
+        features = pixel_features(pixels, scale=state["scale"], origin=origin)
+        return nearest_centre(features, np.asarray(state["centres"], np.float32)).reshape(pixels.shape[:2])
     if plan.style == "histogram":
         gray = _threshold.gray_for_threshold(pixels, channel_axis=axis)
         return _threshold.apply_thresholds(plan.method, gray, state["thresholds"]).class_map()
@@ -300,6 +357,10 @@ def segment_tile(plan: TilePlan, pixels: np.ndarray, state: dict[str, Any]) -> n
         seg = load_model(plan.model_path).segment(pixels, **plan.params)
         return seg.class_map() if plan.kind == "semantic" else np.asarray(seg.labels)
     params = {k: v for k, v in plan.params.items() if k != "channel_axis"}
+    if plan.method in _PER_IMAGE_COUNTS:
+        key = _PER_IMAGE_COUNTS[plan.method]
+        share = pixels.shape[0] * pixels.shape[1] / state["image_pixels"]
+        params[key] = max(1, round(params[key] * share))
     seg = get_method(plan.method).function(pixels, channel_axis=axis, **params)
     return seg.class_map() if plan.kind == "semantic" else np.asarray(seg.labels)
 

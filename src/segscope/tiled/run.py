@@ -122,6 +122,11 @@ def _surface_pass(tile: Tile, *, job: _Job) -> tuple[float, float]:
     return _plans.surface_range(job.plan, _source(job.source).read(*tile.padded), tile.core_in_padded)
 
 
+def _sample_pass(tile: Tile, *, job: _Job) -> dict[str, Any]:
+    return _plans.sample_pixels(job.plan, _source(job.source).read(*tile.core), origin=(tile.top, tile.left),
+                                index=tile.index, total=job.height * job.width)
+
+
 def _count_pass(tile: Tile, *, job: _Job, value: float) -> int:
     return _plans.count_above(job.plan, _source(job.source).read(*tile.core), value)
 
@@ -130,7 +135,7 @@ def _tile_pass(tile: Tile, *, job: _Job) -> int:
     """Segment one tile and write its core; the summary file, written last, marks it done."""
     plan = job.plan
     pixels = _source(job.source).read(*tile.padded)
-    labels = _plans.segment_tile(plan, pixels, job.state)
+    labels = _plans.segment_tile(plan, pixels, job.state, origin=(tile.pad_top, tile.pad_left))
     group = _group(job.store)
     if plan.stitches:
         names = name_objects(labels, tile, height=job.height, width=job.width,
@@ -139,7 +144,7 @@ def _tile_pass(tile: Tile, *, job: _Job) -> int:
         group["_ids"][tile.core] = core
         summary = TileSummary.of(core, tile, width=job.width).arrays()
         if plan.style == "objects":
-            summary.update(seam_strips(names, tile, width=job.width))
+            summary.update(seam_strips(names, tile))
     else:
         core = labels[tile.core_in_padded]
         group["labels"][tile.core] = core.astype(job.label_dtype, copy=False)
@@ -292,7 +297,7 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
     if "state" not in attrs:
         attrs["state"] = _jsonable(_global_state(plan, tiles, source, executor, progress))
         group.attrs["segscope"] = {**attrs, "job": job_id}
-    state = _decode_state(attrs["state"])
+    state = {**_decode_state(attrs["state"]), "image_pixels": height * width}
     job = _Job(str(source.path), str(store), plan, state, height, width, label_dtype,
                stride=(tile + 2 * plan.halo) ** 2 + 1)
 
@@ -302,13 +307,16 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
     for _ in executor.map(partial(_tile_pass, job=job), todo, desc=f"{plan.method}: tiles",
                           progress=progress):
         pass
-    summaries = {t.index: np.load(store / "_tiles" / f"{t.index}.npz") for t in tiles}
+    summary_fields = ("ids", "counts", "firsts", "top", "bottom", "left", "right") if plan.stitches \
+        else ("class_pixels",)
+    summaries = {t.index: _read_summary(store, t.index, summary_fields) for t in tiles}
 
     # 3. Objects: join pieces across seams, then number them 1..n.
-    details = {k: v for k, v in state.items() if k != "foreground" or plan.stitches}
+    details = {k: v for k, v in state.items()
+               if k != "image_pixels" and (k != "foreground" or plan.stitches)}
     objects: int | None = None
     if plan.stitches:
-        names, labels, objects = _numbering(plan, tiles, summaries)
+        names, labels, objects = _numbering(plan, tiles, summaries, store)
         relabelled = {int(p.name) for p in (store / "_relabelled").iterdir()}
         for _ in executor.map(partial(_relabel_pass, job=job),
                               [t for t in tiles if t.index not in relabelled],
@@ -317,7 +325,7 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
             pass
         details["objects"] = objects
     else:
-        class_pixels = sum(summaries[t.index]["class_pixels"] for t in tiles)
+        class_pixels = np.sum([summaries[t.index]["class_pixels"] for t in tiles], axis=0)
         details["class_pixels"] = {name: int(n) for name, n in
                                    zip(plan.class_names, class_pixels.tolist(), strict=False)}
     attrs.update({"job": job_id, "kind": plan.kind, "class_names": list(plan.class_names),
@@ -369,6 +377,11 @@ def _global_state(plan: _plans.TilePlan, tiles: list[Tile], source: LargeImage, 
         ranges = list(executor.map(partial(_surface_pass, job=job), tiles,
                                    desc=f"{plan.method}: gradient range", progress=progress))
         return {"surface_low": min(r[0] for r in ranges), "surface_high": max(r[1] for r in ranges)}
+    if plan.needs_sample:
+        job = _Job(str(source.path), "", plan, {}, source.height, source.width, "")
+        parts = list(executor.map(partial(_sample_pass, job=job), tiles, desc=f"{plan.method}: sample",
+                                  progress=progress))
+        return _plans.fit_clusters(plan, parts, height=source.height, width=source.width)
     if not plan.needs_histogram:
         return {}
     # Statistics are read from the cores: each pixel counted once.
@@ -395,15 +408,23 @@ def _decode_state(state: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in state.items()}
 
 
-def _numbering(plan: _plans.TilePlan, tiles: list[Tile], summaries: dict[int, Any]
+def _read_summary(store: Path, index: int, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Some arrays of a tile's summary file, read and the file closed (jobs have many tiles)."""
+    with np.load(store / "_tiles" / f"{index}.npz") as saved:
+        return {key: saved[key] for key in keys if key in saved.files}
+
+
+def _numbering(plan: _plans.TilePlan, tiles: list[Tile], summaries: dict[int, Any], store: Path
                ) -> tuple[np.ndarray, np.ndarray, int]:
     """Every name written in stage 1, sorted, and the final label (1..n, 0 dropped) of each."""
-    fields = ("ids", "counts", "firsts", "top", "bottom", "left", "right")
-    edges = {i: TileSummary(**{key: s[key] for key in fields}) for i, s in summaries.items()}
-    strips = {i: {key: s[key] for key in s.files if key.startswith(("halo_", "rim_"))}
-              for i, s in summaries.items()}
+    edges = {i: TileSummary(**s) for i, s in summaries.items()}
+
+    def strip(index: int, key: str) -> np.ndarray | None:
+        # Seam strips are large (overlap x tile per side): read one at a time, when needed.
+        return _read_summary(store, index, (key,)).get(key)
+
     found = join_pieces(edges, tiles, rule="touch" if plan.style == "components" else "overlap",
-                        diagonal=plan.style == "components" and plan.connectivity == 2, strips=strips)
+                        diagonal=plan.style == "components" and plan.connectivity == 2, strip=strip)
     names = np.unique(np.concatenate([e.ids for e in edges.values()] + [np.zeros(1, np.int64)]))
     roots = np.array([found.find(int(n)) for n in names.tolist()], np.int64)
     # Per object (root): its size and its first pixel in the whole image, over all its pieces.

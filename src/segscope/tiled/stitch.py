@@ -10,6 +10,7 @@ a seam agree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +56,7 @@ def _first_pixels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def name_objects(labels: np.ndarray, tile: Tile, *, height: int, width: int, whole: bool,
                  stride: int) -> np.ndarray:
-    """Name the objects of a padded tile and return the names over its core (int64).
+    """Name the objects of a padded tile: an int64 map of the padded window, 0 where ``labels`` is 0.
 
     ``whole`` says whether objects that touch no inner halo edge are whole (style ``objects``);
     for ``components`` tiles are read without a halo and every piece is provisional. ``stride``
@@ -93,7 +94,7 @@ def name_objects(labels: np.ndarray, tile: Tile, *, height: int, width: int, who
 _SIDES = ("north", "south", "west", "east")
 
 
-def seam_strips(names: np.ndarray, tile: Tile, *, width: int) -> dict[str, np.ndarray]:
+def seam_strips(names: np.ndarray, tile: Tile) -> dict[str, np.ndarray]:
     """The names a tile gives to the strips on each side of its four seams.
 
     ``halo_<side>`` is the tile's own reading of the neighbour's core next to the seam (its halo);
@@ -153,14 +154,16 @@ def _seam_pairs(a: np.ndarray, b: np.ndarray, diagonal: bool) -> list[tuple[np.n
 
 
 def join_pieces(summaries: dict[int, TileSummary], tiles: list[Tile], *, rule: str, diagonal: bool,
-                strips: dict[int, dict[str, np.ndarray]] | None = None) -> UnionFind:
+                strip: Callable[[int, str], np.ndarray | None] | None = None) -> UnionFind:
     """Join the pieces of objects that tile seams cut, and the names two tiles gave one object.
 
     ``rule="touch"`` joins any two pieces that touch across a seam (connected components, which
     are read without a halo: exact). ``rule="overlap"`` compares, on each side of each seam, one
     tile's halo with the neighbour's rim (see :func:`seam_strips`) and joins two names whose pixels
     there have an intersection over union above one half: the same object, seen by both tiles.
-    Distinct objects that merely touch share no pixels and are never joined.
+    Distinct objects that merely touch share no pixels and are never joined. ``strip(index, key)``
+    reads one strip of one tile (None when that side is the image's edge), so that only the four
+    strips of one seam are in memory at a time.
     """
     found = UnionFind()
     by_position = {(t.row, t.col): t for t in tiles}
@@ -188,15 +191,17 @@ def join_pieces(summaries: dict[int, TileSummary], tiles: list[Tile], *, rule: s
         east = by_position.get((tile.row, tile.col + 1))
         south = by_position.get((tile.row + 1, tile.col))
         if rule == "overlap":
-            if strips is None:
+            if strip is None:
                 raise ValueError("rule='overlap' needs the tiles' seam strips")
-            mine = strips[tile.index]
             for neighbour, side, facing in ((east, "east", "west"), (south, "south", "north")):
-                if neighbour is None or f"halo_{side}" not in mine:
+                if neighbour is None:
                     continue
-                theirs = strips[neighbour.index]
-                overlap(mine[f"halo_{side}"], theirs[f"rim_{facing}"])
-                overlap(theirs[f"halo_{facing}"], mine[f"rim_{side}"])
+                halo, rim = strip(tile.index, f"halo_{side}"), strip(neighbour.index, f"rim_{facing}")
+                if halo is not None and rim is not None:
+                    overlap(halo, rim)
+                halo, rim = strip(neighbour.index, f"halo_{facing}"), strip(tile.index, f"rim_{side}")
+                if halo is not None and rim is not None:
+                    overlap(halo, rim)
             continue
         if east is not None:
             touch(here.right, summaries[east.index].left, diagonal)
