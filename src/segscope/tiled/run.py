@@ -294,6 +294,8 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
         return TiledResult(output, plan.kind, (height, width), str(method), len(tiles), len(tiles),
                            0.0, "", attrs["details"].get("objects"), plan.class_names, attrs["details"])
     # 1. What the whole image decides (a threshold), once; kept for a resumed job.
+    clock = time.perf_counter()
+    stages: dict[str, float] = {}
     if "state" not in attrs:
         attrs["state"] = _jsonable(_global_state(plan, tiles, source, executor, progress))
         group.attrs["segscope"] = {**attrs, "job": job_id}
@@ -302,6 +304,7 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
                stride=(tile + 2 * plan.halo) ** 2 + 1)
 
     # 2. Every tile not done yet.
+    stages["whole-image statistics"], clock = time.perf_counter() - clock, time.perf_counter()
     done = {int(p.stem) for p in (store / "_tiles").glob("*.npz")}
     todo = [t for t in tiles if t.index not in done]
     for _ in executor.map(partial(_tile_pass, job=job), todo, desc=f"{plan.method}: tiles",
@@ -310,6 +313,7 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
     summary_fields = ("ids", "counts", "firsts", "top", "bottom", "left", "right") if plan.stitches \
         else ("class_pixels",)
     summaries = {t.index: _read_summary(store, t.index, summary_fields) for t in tiles}
+    stages["tiles"], clock = time.perf_counter() - clock, time.perf_counter()
 
     # 3. Objects: join pieces across seams, then number them 1..n.
     details = {k: v for k, v in state.items()
@@ -317,6 +321,7 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
     objects: int | None = None
     if plan.stitches:
         names, labels, objects = _numbering(plan, tiles, summaries, store)
+        stages["joining seams"], clock = time.perf_counter() - clock, time.perf_counter()
         relabelled = {int(p.name) for p in (store / "_relabelled").iterdir()}
         for _ in executor.map(partial(_relabel_pass, job=job),
                               [t for t in tiles if t.index not in relabelled],
@@ -324,10 +329,12 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
                               desc=f"{plan.method}: numbering", progress=progress):
             pass
         details["objects"] = objects
+        stages["numbering"] = time.perf_counter() - clock
     else:
         class_pixels = np.sum([summaries[t.index]["class_pixels"] for t in tiles], axis=0)
         details["class_pixels"] = {name: int(n) for name, n in
                                    zip(plan.class_names, class_pixels.tolist(), strict=False)}
+    details["stage_seconds"] = {k: round(v, 2) for k, v in stages.items()}
     attrs.update({"job": job_id, "kind": plan.kind, "class_names": list(plan.class_names),
                   "details": _jsonable(details), "complete": True,
                   "georeference": {str(k): _jsonable(v) for k, v in source.georeference.items()}})

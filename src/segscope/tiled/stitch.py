@@ -177,14 +177,19 @@ def join_pieces(summaries: dict[int, TileSummary], tiles: list[Tile], *, rule: s
     def overlap(halo: np.ndarray, rim: np.ndarray) -> None:
         h, w = min(halo.shape[0], rim.shape[0]), min(halo.shape[1], rim.shape[1])
         halo, rim = halo[:h, :w].ravel(), rim[:h, :w].ravel()
-        a_ids, a_counts = np.unique(halo, return_counts=True)
-        b_ids, b_counts = np.unique(rim, return_counts=True)
-        pairs, shared = np.unique(np.stack([halo, rim]), axis=1, return_counts=True)
-        size_a = dict(zip(a_ids.tolist(), a_counts.tolist(), strict=True))
-        size_b = dict(zip(b_ids.tolist(), b_counts.tolist(), strict=True))
-        for (x, y), n in zip(pairs.T.tolist(), shared.tolist(), strict=True):
-            if x and y and x != y and 2 * n > size_a[x] + size_b[y] - n:
-                found.union(x, y)
+        differ = (halo != rim) & (halo != 0) & (rim != 0)
+        if not differ.any():
+            return  # every object here has the same name in both tiles already
+        a_ids, a_counts = np.unique(halo[halo != 0], return_counts=True)
+        b_ids, b_counts = np.unique(rim[rim != 0], return_counts=True)
+        # Pairs of names as one integer key (positions in a_ids and b_ids): a fast 1-D count.
+        ia = np.searchsorted(a_ids, halo[differ])
+        ib = np.searchsorted(b_ids, rim[differ])
+        keys, shared = np.unique(ia * len(b_ids) + ib, return_counts=True)
+        ia, ib = np.divmod(keys, len(b_ids))
+        union = a_counts[ia] + b_counts[ib] - shared
+        for i, j in zip(ia[2 * shared > union].tolist(), ib[2 * shared > union].tolist(), strict=True):
+            found.union(int(a_ids[i]), int(b_ids[j]))
 
     for tile in tiles:
         here = summaries[tile.index]
