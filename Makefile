@@ -47,7 +47,7 @@ bench-deep: $(BENCH_STAMP)
 	cd benchmarks && ../$(BIN)/python dsb2018.py --minutes $(MINUTES) --out ../bench_out/dsb2018
 	$(BIN)/python benchmarks/bsds_tuning.py
 
-# Scale benchmark: a 20000 x 20000 image tiled on local Dask clusters of 1 and 2 workers (about an hour).
+# Scale benchmark: a 20000 x 20000 image tiled on local Dask clusters of 1 and 2 workers (about 70 min).
 bench-scale: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/scale.py --out bench_out/scale
 
