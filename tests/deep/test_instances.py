@@ -286,3 +286,22 @@ def test_panoptic_output_and_cli_predict_writes_coco(tmp_path, capsys):
     assert cli(["compare", str(root / "images"), "--methods", f"watershed_instances,{checkpoint}",
                 "--truth", str(root / "labels"), "--task", "instance", "-o", str(tmp_path / "cmp")]) == 0
     assert checkpoint in (tmp_path / "cmp" / "index.html").read_text()
+
+
+def test_an_instance_checkpoint_segments_a_tiled_image(tmp_path):
+    pytest.importorskip("zarr", reason="tiled processing needs segscope[scale]")
+    import tifffile
+
+    from segscope.tiled import segment_tiled
+
+    root = _write_shapes(tmp_path / "shapes", 3, 48)
+    checkpoint = train(_shapes_config(root, tmp_path / "run", "panoptic_deeplab", SMALL_PANOPTIC, epochs=1),
+                       progress=False).checkpoint
+    image = np.concatenate([synthetic_shapes(1, 96, seed=s)[0].image for s in (4, 5)], axis=1)
+    tifffile.imwrite(tmp_path / "big.tif", image, tile=(32, 32))
+    result = segment_tiled(tmp_path / "big.tif", checkpoint, tmp_path / "out.zarr", tile=64, overlap=32,
+                           params={"score_threshold": 0.0}, workers=1, progress=False)
+    labels = result.read()
+    assert result.kind == "instance" and result.class_names == ("shape",) and labels.shape == (96, 192)
+    # Objects are numbered 1..n with no gaps, whichever tile found them.
+    assert sorted(set(np.unique(labels).tolist()) - {0}) == list(range(1, result.objects + 1))

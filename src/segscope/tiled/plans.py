@@ -140,7 +140,9 @@ def model_plan(path: Path, params: dict[str, Any], *, overlap: int, task: tuple[
     kind, names = task
     if kind == "semantic":
         return TilePlan(str(path), params, "model", "semantic", overlap, names, model_path=str(path))
-    return TilePlan(str(path), params, "objects", "instance", overlap, names[1:] or ("object",),
+    # A panoptic model's first class is its stuff (background); Mask R-CNN's are all objects.
+    things = names[1:] if kind == "panoptic" else names
+    return TilePlan(str(path), params, "objects", "instance", overlap, things or ("object",),
                     model_path=str(path))
 
 
