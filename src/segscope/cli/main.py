@@ -123,7 +123,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     if args.tile is not None:
         return _segment_tiled(args)
-    if args.method.endswith((".pt", ".pth", ".onnx")):
+    from segscope.api import MODEL_SUFFIXES
+
+    if args.method.endswith(MODEL_SUFFIXES):
         print("segscope: error: models segment whole images with 'segscope predict', or huge ones "
               "with 'segscope segment --tile'", file=sys.stderr)
         return 2
@@ -196,7 +198,9 @@ def _segment_tiled(args: argparse.Namespace) -> int:
               "apply to whole images", file=sys.stderr)
         return 2
     user_params = parse_params(args.param)
-    model = args.method.endswith((".pt", ".pth", ".onnx"))
+    from segscope.api import MODEL_SUFFIXES
+
+    model = args.method.endswith(MODEL_SUFFIXES)
     try:
         if model:
             params: dict[str, Any] = {}

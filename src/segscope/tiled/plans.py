@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from ..api import MODEL_SUFFIXES
 from ..registry import bind_parameters, get_method
 
 __all__ = ["TilePlan", "make_plan"]
@@ -131,7 +132,7 @@ def make_plan(method: str | os.PathLike[str], params: dict[str, Any] | None, *, 
 
 
 def is_model_file(method: str | os.PathLike[str]) -> bool:
-    return isinstance(method, Path) or str(method).endswith((".pt", ".pth", ".onnx"))
+    return isinstance(method, Path) or str(method).endswith(MODEL_SUFFIXES)
 
 
 def model_plan(path: Path, params: dict[str, Any], *, overlap: int, task: tuple[str, tuple[str, ...]]
