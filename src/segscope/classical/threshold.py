@@ -480,6 +480,13 @@ def histogram_centers(dtype: np.dtype, low: float, high: float, *, nbins: int = 
     return (edges[:-1] + edges[1:]) / 2.0
 
 
+def _bins_from_zero(counts: np.ndarray, low: float, high: float) -> np.ndarray:
+    """An 8-bit histogram over [low, high] as the 256 bins from 0 that OpenCV's rules use."""
+    full = np.zeros(256, np.int64)
+    full[int(low):int(high) + 1] = counts
+    return full
+
+
 def _otsu_8bit(counts: np.ndarray) -> float:
     """OpenCV's Otsu threshold for 8-bit images, from the 256-bin histogram, in its own order."""
     scale = 1.0 / float(counts.sum())
@@ -597,8 +604,7 @@ def threshold_from_histogram(method: str, counts: np.ndarray, *, dtype: np.dtype
             raise ValueError(f"the image has fewer than {classes} distinct values; cannot make "
                              f"{classes} classes")
         if dtype == np.uint8:  # the method's own 8-bit path: 256 bins from zero
-            full = np.zeros(256, np.int64)
-            full[int(low):int(high) + 1] = counts
+            full = _bins_from_zero(counts, low, high)
             return [float(t) for t in skf.threshold_multiotsu(hist=(full, np.arange(256)), classes=classes)]
         # Given an image, scikit-image normalises the histogram before its float32 cast; so do we.
         centers = histogram_centers(dtype, low, high, nbins=nbins)
@@ -608,8 +614,7 @@ def threshold_from_histogram(method: str, counts: np.ndarray, *, dtype: np.dtype
         return [float(low)]
     centers = histogram_centers(dtype, low, high, nbins=nbins)
     if dtype == np.uint8 and method in ("otsu", "triangle"):
-        full = np.zeros(256, np.int64)
-        full[int(low):int(high) + 1] = counts
+        full = _bins_from_zero(counts, low, high)
         return [_otsu_8bit(full) if method == "otsu" else _triangle_8bit(full)]
     if method == "mean":
         return [float(total) / float(counts.sum())]

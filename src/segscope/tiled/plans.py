@@ -232,10 +232,16 @@ def merge_first_pass(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def is_mask(plan: TilePlan, stats: dict[str, Any]) -> bool:
+    """Whether connected_components reads this image as a mask (grey, two values at most), and so
+    needs no threshold."""
+    return plan.style == "components" and stats["channels"] == 1 and stats["two_values"] is not None
+
+
 def choose_state(plan: TilePlan, stats: dict[str, Any]) -> dict[str, Any]:
     """What every tile must share, chosen once from the whole image's statistics."""
     dtype = np.dtype(stats["dtype"])
-    if plan.style == "components" and stats["channels"] == 1 and stats["two_values"] is not None:
+    if is_mask(plan, stats):
         return {"foreground": "nonzero"}  # a mask already, as connected_components reads it
     method = plan.method if plan.style == "histogram" else "otsu"
     params = plan.params if plan.style == "histogram" else {}

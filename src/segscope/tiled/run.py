@@ -299,7 +299,7 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
     if "state" not in attrs:
         attrs["state"] = _jsonable(_global_state(plan, tiles, source, executor, progress))
         group.attrs["segscope"] = {**attrs, "job": job_id}
-    state = {**_decode_state(attrs["state"]), "image_pixels": height * width}
+    state = {**attrs["state"], "image_pixels": height * width}
     job = _Job(str(source.path), str(store), plan, state, height, width, label_dtype,
                stride=(tile + 2 * plan.halo) ** 2 + 1)
 
@@ -379,26 +379,23 @@ def _open_store(store: Path, job_id: dict[str, Any], *, overwrite: bool) -> Any:
 
 def _global_state(plan: _plans.TilePlan, tiles: list[Tile], source: LargeImage, executor: Any,
                   progress: bool) -> dict[str, Any]:
+    # Statistics are read from the cores (each pixel counted once) by jobs that write nothing.
+    job = _Job(str(source.path), "", plan, {}, source.height, source.width, "")
     if plan.needs_surface_range and source.dtype != bool:
-        job = _Job(str(source.path), "", plan, {}, source.height, source.width, "")
         ranges = list(executor.map(partial(_surface_pass, job=job), tiles,
                                    desc=f"{plan.method}: gradient range", progress=progress))
         return {"surface_low": min(r[0] for r in ranges), "surface_high": max(r[1] for r in ranges)}
     if plan.needs_sample:
-        job = _Job(str(source.path), "", plan, {}, source.height, source.width, "")
         parts = list(executor.map(partial(_sample_pass, job=job), tiles, desc=f"{plan.method}: sample",
                                   progress=progress))
         return _plans.fit_clusters(plan, parts, height=source.height, width=source.width)
     if not plan.needs_histogram:
         return {}
-    # Statistics are read from the cores: each pixel counted once.
-    job = _Job(str(source.path), "", plan, {}, source.height, source.width, "")
     parts = list(executor.map(partial(_first_pass, job=job), tiles, desc=f"{plan.method}: histogram",
                               progress=progress))
     stats = _plans.merge_first_pass(parts)
-    needs_counts = not (plan.style == "components" and stats["channels"] == 1
-                        and stats["two_values"] is not None)
-    if needs_counts and "counts" not in stats:  # float image: bins need the global range first
+    # Float images: the bins need the whole image's range first.
+    if not _plans.is_mask(plan, stats) and "counts" not in stats:
         counts = [p["counts"] for p in executor.map(
             partial(_second_pass, job=job, low=stats["low"], high=stats["high"]), tiles,
             desc=f"{plan.method}: histogram (bins)", progress=progress)]
@@ -409,10 +406,6 @@ def _global_state(plan: _plans.TilePlan, tiles: list[Tile], source: LargeImage, 
         stats["above"] = sum(executor.map(partial(_count_pass, job=job, value=value), tiles,
                                           desc=f"{plan.method}: foreground", progress=progress))
     return _plans.choose_state(plan, stats)
-
-
-def _decode_state(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in state.items()}
 
 
 def _read_summary(store: Path, index: int, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
