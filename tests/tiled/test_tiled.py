@@ -66,6 +66,7 @@ def test_pixelwise_methods_tiled_equal_untiled_exactly(tmp_path, method, params,
     result = run(path, method, tmp_path / "out.zarr", params=params, tile=100, overlap=overlap)
     untiled = segscope.segment(image, method, **params)
     np.testing.assert_array_equal(result.read(), untiled.class_map())
+    np.testing.assert_array_equal(result.to_segmentation().class_map(), untiled.class_map())
     assert result.tiles == 15 and result.kind == "semantic"
     if "threshold" in untiled.provenance.details:
         assert result.details["thresholds"] == [untiled.provenance.details["threshold"]]
@@ -139,6 +140,7 @@ def test_regions_and_instances_equal_untiled_after_relabelling(tmp_path, method,
     labels = result.read()
     assert same_partition(labels, untiled)
     assert result.objects == len(np.unique(untiled)) - (0 in untiled)
+    assert len(result.to_segmentation()) == result.objects
     # Numbered 1..n in the raster order of each object's first pixel.
     ids, first = np.unique(labels.ravel(), return_index=True)
     first = first[ids != 0]
