@@ -83,7 +83,7 @@ def segmenter_model_parameters(checkpoint: Path) -> list[Any]:
 
     return [
         v
-        for k, v in load_checkpoint(checkpoint)["state_dict"].items()
+        for k, v in load_checkpoint(checkpoint).state_dict.items()
         if "running" not in k and "num_batches" not in k
     ]
 

@@ -21,6 +21,11 @@ MODEL_SUFFIXES = (".pt", ".pth", ".onnx")
 """File endings that make ``method`` a trained model rather than a registered method's name."""
 
 
+def is_model_file(method: str | os.PathLike[str]) -> bool:
+    """Whether ``method`` names a trained model file (a path, or a name ending in a model suffix)."""
+    return isinstance(method, os.PathLike) or str(method).endswith(MODEL_SUFFIXES)
+
+
 def _version() -> str:
     from . import __version__
 
@@ -64,8 +69,7 @@ def segment(image: np.ndarray, method: str | os.PathLike[str], **params: Any) ->
     >>> seg.provenance.parameters["nbins"]
     256
     """
-    model_file = isinstance(method, str) and method.endswith(MODEL_SUFFIXES)
-    if isinstance(method, Path) or model_file:
+    if is_model_file(method):
         return _segment_with_model(image, Path(method), params)
     info = get_method(str(method))
     bound = bind_parameters(info, params)
@@ -82,21 +86,21 @@ def segment(image: np.ndarray, method: str | os.PathLike[str], **params: Any) ->
 def _segment_with_model(image: np.ndarray, path: Path, params: dict[str, Any]) -> Segmentation:
     """A trained checkpoint or exported ONNX model used like any method (needs segscope[deep])."""
     try:
-        from .infer import segmenter_for
+        from .infer import predictor_for
     except ImportError as exc:
         raise ImportError(f"{path}: running a model needs segscope[deep] (torch, torchvision): {exc}") \
             from exc
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint or ONNX model")
-    segmenter = segmenter_for(path)
-    allowed = {name for name in inspect.signature(segmenter.segment).parameters if name != "image"}
+    predictor = predictor_for(path)
+    allowed = {name for name in inspect.signature(predictor.segment).parameters if name != "image"}
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise TypeError(f"{path}: unknown option(s) {unknown}; this model takes {sorted(allowed)}")
-    result = segmenter.segment(image, **params)
-    seconds = result.provenance.seconds if result.provenance is not None else None
+    result = predictor.segment(image, **params)
+    made = result.provenance
     return result.with_provenance(
-        Provenance(str(path), parameters=params, details={}, seconds=seconds, version=_version())
+        Provenance(str(path), parameters=made.parameters if made is not None else params,
+                   details=made.details if made is not None else {},
+                   seconds=made.seconds if made is not None else None, version=_version())
     )
 
 

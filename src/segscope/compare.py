@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from .api import segment
+from .atomic import atomic_write_bytes
 from .imagecheck import to_gray
 from .io.images import imread
 from .io.panoptic import BsdsGroundTruth
 from .metrics import evaluate, label_boundaries
 from .metrics.boundaries import boundary_matches
-from .result import Segmentation, atomic_write_bytes
+from .result import Segmentation
 from .viz.pictures import overlay, to_display
 from .viz.report import png_data_uri
 

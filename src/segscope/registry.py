@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .result import KINDS, Segmentation
+from .tiling import Tiling
 
 __all__ = [
     "MethodInfo",
@@ -51,6 +52,8 @@ class MethodInfo:
     summary: str
     parameters: tuple[Parameter, ...]
     function: Callable[..., Segmentation]
+    tiling: Tiling | None = None
+    """How the method is cut into tiles (:mod:`segscope.tiling`); None: it is not tiled."""
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
@@ -81,13 +84,16 @@ def _parse_numpydoc(doc: str) -> tuple[str, dict[str, str]]:
     return summary, params
 
 
-def register_method(name: str, *, task: str) -> Callable[[Callable[..., Segmentation]],
-                                                         Callable[..., Segmentation]]:
+def register_method(name: str, *, task: str, tiling: Tiling | None = None
+                    ) -> Callable[[Callable[..., Segmentation]], Callable[..., Segmentation]]:
     """Register ``function`` as method ``name`` producing ``task`` results.
 
     The function must take the image as its only positional parameter and every option as a
     keyword-only parameter with a type annotation; this is checked here, at import time.
+    ``tiling`` declares how the method runs on images beyond memory (:mod:`segscope.tiling`).
     """
+    if tiling is not None and not isinstance(tiling, Tiling):
+        raise TypeError(f"method {name!r}: tiling must be a segscope.tiling strategy, got {tiling!r}")
     if task not in KINDS:
         raise ValueError(f"task must be one of {KINDS}, got {task!r}")
 
@@ -109,7 +115,7 @@ def register_method(name: str, *, task: str) -> Callable[[Callable[..., Segmenta
                 raise TypeError(f"method {name!r}: parameter {p.name!r} has no type annotation")
             annotation = _annotation_text(hints[p.name])
             params.append(Parameter(p.name, annotation, p.default, docs.get(p.name, "")))
-        _REGISTRY[name] = MethodInfo(name, task, summary, tuple(params), function)
+        _REGISTRY[name] = MethodInfo(name, task, summary, tuple(params), function, tiling)
         return function
 
     return decorator

@@ -25,7 +25,6 @@ from __future__ import annotations
 import io as _io
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,7 +32,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["KINDS", "Provenance", "Segment", "Segmentation", "atomic_write_bytes"]
+from .atomic import atomic_write_bytes
+
+__all__ = ["KINDS", "Provenance", "Segment", "Segmentation"]
 
 Kind = Literal["regions", "semantic", "instance", "panoptic"]
 KINDS: tuple[str, ...] = ("regions", "semantic", "instance", "panoptic")
@@ -69,29 +70,6 @@ def _extremes(labels: np.ndarray) -> tuple[int, int]:
         low, high, _, _ = cv2.minMaxLoc(np.ascontiguousarray(labels))
         return int(low), int(high)
     return int(labels.min()), int(labels.max())
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
-
-    A reader never sees a half-written file, and a failure leaves no partial output behind.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{path}: output folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except PermissionError as exc:
-        raise PermissionError(f"{path}: output folder {folder} is not writable") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass(frozen=True)

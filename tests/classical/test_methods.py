@@ -62,13 +62,27 @@ def test_multi_otsu_with_two_classes_equals_otsu():
         skf.threshold_multiotsu(image, classes=4).tolist())
 
 
-@pytest.mark.parametrize("method", ["adaptive_mean", "adaptive_gaussian"])
-def test_adaptive_equals_scikit_image_threshold_local(method):
+def test_adaptive_gaussian_equals_scikit_image_threshold_local():
     image = data.camera()
-    seg = segscope.segment(image, method, block_size=31, offset=5)
-    local = skf.threshold_local(image.astype(float), 31, method=method.split("_")[1], offset=5,
-                                mode="reflect")
+    seg = segscope.segment(image, "adaptive_gaussian", block_size=31, offset=5)
+    local = skf.threshold_local(image.astype(float), 31, method="gaussian", offset=5, mode="reflect")
     assert np.array_equal(seg.class_map(), (image > local).astype(np.uint8))
+
+
+@pytest.mark.parametrize("offset", [0, 5, -2.5])
+def test_adaptive_mean_sums_integer_blocks_exactly(offset):
+    # Exact block sums (an int64 correlation with mirrored borders) are the reference; scikit-image's
+    # float running mean may only disagree on ties, where the pixel equals its block's mean - offset.
+    from scipy import ndimage
+
+    image = data.camera()
+    sums = ndimage.correlate(image.astype(np.int64), np.ones((31, 31), np.int64), mode="reflect")
+    expected = (image.astype(np.float64) + offset) * 31 * 31 > sums
+    seg = segscope.segment(image, "adaptive_mean", block_size=31, offset=offset)
+    np.testing.assert_array_equal(seg.class_map(), expected.astype(np.uint8))
+    local = skf.threshold_local(image.astype(float), 31, method="mean", offset=offset, mode="reflect")
+    differ = seg.class_map() != (image > local)
+    assert np.allclose(image[differ] + offset, (sums[differ] / 31**2))
 
 
 @pytest.mark.parametrize("method", ["niblack", "sauvola"])
@@ -262,6 +276,8 @@ def test_every_method_accepts_common_dtypes(name, dtype):
         return
     seg = segscope.segment(image, name)
     assert seg.shape == (64, 64)
+    # The result is of the task the method is registered for, whatever the input's dtype.
+    assert seg.kind == next(m.task for m in segscope.methods() if m.name == name)
 
 
 @pytest.mark.parametrize("name", sorted(m.name for m in segscope.methods()))

@@ -8,12 +8,12 @@ from skimage import data, segmentation
 import segscope
 
 
-def test_touching_discs_become_two_instances():
+def test_touching_discs_become_two_regions():
     yy, xx = np.mgrid[:60, :90]
     mask = ((yy - 30) ** 2 + (xx - 28) ** 2 < 20**2) | ((yy - 30) ** 2 + (xx - 60) ** 2 < 18**2)
     assert ndimage.label(mask)[1] == 1  # one connected blob
     seg = segscope.segment(mask, "watershed", min_distance=10)
-    assert seg.kind == "instance" and len(seg) == 2
+    assert seg.kind == "regions" and len(seg) == 2  # watershed is a regions method, whatever its input
     assert (seg.labels[30, 28] != seg.labels[30, 60]) and (seg.labels[~mask] == 0).all()
 
 

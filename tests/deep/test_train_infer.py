@@ -7,7 +7,14 @@ import pytest
 import torch
 
 import segscope
-from segscope.infer import Segmenter, export_onnx, gaussian_weight, sliding_window, tile_starts
+from segscope.infer import (
+    Segmenter,
+    export_onnx,
+    gaussian_weight,
+    load_predictor,
+    sliding_window,
+    tile_starts,
+)
 from segscope.models import get_model
 from segscope.train import SegmentationLoss, TrainConfig, load_checkpoint, median_frequency_weights, train
 
@@ -77,12 +84,13 @@ def test_resume_continues_exactly(toy_dataset, tmp_path):
     )
     a = load_checkpoint(tmp_path / "a" / "last.pt")
     b = load_checkpoint(tmp_path / "b" / "last.pt")
-    for key, value in a["state_dict"].items():
-        assert torch.equal(value, b["state_dict"][key]), key
+    for key, value in a.state_dict.items():
+        assert torch.equal(value, b.state_dict[key]), key
     assert straight.steps == resumed.steps
-    assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+    assert [r["loss"] for r in a.scores.history] == [r["loss"] for r in b.scores.history]
     assert (tmp_path / "a" / "log.csv").read_text().startswith("epoch,step,loss")
-    assert a["class_names"] == ["background", "disc"] and len(a["normalisation"]["mean"]) == 3
+    assert a.class_names == ("background", "disc") and a.inputs.channels == 3
+    assert a.inputs.dtype == "uint8" and 0 <= a.inputs.value_range[0] < a.inputs.value_range[1] <= 255
 
 
 def test_checkpoints_load_without_running_code(tmp_path):
@@ -131,6 +139,10 @@ def test_trained_model_segments_as_a_method_and_exports_to_onnx(toy_dataset, tmp
     assert seg.kind == "semantic" and seg.probabilities.shape == (2, 48, 64)
     assert seg.class_names == ("background", "disc")
     assert seg.provenance.method == str(result.checkpoint)
+    assert seg.provenance.details["model"] == "unet"  # the predictor's details reach the result
+    direct = load_predictor(result.checkpoint).segment(image)  # as `segscope predict` runs it
+    assert direct.provenance.method == str(result.checkpoint)
+    assert direct.provenance.details["model"] == "unet"
     with pytest.raises(TypeError, match="unknown option"):
         segscope.segment(image, str(result.checkpoint), sigma=3)
 
@@ -143,6 +155,29 @@ def test_trained_model_segments_as_a_method_and_exports_to_onnx(toy_dataset, tmp
     np.testing.assert_allclose(onnx_seg.logits_fn(tile), torch_seg.logits_fn(tile), atol=1e-4)
     big = np.tile(image, (3, 2, 1))  # 144 x 128: tiled by both backends
     np.testing.assert_allclose(onnx_seg.probabilities(big), torch_seg.probabilities(big), atol=1e-4)
+
+
+def test_checkpoints_of_schema_1_still_load(toy_dataset, tmp_path):
+    # A first-release checkpoint: one flat dict, the model's name inside its options.
+    result = train(_config(toy_dataset, tmp_path / "run", epochs=1), progress=False)
+    now = load_checkpoint(result.checkpoint)
+    old = {"format": "segscope.checkpoint", "version": 1, "task": "semantic",
+           "model": {"name": now.model, **now.options}, "state_dict": now.state_dict,
+           "class_names": list(now.class_names),
+           "normalisation": {"mean": list(now.inputs.mean), "std": list(now.inputs.std)},
+           "crop": now.inputs.crop, "ignore_index": 255, "label_map": None, "train_config": now.recipe}
+    torch.save(old, tmp_path / "v1.pt")
+    read = load_checkpoint(tmp_path / "v1.pt")
+    assert (read.version, read.model, read.inputs.crop) == (1, now.model, now.inputs.crop)
+    assert read.inputs.dtype is None
+    assert read.training is None
+    image = segscope.imread(toy_dataset / "val" / "images" / "img0.png")
+    np.testing.assert_array_equal(load_predictor(tmp_path / "v1.pt").segment(image).labels,
+                                  load_predictor(result.checkpoint).segment(image).labels)
+    newer = {**old, "version": 99}
+    torch.save(newer, tmp_path / "v99.pt")
+    with pytest.raises(ValueError, match="newer than this segscope reads"):
+        load_checkpoint(tmp_path / "v99.pt")
 
 
 def test_cli_train_predict_export(toy_dataset, tmp_path, capsys):

@@ -130,3 +130,13 @@ def test_camvid_val_trivial_prediction(data_dir):
     present = sum(v["pixels"] > 0 for v in report.per_class.values())
     assert report["mean_accuracy"] == pytest.approx(1 / present)  # only Road is ever right
     assert "miou" in report.to_json()
+
+
+def test_a_batch_counts_as_the_sum_of_its_images():
+    rng = np.random.default_rng(4)
+    pred, true = rng.integers(0, 3, (2, 5, 6, 7))
+    batch = semantic_counts(pred, true, num_classes=3, ignore_index=2)
+    one_by_one = [semantic_counts(p, t, num_classes=3, ignore_index=2)
+                  for p, t in zip(pred, true, strict=True)]
+    np.testing.assert_array_equal(batch.confusion, sum(c.confusion for c in one_by_one))
+    np.testing.assert_array_equal(batch.missed, sum(c.missed for c in one_by_one))

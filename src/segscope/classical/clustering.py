@@ -2,17 +2,77 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from ..imagecheck import check_image
 from ..registry import register_method
 from ..result import Provenance, Segmentation
+from ..tiling import Clusters, Components, FromHistogram, GreyHistogram, Objects, grey
 from ._common import absorb_small, regions, semantic_from_classes
 
 __all__ = ["connected_components", "kmeans", "mean_shift", "slic"]
 
 
-@register_method("kmeans", task="semantic")
+def _sample_tile(pixels: np.ndarray, params: Mapping[str, Any], origin: tuple[int, int], index: int,
+                 total: int) -> dict[str, Any]:
+    """A tile's share of the k-means sample: values and whole-image (row, col), and its value range."""
+    data = np.asarray(pixels, np.float32)
+    values = data.reshape(-1, 1 if data.ndim == 2 else data.shape[-1])
+    share = min(len(values), -(-params["sample_size"] * len(values) // total))  # ceiling
+    rng = np.random.default_rng([params["seed"], index])
+    chosen = rng.choice(len(values), share, replace=False)
+    rows, cols = np.divmod(chosen, data.shape[1])
+    return {"values": values[chosen], "rows": rows + origin[0], "cols": cols + origin[1],
+            "low": float(values.min()), "high": float(values.max())}
+
+
+def _fit_samples(parts: list[dict[str, Any]], params: Mapping[str, Any], shape: tuple[int, int]
+                 ) -> dict[str, Any]:
+    """Centres from the tiles' samples, fitted as :func:`kmeans` fits them on its own sample."""
+    values = np.concatenate([p["values"] for p in parts])
+    scale = 0.0
+    if params["spatial_weight"] > 0:
+        span = (max(p["high"] for p in parts) - min(p["low"] for p in parts)) or 1.0
+        scale = params["spatial_weight"] * span / max(shape)
+    features = values
+    if scale > 0:
+        rows = np.concatenate([p["rows"] for p in parts]).astype(np.float32)
+        cols = np.concatenate([p["cols"] for p in parts]).astype(np.float32)
+        features = np.hstack([values, (rows * scale)[:, None], (cols * scale)[:, None]])
+    if len(features) > params["sample_size"]:
+        rng = np.random.default_rng(params["seed"])
+        features = features[rng.choice(len(features), params["sample_size"], replace=False)]
+    distinct = len(np.unique(features, axis=0))
+    if distinct < params["k"]:
+        raise ValueError(f"the image has {distinct} distinct pixel values, fewer than k={params['k']}")
+    centres = fit_centres(features, params["k"], seed=params["seed"], bands=values.shape[1])
+    return {"centres": centres.tolist(), "scale": scale,
+            "cluster_values": centres[:, :values.shape[1]].tolist()}
+
+
+def _assign_tile(pixels: np.ndarray, state: Mapping[str, Any], params: Mapping[str, Any],
+                 origin: tuple[int, int]) -> np.ndarray:
+    features = pixel_features(pixels, scale=state["scale"], origin=origin)
+    return nearest_centre(features, np.asarray(state["centres"], np.float32)).reshape(pixels.shape[:2])
+
+
+def _cluster_names(params: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(f"cluster_{j}" for j in range(int(params["k"])))
+
+
+def _refuse_connected(params: Mapping[str, Any]) -> str | None:
+    if params.get("connected"):
+        return ("kmeans with connected=True cannot be tiled yet: tile kmeans with connected=False, "
+                "then its classes' regions are one class each")
+    return None
+
+
+@register_method("kmeans", task="semantic", tiling=Clusters(
+    sample=_sample_tile, fit=_fit_samples, assign=_assign_tile, class_names=_cluster_names,
+    refuse=_refuse_connected))
 def kmeans(
     image: np.ndarray,
     *,
@@ -87,7 +147,7 @@ def kmeans(
         return regions(label(class_map + 1, background=0, connectivity=1), method="kmeans",
                        details=details)
     return semantic_from_classes(class_map, num_classes=k, method="kmeans", details=details,
-                                 class_names=tuple(f"cluster_{j}" for j in range(k)))
+                                 class_names=_cluster_names({"k": k}))
 
 
 def pixel_features(data: np.ndarray, *, scale: float, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
@@ -122,7 +182,7 @@ def nearest_centre(features: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return distances.argmin(axis=1)
 
 
-@register_method("slic", task="regions")
+@register_method("slic", task="regions", tiling=Objects(per_image_counts=("n_segments",)))
 def slic(
     image: np.ndarray,
     *,
@@ -176,7 +236,7 @@ def slic(
     return regions(labels, method="slic", details={"superpixels": int(labels.max())})
 
 
-@register_method("mean_shift", task="regions")
+@register_method("mean_shift", task="regions", tiling=Objects())
 def mean_shift(
     image: np.ndarray,
     *,
@@ -247,9 +307,23 @@ def _group_close_colours(colours: np.ndarray, tolerance: float) -> np.ndarray:
     return component.reshape(height, width).astype(np.int32) + 1
 
 
-@register_method("connected_components", task="instance")
+def _whole_image_foreground(hist: GreyHistogram, params: Mapping[str, Any], channels: int,
+                            values: tuple[float, ...] | None) -> dict[str, Any]:
+    """What ``foreground="auto"`` means for the whole image: a grey mask as it is, else Otsu."""
+    from .threshold import otsu_rule
+
+    if params["foreground"] != "auto":
+        return {}
+    if channels == 1 and values is not None:
+        return {"foreground": "nonzero"}
+    return {"foreground": otsu_rule(hist, {})[0]}
+
+
+@register_method("connected_components", task="instance", tiling=Components(
+    shared=(FromHistogram(decide=_whole_image_foreground),),
+    diagonal=lambda params: params["connectivity"] == 2))
 def connected_components(
-    image: np.ndarray, *, connectivity: int = 2, min_size: int = 0,
+    image: np.ndarray, *, connectivity: int = 2, min_size: int = 0, foreground: str | float = "auto",
     channel_axis: int | None = None,
 ) -> Segmentation:
     """Each connected component of a foreground mask becomes one instance.
@@ -261,6 +335,10 @@ def connected_components(
         or colour image, whose foreground is then found with Otsu's threshold on its luma.
     connectivity : int
         1 for 4-connectivity, 2 for 8-connectivity (scikit-image's convention).
+    foreground : "auto", "nonzero" or float
+        ``auto``: a grey image with at most two values is a mask (non-zero is foreground), any
+        other image is split at Otsu's threshold of its luma. ``nonzero``: non-zero luma. A
+        number: luma above it.
     min_size : int
         Components with fewer pixels are dropped.
     channel_axis : int or None
@@ -277,14 +355,19 @@ def connected_components(
     image = check_image(image, channel_axis=channel_axis)
     if connectivity not in (1, 2):
         raise ValueError(f"connectivity must be 1 or 2, got {connectivity}")
-    if image.dtype == bool and image.ndim == 2:
+    if isinstance(foreground, str) and foreground not in ("auto", "nonzero"):
+        raise ValueError(f"foreground must be 'auto', 'nonzero' or a number, got {foreground!r}")
+    if image.dtype == bool and image.ndim == 2 and foreground in ("auto", "nonzero"):
         mask = np.ascontiguousarray(image).view(np.uint8)  # 0/1 already: no copy
-    elif image.ndim == 2 and _at_most_two_values(image):
-        mask = (image != 0).astype(np.uint8)
+    elif foreground == "nonzero" or (foreground == "auto" and image.ndim == 2 and _at_most_two_values(image)):
+        mask = (grey(image) != 0).astype(np.uint8)
     else:
-        from .threshold import otsu
+        from .threshold import _binary_map, otsu
 
-        mask = (otsu(image).class_map() == 1).astype(np.uint8)
+        if foreground == "auto":
+            mask = (otsu(image).class_map() == 1).astype(np.uint8)
+        else:
+            mask = _binary_map(grey(image), [float(foreground)]).astype(np.uint8)
     count, labels = cv2.connectedComponents(mask, connectivity=4 if connectivity == 1 else 8,
                                             ltype=cv2.CV_32S)
     if min_size > 0 and count > 1:

@@ -7,6 +7,7 @@ import numpy as np
 from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Segmentation
+from ..tiling import Objects
 from ._common import regions
 
 __all__ = ["EDGE_OPERATORS", "edge_regions", "edges"]
@@ -74,7 +75,7 @@ def edges(
     return np.asarray(getattr(filters, operator)(data))
 
 
-@register_method("edge_regions", task="regions")
+@register_method("edge_regions", task="regions", tiling=Objects())
 def edge_regions(
     image: np.ndarray,
     *,

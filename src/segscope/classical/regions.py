@@ -7,6 +7,7 @@ import numpy as np
 from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Segmentation
+from ..tiling import Objects
 from ._common import absorb_small, regions
 from ._kernels import merge_homogeneous, quadtree_leaves, relabel_sequential, seeded_region_growing
 
@@ -33,7 +34,7 @@ def _auto_seeds(image: np.ndarray, h: float) -> np.ndarray:
     return ndimage.label(minima)[0].astype(np.int32)
 
 
-@register_method("region_growing", task="regions")
+@register_method("region_growing", task="regions", tiling=Objects())
 def region_growing(
     image: np.ndarray,
     *,
@@ -98,7 +99,7 @@ def _quadtree(data: np.ndarray, threshold: float, min_size: int) -> np.ndarray:
     return quadtree_leaves(np.ascontiguousarray(data, dtype=np.float64), float(threshold), min_level, levels)
 
 
-@register_method("split_and_merge", task="regions")
+@register_method("split_and_merge", task="regions", tiling=Objects())
 def split_and_merge(
     image: np.ndarray,
     *,
@@ -154,7 +155,7 @@ def split_and_merge(
                    details={"blocks": int(leaves.max()), "regions": int(labels.max())})
 
 
-@register_method("felzenszwalb", task="regions")
+@register_method("felzenszwalb", task="regions", tiling=Objects())
 def felzenszwalb(
     image: np.ndarray,
     *,
@@ -197,7 +198,7 @@ def felzenszwalb(
     return regions(labels + 1, method="felzenszwalb")
 
 
-@register_method("region_merging", task="regions")
+@register_method("region_merging", task="regions", tiling=Objects(per_image_counts=("n_segments",)))
 def region_merging(
     image: np.ndarray,
     *,

@@ -5,18 +5,24 @@ Every method returns a semantic result (classes "background" and "foreground", o
 converted to luma (ITU-R BT.601, in the input's dtype: :func:`segscope.imagecheck.to_gray`).
 Integer images use one histogram bin per value, as scikit-image does; float images use ``nbins``
 equal bins between their minimum and maximum.
+
+Every global threshold is a *rule*: a function from the image's grey histogram
+(:class:`segscope.tiling.GreyHistogram`) to its thresholds. The method calls it on its image's
+histogram, and declares it as its tiling, so that a tiled job calls the same function on the
+histogram summed over the tiles: one implementation, exact in both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
-from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Segmentation
+from ..tiling import GreyHistogram, HistogramThreshold, LocalWindow, grey, grey_histogram, value_range
 from ._common import semantic_from_classes
 
 __all__ = [
@@ -36,44 +42,24 @@ __all__ = [
 ]
 
 
-def _gray(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
-    return to_gray(check_image(image, channel_axis=channel_axis))
+Rule = Callable[[GreyHistogram, Mapping[str, Any]], list[float]]
 
 
-def _binary(gray: np.ndarray, value: float, method: str) -> Segmentation:
-    above: np.ndarray
+def _binary_map(gray: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """Foreground (1) where the grey value is above the threshold."""
     if gray.dtype == np.uint8:
         # OpenCV compares 8-bit pixels with floor(value): the same test as gray > value.
-        above = cv2.threshold(gray, value, 1, cv2.THRESH_BINARY)[1]
-    else:
-        above = gray > value
-    return semantic_from_classes(above, num_classes=2, method=method, details={"threshold": float(value)})
+        return cv2.threshold(gray, float(thresholds[0]), 1, cv2.THRESH_BINARY)[1]
+    return gray > thresholds[0]
 
 
-def _extremes(gray: np.ndarray) -> tuple[float, float]:
-    if gray.dtype in (np.uint8, np.uint16, np.int16, np.float32, np.float64):
-        low, high, _, _ = cv2.minMaxLoc(gray)  # one SIMD pass instead of two reductions
-        return float(low), float(high)
-    return float(gray.min()), float(gray.max())
-
-
-Chosen = float | tuple[float, np.ndarray]
-
-
-def _global(gray: np.ndarray, method: str, chooser: Callable[[np.ndarray], Chosen]) -> Segmentation:
-    """Threshold at the value ``chooser`` picks; it may also return the thresholded map it made."""
-    low, high = _extremes(gray)
-    if low == high:
-        return _binary(gray, low, method)  # a flat image is all background
-    try:
-        chosen = chooser(gray)
-    except RuntimeError as exc:  # e.g. "minimum" finds no two-peaked histogram
-        raise ValueError(f"{method}: no threshold found for this image ({exc})") from None
-    if isinstance(chosen, tuple):
-        value, above = chosen
-        return semantic_from_classes(above, num_classes=2, method=method,
-                                     details={"threshold": float(value)})
-    return _binary(gray, float(chosen), method)
+def _classes_map(gray: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """Class k+1 where the grey value is above threshold k (``right=True``, as :func:`otsu`)."""
+    bins = np.asarray(thresholds, np.float64)
+    if gray.dtype == np.uint8:
+        lut = np.digitize(np.arange(256), bins=bins, right=True).astype(np.uint8)
+        return cv2.LUT(np.ascontiguousarray(gray), lut)
+    return np.digitize(gray, bins=bins, right=True).astype(np.uint8)
 
 
 def _check_nbins(nbins: int) -> None:
@@ -81,7 +67,185 @@ def _check_nbins(nbins: int) -> None:
         raise ValueError(f"nbins must be at least 2, got {nbins}")
 
 
-@register_method("threshold", task="semantic")
+def _nbins(params: Mapping[str, Any]) -> int:
+    return int(params.get("nbins", 256))
+
+
+def _histogram_method(image: np.ndarray, name: str, tiling: HistogramThreshold, params: Mapping[str, Any],
+                      channel_axis: int | None) -> Segmentation:
+    """A global threshold method: its rule on the image's histogram, applied to every pixel."""
+    gray = grey(image, channel_axis=channel_axis)
+    thresholds = tiling.choose(grey_histogram(gray, nbins=tiling.nbins(params)), params)
+    names = tiling.class_names(params)
+    details: dict[str, Any] = ({"threshold": float(thresholds[0])} if len(names) == 2
+                               else {"thresholds": [float(t) for t in thresholds]})
+    return semantic_from_classes(tiling.apply(gray, thresholds), num_classes=len(names), method=name,
+                                 details=details, class_names=names)
+
+
+def _flat_is_background(rule: Rule) -> Rule:
+    """A rule that leaves a flat image (one value) all background, as every binary method does."""
+
+    def guarded(hist: GreyHistogram, params: Mapping[str, Any]) -> list[float]:
+        if hist.low == hist.high:
+            return [hist.low]
+        try:
+            return rule(hist, params)
+        except RuntimeError as exc:  # e.g. "minimum" finds no two-peaked histogram
+            name = rule.__name__.removesuffix("_rule")
+            raise ValueError(f"{name}: no threshold found for this image ({exc})") from None
+
+    guarded.__name__ = guarded.__qualname__ = rule.__name__
+    guarded.__doc__ = rule.__doc__
+    return guarded
+
+
+def _global(rule: Rule, *, floats: bool = True) -> HistogramThreshold:
+    return HistogramThreshold(choose=rule, apply=_binary_map, nbins=_nbins, floats=floats)
+
+
+# ------------------------------------------------------------------------------- the rules
+def fixed_rule(hist: GreyHistogram, params: Mapping[str, Any]) -> list[float]:
+    """``value``, or the middle of the dtype's range (integers) or of the values (floats)."""
+    value = params.get("value")
+    if value is None:
+        dtype = np.dtype(hist.dtype)
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            value = (float(info.min) + float(info.max)) / 2
+        else:
+            value = (hist.low + hist.high) / 2
+    return [float(value)]
+
+
+@_flat_is_background
+def otsu_rule(hist: GreyHistogram, params: Mapping[str, Any]) -> list[float]:
+    """Otsu's threshold of the histogram (scikit-image's chooser)."""
+    from skimage.filters import threshold_otsu
+
+    return [float(threshold_otsu(hist=(hist.counts, hist.centers)))]
+
+
+def multi_otsu_rule(hist: GreyHistogram, params: Mapping[str, Any]) -> list[float]:
+    """The ``classes - 1`` multi-level Otsu thresholds (scikit-image's chooser)."""
+    from skimage.filters import threshold_multiotsu
+
+    classes = int(params.get("classes", 3))
+    if hist.distinct() < classes:
+        raise ValueError(f"the image has fewer than {classes} distinct values; cannot make "
+                         f"{classes} classes")
+    if np.dtype(hist.dtype) == np.uint8:  # 8-bit images: the 256 bins from zero
+        found = threshold_multiotsu(hist=(hist.from_zero(), np.arange(256)), classes=classes)
+    else:
+        # Given an image, scikit-image normalises the histogram before its float32 cast; so do we.
+        found = threshold_multiotsu(hist=(hist.counts / hist.counts.sum(), hist.centers), classes=classes)
+    return [float(t) for t in found]
+
+
+@_flat_is_background
+def triangle_rule(hist: GreyHistogram, params: Mapping[str, Any]) -> list[float]:
+    """The triangle threshold: OpenCV's rule for 8-bit images, scikit-image's otherwise."""
+    if np.dtype(hist.dtype) == np.uint8:
+        return [_triangle_opencv(hist.from_zero())]
+    return [_triangle_skimage(hist.counts, hist.centers)]
+
+
+def _triangle_opencv(h: np.ndarray) -> float:
+    """OpenCV's ``THRESH_TRIANGLE`` on a 256-bin histogram (its order of ties and its final -1)."""
+    n = len(h)
+    nonzero = np.flatnonzero(h)
+    left, right = int(nonzero[0]), int(nonzero[-1])
+    left = left - 1 if left > 0 else left
+    right = right + 1 if right < n - 1 else right
+    peak = int(np.argmax(h))  # the first index of the maximum
+    flipped = peak - left < right - peak
+    if flipped:
+        h = h[::-1]
+        left, peak = n - 1 - right, n - 1 - peak
+    a, b = float(h[peak]), float(left - peak)
+    thresh = float(left)
+    if peak > left:
+        i = np.arange(left + 1, peak + 1)
+        candidate = a * i + b * h[i].astype(np.float64)
+        best = int(np.argmax(candidate))  # the first maximum, as OpenCV's strict comparison
+        if candidate[best] > 0:
+            thresh = float(i[best])
+    thresh -= 1
+    return n - 1 - thresh if flipped else thresh
+
+
+def _triangle_skimage(counts: np.ndarray, centers: np.ndarray) -> float:
+    """scikit-image's ``threshold_triangle``, from the histogram (it takes only images)."""
+    nbins = len(counts)
+    hist = counts.astype(np.float64)
+    peak = int(np.argmax(hist))
+    height = hist[peak]
+    low, high = np.flatnonzero(hist)[[0, -1]]
+    flip = peak - low < high - peak
+    if flip:
+        hist = hist[::-1]
+        low, peak = nbins - high - 1, nbins - peak - 1
+    width = float(peak - low)
+    x = np.arange(peak - low)
+    norm = np.sqrt(height ** 2 + width ** 2)
+    level = int(np.argmax(height / norm * x - width / norm * hist[x + low])) + low
+    return float(centers[nbins - level - 1 if flip else level])
+
+
+@_flat_is_background
+def li_rule(hist: GreyHistogram, params: Mapping[str, Any]) -> list[float]:
+    """Li's minimum cross-entropy threshold of an integer histogram (scikit-image's iteration)."""
+    if not hist.integer:
+        raise ValueError("li iterates over every pixel of a float image, not over its histogram")
+    centers, counts = hist.centers, hist.counts
+    low = centers[0]
+    values = (centers - low).astype(np.float64)
+    weights = counts.astype(np.float32)
+    t_next = float((counts * (centers - low)).sum()) / float(counts.sum())
+    tolerance = 0.5
+    t_curr = -2 * tolerance
+    keep = counts > 0
+    values, weights = values[keep], weights[keep]
+    while abs(t_next - t_curr) > tolerance:
+        t_curr = t_next
+        fore = values > t_curr
+        mean_fore = np.average(values[fore], weights=weights[fore])
+        mean_back = np.average(values[~fore], weights=weights[~fore])
+        if mean_back == 0:
+            break
+        t_next = (mean_back - mean_fore) / (np.log(mean_back) - np.log(mean_fore))
+    return [float(t_next + low)]
+
+
+@_flat_is_background
+def mean_rule(hist: GreyHistogram, params: Mapping[str, Any]) -> list[float]:
+    """The mean grey value."""
+    return [hist.total / hist.pixels]
+
+
+def _skimage_rule(name: str) -> Rule:
+    def rule(hist: GreyHistogram, params: Mapping[str, Any]) -> list[float]:
+        import skimage.filters as skf
+
+        return [float(getattr(skf, f"threshold_{name}")(hist=(hist.counts, hist.centers)))]
+
+    rule.__name__ = rule.__qualname__ = f"{name}_rule"
+    rule.__doc__ = f"scikit-image's ``threshold_{name}``, from the histogram."
+    return _flat_is_background(rule)
+
+
+yen_rule = _skimage_rule("yen")
+isodata_rule = _skimage_rule("isodata")
+minimum_rule = _skimage_rule("minimum")
+
+_FIXED = _global(fixed_rule)
+_OTSU = _global(otsu_rule)
+_MULTI_OTSU = HistogramThreshold(choose=multi_otsu_rule, apply=_classes_map, nbins=_nbins,
+                                 class_names=lambda params: tuple(
+                                     f"class_{k}" for k in range(int(params.get("classes", 3)))))
+
+
+@register_method("threshold", task="semantic", tiling=_FIXED)
 def threshold(image: np.ndarray, *, value: float | None = None,
               channel_axis: int | None = None) -> Segmentation:
     """Two classes split at a fixed value: pixels above ``value`` are foreground.
@@ -101,17 +265,14 @@ def threshold(image: np.ndarray, *, value: float | None = None,
     >>> threshold(np.array([[1, 5, 9]], np.uint8), value=4).class_map().tolist()
     [[0, 1, 1]]
     """
-    gray = _gray(image, channel_axis)
-    if value is None:
-        if gray.dtype.kind in "iu":
-            info = np.iinfo(gray.dtype)
-            value = (float(info.min) + float(info.max)) / 2
-        else:
-            value = (float(gray.min()) + float(gray.max())) / 2
-    return _binary(gray, value, "threshold")
+    gray = grey(image, channel_axis=channel_axis)
+    low, high = value_range(gray)
+    chosen = fixed_rule(GreyHistogram(np.zeros(0, np.int64), low, high, gray.dtype.str), {"value": value})
+    return semantic_from_classes(_binary_map(gray, chosen), num_classes=2, method="threshold",
+                                 details={"threshold": chosen[0]})
 
 
-@register_method("otsu", task="semantic")
+@register_method("otsu", task="semantic", tiling=_OTSU)
 def otsu(image: np.ndarray, *, nbins: int = 256, channel_axis: int | None = None) -> Segmentation:
     """Two classes split at Otsu's threshold, which maximises the between-class variance.
 
@@ -136,17 +297,10 @@ def otsu(image: np.ndarray, *, nbins: int = 256, channel_axis: int | None = None
     [[0, 0, 1], [0, 1, 1]]
     """
     _check_nbins(nbins)
-    gray = _gray(image, channel_axis)
-    if gray.dtype == np.uint8:
-        # OpenCV's Otsu is the same criterion on the same 256-bin histogram, 10x faster, and it
-        # thresholds in the same pass.
-        return _global(gray, "otsu", lambda g: cv2.threshold(g, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU))
-    from skimage.filters import threshold_otsu
-
-    return _global(gray, "otsu", lambda g: threshold_otsu(g, nbins=nbins))
+    return _histogram_method(image, "otsu", _OTSU, {"nbins": nbins}, channel_axis)
 
 
-@register_method("multi_otsu", task="semantic")
+@register_method("multi_otsu", task="semantic", tiling=_MULTI_OTSU)
 def multi_otsu(image: np.ndarray, *, classes: int = 3, nbins: int = 256,
                channel_axis: int | None = None) -> Segmentation:
     """``classes`` classes split at the multi-level Otsu thresholds.
@@ -173,48 +327,31 @@ def multi_otsu(image: np.ndarray, *, classes: int = 3, nbins: int = 256,
     >>> multi_otsu(image, classes=3).class_map().tolist()
     [[0, 0, 1, 1, 2, 2]]
     """
-    from skimage.filters import threshold_multiotsu
-
     if not 2 <= classes <= 5:
         raise ValueError(f"classes must be between 2 and 5, got {classes}")
     _check_nbins(nbins)
-    gray = _gray(image, channel_axis)
-    if gray.dtype == np.uint8:
-        # One histogram serves the check and the thresholds; a lookup table assigns the classes.
-        counts = cv2.calcHist([np.ascontiguousarray(gray)], [0], None, [256], [0, 256]).ravel()
-        distinct = int(np.count_nonzero(counts))
-    else:
-        distinct = np.unique(gray).size
-    if distinct < classes:
-        raise ValueError(f"the image has fewer than {classes} distinct values; cannot make "
-                         f"{classes} classes")
-    if gray.dtype == np.uint8:
-        thresholds = threshold_multiotsu(hist=(counts.astype(np.int64), np.arange(256)), classes=classes)
-    else:
-        thresholds = threshold_multiotsu(gray, classes=classes, nbins=nbins)
     # right=True: a pixel joins class k+1 only when it is *above* threshold k, as in otsu; with
     # classes=2 this equals otsu's split (scikit-image's docs digitize the other way round).
-    if gray.dtype == np.uint8:
-        lut = np.digitize(np.arange(256), bins=thresholds, right=True).astype(np.uint8)
-        class_map = cv2.LUT(np.ascontiguousarray(gray), lut)
-    else:
-        class_map = np.digitize(gray, bins=thresholds, right=True)
-    return semantic_from_classes(class_map, num_classes=classes, method="multi_otsu",
-                                 details={"thresholds": [float(t) for t in thresholds]})
+    return _histogram_method(image, "multi_otsu", _MULTI_OTSU, {"classes": classes, "nbins": nbins},
+                             channel_axis)
 
 
-def _skimage_global(name: str, summary: str, reference: str, example: str) -> None:
-    """Register a scikit-image histogram threshold under ``name``, documented here."""
-    import skimage.filters as skf
-
-    chooser = getattr(skf, f"threshold_{name}")
+def _histogram_global(name: str, rule: Rule, summary: str, reference: str, example: str, *,
+                      floats: bool = True) -> None:
+    """Register a histogram threshold ``name`` made of ``rule``, documented here."""
+    tiling = _global(rule, floats=floats)
 
     def method(image: np.ndarray, *, channel_axis: int | None = None) -> Segmentation:
-        gray = _gray(image, channel_axis)
-        if name == "triangle" and gray.dtype == np.uint8:
-            flags = cv2.THRESH_BINARY | cv2.THRESH_TRIANGLE
-            return _global(gray, name, lambda g: cv2.threshold(g, 0, 1, flags))
-        return _global(gray, name, chooser)
+        if not floats:
+            gray = grey(image, channel_axis=channel_axis)
+            if gray.dtype.kind == "f":  # the rule needs the pixels themselves
+                import skimage.filters as skf
+
+                value = float(getattr(skf, f"threshold_{name}")(gray)) if gray.min() < gray.max() \
+                    else float(gray.min())
+                return semantic_from_classes(_binary_map(gray, [value]), num_classes=2, method=name,
+                                             details={"threshold": value})
+        return _histogram_method(image, name, tiling, {}, channel_axis)
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"""{summary}
@@ -239,34 +376,34 @@ def _skimage_global(name: str, summary: str, reference: str, example: str) -> No
     {example}
     """
     method.__module__ = __name__
-    globals()[name] = register_method(name, task="semantic")(method)
+    globals()[name] = register_method(name, task="semantic", tiling=tiling)(method)
 
 
-_skimage_global("li", "Two classes split at Li's minimum cross-entropy threshold.",
-                "C. H. Li and P. K. S. Tam, \"An iterative algorithm for minimum cross entropy "
-                "thresholding\", Pattern Recognition Letters 19(8), 771-776, 1998.",
-                "[[0, 0, 1], [0, 1, 1]]")
-_skimage_global("yen", "Two classes split at Yen's maximum-correlation threshold.",
-                "J.-C. Yen, F.-J. Chang and S. Chang, \"A new criterion for automatic multilevel "
-                "thresholding\", IEEE Trans. Image Processing 4(3), 370-378, 1995.",
-                "[[0, 0, 1], [0, 1, 1]]")
-_skimage_global("triangle", "Two classes split by the triangle method on the histogram.",
-                "G. W. Zack, W. E. Rogers and S. A. Latt, \"Automatic measurement of sister "
-                "chromatid exchange frequency\", J. Histochem. Cytochem. 25(7), 741-753, 1977.",
-                "[[0, 0, 1], [0, 1, 1]]")
-_skimage_global("isodata", "Two classes split at the ISODATA (Ridler-Calvard) threshold.",
-                "T. W. Ridler and S. Calvard, \"Picture thresholding using an iterative selection "
-                "method\", IEEE Trans. SMC 8(8), 630-632, 1978.",
-                "[[0, 0, 1], [0, 1, 1]]")
-_skimage_global("mean", "Two classes split at the mean intensity.",
-                "C. A. Glasbey, \"An analysis of histogram-based thresholding algorithms\", "
-                "CVGIP: Graphical Models and Image Processing 55, 532-537, 1993.",
-                "[[0, 0, 1], [0, 1, 1]]")
-_skimage_global("minimum", "Two classes split at the valley between the histogram's two peaks "
-                "(the histogram is smoothed until it has exactly two).",
-                "C. A. Glasbey, \"An analysis of histogram-based thresholding algorithms\", "
-                "CVGIP: Graphical Models and Image Processing 55, 532-537, 1993.",
-                "[[0, 0, 1], [0, 1, 1]]")
+_histogram_global("li", li_rule, "Two classes split at Li's minimum cross-entropy threshold.",
+                  "C. H. Li and P. K. S. Tam, \"An iterative algorithm for minimum cross entropy "
+                  "thresholding\", Pattern Recognition Letters 19(8), 771-776, 1998.",
+                  "[[0, 0, 1], [0, 1, 1]]", floats=False)
+_histogram_global("yen", yen_rule, "Two classes split at Yen's maximum-correlation threshold.",
+                  "J.-C. Yen, F.-J. Chang and S. Chang, \"A new criterion for automatic multilevel "
+                  "thresholding\", IEEE Trans. Image Processing 4(3), 370-378, 1995.",
+                  "[[0, 0, 1], [0, 1, 1]]")
+_histogram_global("triangle", triangle_rule, "Two classes split by the triangle method on the histogram.",
+                  "G. W. Zack, W. E. Rogers and S. A. Latt, \"Automatic measurement of sister "
+                  "chromatid exchange frequency\", J. Histochem. Cytochem. 25(7), 741-753, 1977.",
+                  "[[0, 0, 1], [0, 1, 1]]")
+_histogram_global("isodata", isodata_rule, "Two classes split at the ISODATA (Ridler-Calvard) threshold.",
+                  "T. W. Ridler and S. Calvard, \"Picture thresholding using an iterative selection "
+                  "method\", IEEE Trans. SMC 8(8), 630-632, 1978.",
+                  "[[0, 0, 1], [0, 1, 1]]")
+_histogram_global("mean", mean_rule, "Two classes split at the mean intensity.",
+                  "C. A. Glasbey, \"An analysis of histogram-based thresholding algorithms\", "
+                  "CVGIP: Graphical Models and Image Processing 55, 532-537, 1993.",
+                  "[[0, 0, 1], [0, 1, 1]]")
+_histogram_global("minimum", minimum_rule, "Two classes split at the valley between the histogram's two "
+                  "peaks (the histogram is smoothed until it has exactly two).",
+                  "C. A. Glasbey, \"An analysis of histogram-based thresholding algorithms\", "
+                  "CVGIP: Graphical Models and Image Processing 55, 532-537, 1993.",
+                  "[[0, 0, 1], [0, 1, 1]]")
 
 
 def _check_block(block_size: int) -> None:
@@ -276,20 +413,57 @@ def _check_block(block_size: int) -> None:
 
 def _adaptive(image: np.ndarray, block_size: int, offset: float, channel_axis: int | None,
               method: str) -> Segmentation:
-    from skimage.filters import threshold_local
-
     _check_block(block_size)
-    gray = _gray(image, channel_axis)
-    local = threshold_local(gray.astype(np.float64), block_size, method=method, offset=offset,
-                            mode="reflect")
-    return semantic_from_classes(gray > local, num_classes=2, method=f"adaptive_{method}",
+    gray = grey(image, channel_axis=channel_axis)
+    if method == "mean" and gray.dtype.kind in "iub":
+        above = _above_local_mean(gray, block_size, offset)
+    else:
+        from skimage.filters import threshold_local
+
+        local = threshold_local(gray.astype(np.float64), block_size, method=method, offset=offset,
+                                mode="reflect")
+        above = gray > local
+    return semantic_from_classes(above, num_classes=2, method=f"adaptive_{method}",
                                  details={"block_size": block_size, "offset": offset})
 
 
-@register_method("adaptive_mean", task="semantic")
+def _above_local_mean(gray: np.ndarray, block_size: int, offset: float) -> np.ndarray:
+    """``gray > mean(block) - offset`` for an integer image, with the block sums counted exactly.
+
+    The sums come from an int64 integral image of the mirrored image (scipy's ``reflect``), so
+    every pixel's answer depends on its block's values alone, not on where the block lies: a tile
+    read with the block's reach as halo gives the same answer as the whole image.
+    """
+    r = block_size // 2
+    padded = np.pad(gray.astype(np.int64), r, mode="symmetric")
+    integral = np.zeros((padded.shape[0] + 1, padded.shape[1] + 1), np.int64)
+    np.cumsum(padded, axis=0, out=integral[1:, 1:])
+    np.cumsum(integral[1:, 1:], axis=1, out=integral[1:, 1:])
+    b = block_size
+    sums = integral[b:, b:] - integral[:-b, b:] - integral[b:, :-b] + integral[:-b, :-b]
+    return (gray.astype(np.float64) + offset) * (b * b) > sums
+
+
+def _half_window(parameter: str) -> Callable[[Mapping[str, Any]], int]:
+    def reach(params: Mapping[str, Any]) -> int:
+        return int(params[parameter]) // 2
+
+    return reach
+
+
+def _gaussian_reach(params: Mapping[str, Any]) -> int:
+    sigma = (int(params["block_size"]) - 1) / 6.0
+    return int(4.0 * sigma + 0.5)  # scipy's gaussian_filter truncates at 4 sigma
+
+
+@register_method("adaptive_mean", task="semantic",
+                 tiling=LocalWindow(reach=_half_window("block_size"), parameter="block_size"))
 def adaptive_mean(image: np.ndarray, *, block_size: int = 35, offset: float = 0.0,
                   channel_axis: int | None = None) -> Segmentation:
     """Foreground where a pixel exceeds the mean of its ``block_size`` neighbourhood minus ``offset``.
+
+    Integer images sum each neighbourhood exactly (an integral image), so the result does not
+    depend on where the image is cut; borders are mirrored (scipy's ``reflect``).
 
     Parameters
     ----------
@@ -315,7 +489,8 @@ def adaptive_mean(image: np.ndarray, *, block_size: int = 35, offset: float = 0.
     return _adaptive(image, block_size, offset, channel_axis, "mean")
 
 
-@register_method("adaptive_gaussian", task="semantic")
+@register_method("adaptive_gaussian", task="semantic",
+                 tiling=LocalWindow(reach=_gaussian_reach, parameter="block_size"))
 def adaptive_gaussian(image: np.ndarray, *, block_size: int = 35, offset: float = 0.0,
                       channel_axis: int | None = None) -> Segmentation:
     """Foreground where a pixel exceeds the Gaussian-weighted local mean minus ``offset``.
@@ -346,7 +521,8 @@ def adaptive_gaussian(image: np.ndarray, *, block_size: int = 35, offset: float 
     return _adaptive(image, block_size, offset, channel_axis, "gaussian")
 
 
-@register_method("niblack", task="semantic")
+@register_method("niblack", task="semantic",
+                 tiling=LocalWindow(reach=_half_window("window_size"), parameter="window_size"))
 def niblack(image: np.ndarray, *, window_size: int = 25, k: float = 0.2,
             channel_axis: int | None = None) -> Segmentation:
     """Niblack's local threshold ``T = m - k * s`` from the local mean m and deviation s.
@@ -375,13 +551,14 @@ def niblack(image: np.ndarray, *, window_size: int = 25, k: float = 0.2,
     from skimage.filters import threshold_niblack
 
     _check_block(window_size)
-    gray = _gray(image, channel_axis)
+    gray = grey(image, channel_axis=channel_axis)
     local = threshold_niblack(gray, window_size=window_size, k=k)
     return semantic_from_classes(gray > local, num_classes=2, method="niblack",
                                  details={"window_size": window_size, "k": k})
 
 
-@register_method("sauvola", task="semantic")
+@register_method("sauvola", task="semantic",
+                 tiling=LocalWindow(reach=_half_window("window_size"), parameter="window_size"))
 def sauvola(image: np.ndarray, *, window_size: int = 25, k: float = 0.2, r: float | None = None,
             channel_axis: int | None = None) -> Segmentation:
     """Sauvola's local threshold ``T = m * (1 + k * (s / r - 1))``, made for documents.
@@ -413,7 +590,7 @@ def sauvola(image: np.ndarray, *, window_size: int = 25, k: float = 0.2, r: floa
     from skimage.filters import threshold_sauvola
 
     _check_block(window_size)
-    gray = _gray(image, channel_axis)
+    gray = grey(image, channel_axis=channel_axis)
     local = threshold_sauvola(gray, window_size=window_size, k=k, r=r)
     return semantic_from_classes(gray > local, num_classes=2, method="sauvola",
                                  details={"window_size": window_size, "k": k})
@@ -426,217 +603,3 @@ triangle: Callable[..., Segmentation]
 isodata: Callable[..., Segmentation]
 mean: Callable[..., Segmentation]
 minimum: Callable[..., Segmentation]
-
-
-# ------------------------------------------------------------------ thresholds from a histogram
-# Tiled processing of an image too large for memory computes a global threshold from the
-# histogram summed over tiles. Every method below depends on the image only through that
-# histogram, and these functions reproduce, bin for bin, what the method does on the whole image:
-# OpenCV's Otsu and triangle for 8-bit images, scikit-image's choosers otherwise.
-
-#: Methods whose threshold is a function of the image's histogram (and so can be tiled exactly).
-HISTOGRAM_METHODS = ("threshold", "otsu", "multi_otsu", "li", "yen", "triangle", "isodata", "mean",
-                     "minimum")
-
-#: Integer images wider than this range are refused: their histogram would not fit in memory.
-MAX_INTEGER_RANGE = 1 << 24
-
-
-def gray_for_threshold(image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
-    """The grey image every threshold method works on (luma of colour, dtype kept)."""
-    return _gray(image, channel_axis)
-
-
-def value_range(gray: np.ndarray) -> tuple[float, float]:
-    """Minimum and maximum of a grey image, as the methods compute them."""
-    return _extremes(gray)
-
-
-def value_histogram(gray: np.ndarray, low: float, high: float, *, nbins: int = 256) -> np.ndarray:
-    """Counts of ``gray`` in the bins a method uses for an image whose range is ``[low, high]``.
-
-    Integer images get one bin per value from ``low`` to ``high`` (scikit-image ignores ``nbins``
-    for them); float images get ``nbins`` equal bins, with the edges ``np.histogram`` would draw
-    for the whole image. Summing the counts of the tiles gives the whole image's histogram.
-    """
-    if gray.dtype.kind in "iub":
-        if high - low > MAX_INTEGER_RANGE:
-            raise ValueError(f"integer values span {low:g} to {high:g}: too wide a range for a "
-                             f"histogram (at most {MAX_INTEGER_RANGE}); convert the image to float")
-        shifted = gray.astype(np.int64, copy=False).ravel() - int(low)
-        return np.bincount(shifted, minlength=int(high - low) + 1).astype(np.int64)
-    kind = gray.dtype.type
-    counts, _ = np.histogram(gray, bins=nbins, range=(kind(low), kind(high)))
-    return counts.astype(np.int64)
-
-
-def histogram_centers(dtype: np.dtype, low: float, high: float, *, nbins: int = 256) -> np.ndarray:
-    """The value at the centre of each bin of :func:`value_histogram`."""
-    dtype = np.dtype(dtype)
-    if dtype.kind in "iub":
-        return np.arange(int(low), int(high) + 1)
-    kind = dtype.type
-    edges = np.histogram_bin_edges(np.empty(0, dtype), bins=nbins, range=(kind(low), kind(high)))
-    return (edges[:-1] + edges[1:]) / 2.0
-
-
-def _bins_from_zero(counts: np.ndarray, low: float, high: float) -> np.ndarray:
-    """An 8-bit histogram over [low, high] as the 256 bins from 0 that OpenCV's rules use."""
-    full = np.zeros(256, np.int64)
-    full[int(low):int(high) + 1] = counts
-    return full
-
-
-def _otsu_8bit(counts: np.ndarray) -> float:
-    """OpenCV's Otsu threshold for 8-bit images, from the 256-bin histogram, in its own order."""
-    scale = 1.0 / float(counts.sum())
-    mu = 0.0
-    for i in range(256):
-        mu += i * float(counts[i])
-    mu *= scale
-    mu1 = q1 = 0.0
-    best_sigma = best = 0.0
-    epsilon = float(np.finfo(np.float32).eps)
-    for i in range(256):
-        p_i = float(counts[i]) * scale
-        mu1 *= q1
-        q1 += p_i
-        q2 = 1.0 - q1
-        if min(q1, q2) < epsilon or max(q1, q2) > 1.0 - epsilon:
-            continue
-        mu1 = (mu1 + i * p_i) / q1
-        mu2 = (mu - q1 * mu1) / q2
-        sigma = q1 * q2 * (mu2 - mu1) * (mu2 - mu1)
-        if sigma > best_sigma:
-            best_sigma, best = sigma, float(i)
-    return best
-
-
-def _triangle_8bit(counts: np.ndarray) -> float:
-    """OpenCV's triangle threshold for 8-bit images, from the 256-bin histogram."""
-    h = [int(c) for c in counts]
-    n = 256
-    nonzero = [i for i in range(n) if h[i] > 0]
-    left, right = nonzero[0], nonzero[-1]
-    left = left - 1 if left > 0 else left
-    right = right + 1 if right < n - 1 else right
-    peak = max(range(n), key=lambda i: (h[i], -i))  # first index of the maximum
-    flipped = peak - left < right - peak
-    if flipped:
-        h.reverse()
-        left, peak = n - 1 - right, n - 1 - peak
-    a, b = float(h[peak]), float(left - peak)
-    thresh, dist = float(left), 0.0
-    for i in range(left + 1, peak + 1):
-        candidate = a * i + b * h[i]
-        if candidate > dist:
-            dist, thresh = candidate, float(i)
-    thresh -= 1
-    return n - 1 - thresh if flipped else thresh
-
-
-def _triangle(counts: np.ndarray, centers: np.ndarray) -> float:
-    """scikit-image's triangle threshold, from the histogram."""
-    nbins = len(counts)
-    hist = counts.astype(np.float64)
-    peak = int(np.argmax(hist))
-    height = hist[peak]
-    low, high = np.flatnonzero(hist)[[0, -1]]
-    flip = peak - low < high - peak
-    if flip:
-        hist = hist[::-1]
-        low, peak = nbins - high - 1, nbins - peak - 1
-    width = float(peak - low)
-    x = np.arange(peak - low)
-    norm = np.sqrt(height ** 2 + width ** 2)
-    level = int(np.argmax(height / norm * x - width / norm * hist[x + low])) + low
-    return float(centers[nbins - level - 1 if flip else level])
-
-
-def _li_integer(counts: np.ndarray, centers: np.ndarray) -> float:
-    """scikit-image's Li threshold for integer images, from the histogram."""
-    low = centers[0]
-    values = (centers - low).astype(np.float64)
-    weights = counts.astype(np.float32)
-    t_next = float((counts * (centers - low)).sum()) / float(counts.sum())
-    tolerance = 0.5
-    t_curr = -2 * tolerance
-    keep = counts > 0
-    values, weights = values[keep], weights[keep]
-    while abs(t_next - t_curr) > tolerance:
-        t_curr = t_next
-        fore = values > t_curr
-        mean_fore = np.average(values[fore], weights=weights[fore])
-        mean_back = np.average(values[~fore], weights=weights[~fore])
-        if mean_back == 0:
-            break
-        t_next = (mean_back - mean_fore) / (np.log(mean_back) - np.log(mean_fore))
-    return float(t_next + low)
-
-
-def threshold_from_histogram(method: str, counts: np.ndarray, *, dtype: np.dtype, low: float, high: float,
-                             total: float, params: dict | None = None) -> list[float]:
-    """The threshold(s) ``method`` picks for an image with this histogram, range and pixel sum.
-
-    ``counts`` comes from :func:`value_histogram` (summed over tiles), ``total`` is the sum of the
-    grey values (for ``mean``). Returns one threshold, or ``classes - 1`` for ``multi_otsu``.
-    A flat image (``low == high``) gives ``[low]``: everything background, as the methods do.
-    """
-    import skimage.filters as skf
-
-    params = dict(params or {})
-    dtype = np.dtype(dtype)
-    nbins = int(params.get("nbins", 256))
-    if method not in HISTOGRAM_METHODS:
-        raise ValueError(f"{method!r} is not a histogram threshold; those are {list(HISTOGRAM_METHODS)}")
-    if method == "threshold":
-        value = params.get("value")
-        if value is None:
-            if dtype.kind in "iu":
-                info = np.iinfo(dtype)
-                value = (float(info.min) + float(info.max)) / 2
-            else:
-                value = (float(low) + float(high)) / 2
-        return [float(value)]
-    if method == "multi_otsu":
-        classes = int(params.get("classes", 3))
-        if int(np.count_nonzero(counts)) < classes:
-            raise ValueError(f"the image has fewer than {classes} distinct values; cannot make "
-                             f"{classes} classes")
-        if dtype == np.uint8:  # the method's own 8-bit path: 256 bins from zero
-            full = _bins_from_zero(counts, low, high)
-            return [float(t) for t in skf.threshold_multiotsu(hist=(full, np.arange(256)), classes=classes)]
-        # Given an image, scikit-image normalises the histogram before its float32 cast; so do we.
-        centers = histogram_centers(dtype, low, high, nbins=nbins)
-        probability = counts / counts.sum()
-        return [float(t) for t in skf.threshold_multiotsu(hist=(probability, centers), classes=classes)]
-    if low == high:
-        return [float(low)]
-    centers = histogram_centers(dtype, low, high, nbins=nbins)
-    if dtype == np.uint8 and method in ("otsu", "triangle"):
-        full = _bins_from_zero(counts, low, high)
-        return [_otsu_8bit(full) if method == "otsu" else _triangle_8bit(full)]
-    if method == "mean":
-        return [float(total) / float(counts.sum())]
-    if method == "li":
-        if dtype.kind not in "iu":
-            raise ValueError("li iterates over every pixel of a float image; tiled li takes integer "
-                             "images (or use otsu, which needs only the histogram)")
-        return [_li_integer(counts, centers)]
-    if method == "triangle":
-        return [_triangle(counts, centers)]
-    chooser = {"otsu": skf.threshold_otsu, "yen": skf.threshold_yen, "isodata": skf.threshold_isodata,
-               "minimum": skf.threshold_minimum}[method]
-    try:
-        return [float(chooser(hist=(counts, centers)))]
-    except RuntimeError as exc:
-        raise ValueError(f"{method}: no threshold found for this image ({exc})") from None
-
-
-def apply_thresholds(method: str, gray: np.ndarray, thresholds: list[float]) -> Segmentation:
-    """Classify ``gray`` with thresholds chosen elsewhere, as ``method`` would with its own."""
-    if method == "multi_otsu":
-        class_map = np.digitize(gray, bins=np.asarray(thresholds), right=True).astype(np.uint8)
-        return semantic_from_classes(class_map, num_classes=len(thresholds) + 1, method=method,
-                                     details={"thresholds": [float(t) for t in thresholds]})
-    return _binary(gray, thresholds[0], method)

@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Provenance, Segmentation
+from ..tiling import FromHistogram, FromTiles, GreyHistogram, Objects, grey, grey_histogram
 from ._common import regions
 
 __all__ = ["watershed"]
 
 
-@register_method("watershed", task="regions")
+def _tile_gradient_range(pixels: np.ndarray, core: tuple[slice, slice], params: Mapping[str, Any]
+                         ) -> tuple[float, float] | None:
+    """The range of the surface :func:`watershed` floods over one tile's own pixels."""
+    if pixels.dtype == bool or params["markers"] is not None or params["gradient_range"] is not None:
+        return None
+    surface = gradient_surface(pixels, smoothing=params["smoothing"])[core]
+    return float(surface.min()), float(surface.max())
+
+
+def _whole_gradient_range(ranges: list[tuple[float, float] | None], params: Mapping[str, Any]
+                          ) -> dict[str, Any]:
+    found = [r for r in ranges if r is not None]
+    if not found:
+        return {}
+    return {"gradient_range": (min(r[0] for r in found), max(r[1] for r in found))}
+
+
+@register_method("watershed", task="regions", tiling=Objects(
+    shared=(FromTiles(measure=_tile_gradient_range, combine=_whole_gradient_range),)))
 def watershed(
     image: np.ndarray,
     *,
     markers: np.ndarray | None = None,
     h: float = 0.1,
+    gradient_range: tuple[float, float] | None = None,
     smoothing: float = 1.0,
     compactness: float = 0.0,
     min_distance: int = 5,
@@ -28,8 +51,8 @@ def watershed(
 
     Grey and colour images are flooded on their Sobel gradient magnitude from markers given by the
     caller or found automatically as the gradient's h-minima. A bool foreground mask is flooded on
-    the negated distance transform from its distance peaks, which splits touching objects into
-    instances.
+    the negated distance transform from its distance peaks, which splits touching objects apart;
+    the background of the mask stays 0. The result is a regions result either way.
 
     Parameters
     ----------
@@ -40,6 +63,9 @@ def watershed(
         list of pairs (a list is always read as points). None finds markers automatically.
     h : float
         Automatic markers: minimum depth of a gradient basin, as a fraction of the gradient's range.
+    gradient_range : tuple of float or None
+        The (min, max) of the gradient that ``h`` is a fraction of; None takes this image's. A
+        tiled job passes the whole image's, so that every tile finds the same markers.
     smoothing : float
         Gaussian sigma applied before the gradient is taken (0 for none).
     compactness : float
@@ -54,7 +80,7 @@ def watershed(
     Returns
     -------
     Segmentation
-        A regions result, or an instance result (category 0) when ``image`` is a bool mask.
+        A regions result (0 outside ``mask``, and outside the foreground of a bool image).
 
     References
     ----------
@@ -105,15 +131,11 @@ def watershed(
                 r, c = np.argwhere(comp == label)[0]
                 seeds[r, c] = k
         else:
-            seeds = minima_markers(surface, h * float(surface.max() - surface.min()))
+            low, high = (float(surface.min()), float(surface.max())) if gradient_range is None \
+                else gradient_range
+            seeds = minima_markers(surface, h * (high - low))
     labels = segmentation.watershed(surface, seeds, mask=region_mask, compactness=compactness)
     details = {"markers": int(np.unique(seeds[seeds > 0]).size)}
-    if foreground:
-        result = Segmentation.from_labels(labels, kind="instance",
-                                          categories={int(i): 0 for i in np.unique(labels) if i},
-                                          class_names=("object",),
-                                          provenance=Provenance("watershed", details=details))
-        return result
     return regions(labels, method="watershed", details=details)
 
 
@@ -169,11 +191,28 @@ def _markers(markers: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray |
     )
 
 
-@register_method("watershed_instances", task="instance")
+def foreground_side(hist: GreyHistogram, params: Mapping[str, Any], channels: int = 1,
+                    values: tuple[float, ...] | None = None) -> dict[str, Any]:
+    """The threshold and the side of it that :func:`watershed_instances` takes as objects,
+    from the image's grey histogram (a tiled job: the whole image's)."""
+    from .threshold import otsu_rule
+
+    threshold = params.get("threshold")
+    if threshold is None:
+        threshold = otsu_rule(hist, {})[0]
+    side = params.get("foreground", "auto")
+    if side == "auto":  # objects are the smaller side of the threshold
+        side = "dark" if hist.count_above(threshold) / hist.pixels > 0.5 else "bright"
+    return {"threshold": float(threshold), "foreground": side}
+
+
+@register_method("watershed_instances", task="instance",
+                 tiling=Objects(shared=(FromHistogram(decide=foreground_side),)))
 def watershed_instances(
     image: np.ndarray,
     *,
     foreground: str = "auto",
+    threshold: float | None = None,
     h: float = 1.0,
     smoothing: float = 1.0,
     min_size: int = 20,
@@ -195,6 +234,8 @@ def watershed_instances(
     foreground : {"auto", "bright", "dark"}
         Which side of the threshold the objects are on. ``auto`` takes the smaller side, as
         objects usually cover less of the image than their background.
+    threshold : float or None
+        The grey value that splits objects from background; None takes Otsu's.
     h : float
         Marker depth in pixels: distance maxima less than ``h`` above their saddle merge.
     smoothing : float
@@ -216,16 +257,18 @@ def watershed_instances(
     >>> len(watershed_instances(np.where(blobs, 200, 20).astype(np.uint8)))
     2
     """
-    from .threshold import otsu
+    from .threshold import _binary_map
 
-    check_image(image, channel_axis=channel_axis)
-
+    gray = grey(image, channel_axis=channel_axis)
     if foreground not in ("auto", "bright", "dark"):
         raise ValueError(f"foreground must be 'auto', 'bright' or 'dark', got {foreground!r}")
     if h < 0 or smoothing < 0:
         raise ValueError(f"h and smoothing must be non-negative, got h={h}, smoothing={smoothing}")
-    bright = otsu(image, channel_axis=channel_axis).class_map() == 1
-    side = "dark" if foreground == "dark" or (foreground == "auto" and bright.mean() > 0.5) else "bright"
+    params: dict[str, Any] = {"foreground": foreground, "threshold": threshold}
+    if threshold is None or foreground == "auto":
+        params = foreground_side(grey_histogram(gray), params)
+    side = params["foreground"]
+    bright = _binary_map(gray, [float(params["threshold"])]).astype(bool)
     labels, count = split_foreground(~bright if side == "dark" else bright, h=h, smoothing=smoothing,
                                      min_size=min_size)
     n = int(labels.max())
@@ -233,7 +276,8 @@ def watershed_instances(
         labels, "instance", ids=np.arange(1, n + 1, dtype=np.int32), categories=np.zeros(n, np.int32),
         class_names=("object",),
         provenance=Provenance("watershed_instances",
-                              details={"markers": int(count), "objects": n, "foreground": side}),
+                              details={"markers": int(count), "objects": n, "foreground": side,
+                                       "threshold": params["threshold"]}),
     )
 
 

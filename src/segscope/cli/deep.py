@@ -108,21 +108,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     _need_torch()
     import segscope
-    from segscope.infer import Segmenter, load_segmenter
+    from segscope.infer import Predictor, Segmenter, load_predictor
 
     from ._progress import progress
     from .main import _check_output_dir, _write_collection, expand_inputs, save_result
 
+    segmenter: Predictor
     try:
         if args.backend == "onnx":
             segmenter = Segmenter.from_onnx(args.checkpoint)
         else:
             tile = "auto" if args.tile is None else (args.tile or None)  # --tile 0: whole images
-            segmenter = load_segmenter(args.checkpoint, device=args.device, tile=tile)
+            segmenter = load_predictor(args.checkpoint, device=args.device, tile=tile)
     except (OSError, ValueError, ImportError) as exc:
         print(f"segscope: error: {exc}", file=sys.stderr)
         return 2
-    if args.panoptic and getattr(segmenter, "task", "semantic") != "panoptic":
+    if args.panoptic and segmenter.task != "panoptic":
         print(f"segscope: error: --panoptic needs a panoptic model (panoptic_deeplab); "
               f"{args.checkpoint} is not one", file=sys.stderr)
         return 2
@@ -164,7 +165,7 @@ def _save_probabilities(path: Path, probabilities: Any) -> None:
 
     import numpy as np
 
-    from segscope.result import atomic_write_bytes
+    from segscope.atomic import atomic_write_bytes
 
     buffer = io.BytesIO()
     np.save(buffer, probabilities.astype(np.float16))

@@ -1,23 +1,19 @@
 """Trained models as methods: checkpoints and exported ONNX files (needs ``segscope[deep]``)."""
 
 from .instances import InstanceSegmenter
-from .segmenter import (
-    Segmenter,
-    export_onnx,
-    gaussian_weight,
-    load_segmenter,
-    segmenter_for,
-    sliding_window,
-    tile_starts,
-)
+from .loading import load_predictor, predictor_for
+from .predictor import Predictor, normalise_image
+from .segmenter import Segmenter, export_onnx, gaussian_weight, sliding_window, tile_starts
 
 __all__ = [
     "InstanceSegmenter",
+    "Predictor",
     "Segmenter",
     "export_onnx",
     "gaussian_weight",
-    "load_segmenter",
-    "segmenter_for",
+    "load_predictor",
+    "normalise_image",
+    "predictor_for",
     "sliding_window",
     "tile_starts",
 ]

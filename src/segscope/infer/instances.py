@@ -8,54 +8,48 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoint import Checkpoint
 from ..result import Provenance, Segmentation
+from .predictor import build_network, normalise_image, predicts
 
 __all__ = ["InstanceSegmenter"]
 
 OUTPUTS = ("instance", "panoptic")
 
 
+@predicts("instance", "panoptic")
 class InstanceSegmenter:
     """A trained ``maskrcnn`` or ``panoptic_deeplab`` checkpoint: ``segment(image)`` gives instances.
 
     Use :meth:`from_checkpoint`. Images run whole (Mask R-CNN resizes them as configured).
     """
 
-    def __init__(self, model: Any, data: dict[str, Any], *, device: Any, name: str) -> None:
+    def __init__(self, model: Any, checkpoint: Checkpoint, *, device: Any, name: str) -> None:
         self.model = model
-        self.task: str = data.get("task", "instance")
-        self.class_names: list[str] = list(data["class_names"])
-        norm = data["normalisation"]
-        self.mean = np.asarray(norm["mean"], np.float32)
-        self.std = np.asarray(norm["std"], np.float32)
+        self.task: str = checkpoint.task
+        self.architecture = checkpoint.model
+        self.class_names: list[str] = list(checkpoint.class_names)
+        self.mean = np.asarray(checkpoint.inputs.mean, np.float32)
+        self.std = np.asarray(checkpoint.inputs.std, np.float32)
         self.device = device
         self.name = name
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], *, device: str | None = None) -> InstanceSegmenter:
         """Load a checkpoint written by ``segscope train`` (read with ``weights_only=True``)."""
-        from ..train.checkpoint import load_checkpoint
+        from ..checkpoint import load_checkpoint
 
-        return cls.from_data(load_checkpoint(path), device=device, name=str(path))
+        return cls.from_checkpoint_data(load_checkpoint(path), device=device, name=str(path))
 
     @classmethod
-    def from_data(cls, data: dict[str, Any], *, device: str | None = None, name: str = "checkpoint"
-                  ) -> InstanceSegmenter:
-        import torch
-
-        from ..models import get_model
-
-        config = dict(data["model"])
-        model = get_model(config.pop("name"), **config)
-        model.load_state_dict(data["state_dict"])
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model.to(dev).eval()
-        return cls(model, data, device=dev, name=name)
+    def from_checkpoint_data(cls, checkpoint: Checkpoint, *, device: str | None = None,
+                             tile: int | str | None = None, name: str = "checkpoint") -> InstanceSegmenter:
+        """A segmenter from a checkpoint already read; images run whole (``tile`` is unused)."""
+        model, dev = build_network(checkpoint, device=device)
+        return cls(model, checkpoint, device=dev, name=name)
 
     def _tensor(self, image: np.ndarray, channel_axis: int | None) -> Any:
         import torch
-
-        from .segmenter import normalise_image
 
         x = normalise_image(image, self.mean, self.std, channel_axis=channel_axis)
         return torch.from_numpy(x)[None].to(self.device)
@@ -93,6 +87,7 @@ class InstanceSegmenter:
         provenance = Provenance(
             self.name,
             parameters={"score_threshold": threshold, "min_area": min_area, "output": output},
+            details={"model": self.architecture},
             seconds=time.perf_counter() - start,
         )
         return found.with_provenance(provenance)

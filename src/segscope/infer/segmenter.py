@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ..imagecheck import check_image
+from ..checkpoint import Checkpoint
 from ..result import Provenance, Segmentation
+from .predictor import build_network, normalise_image, predicts
 
-__all__ = ["Segmenter", "gaussian_weight", "sliding_window", "tile_starts"]
+__all__ = ["Segmenter", "export_onnx", "gaussian_weight", "sliding_window", "tile_starts"]
 
 Logits = Callable[[np.ndarray], np.ndarray]  # (N, C_in, h, w) float32 -> (N, C, h, w) logits
 
@@ -89,20 +90,7 @@ def sliding_window(
     return (total / norm)[:, :height, :width]
 
 
-def normalise_image(
-    image: np.ndarray, mean: np.ndarray, std: np.ndarray, *, channel_axis: int | None = None
-) -> np.ndarray:
-    """A (C_in, H, W) float32 array normalised with a checkpoint's per-channel ``mean`` and ``std``
-    (in the image's own units: no dtype rescaling)."""
-    image = check_image(image, channel_axis=channel_axis)
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.shape[-1] != mean.size:
-        raise ValueError(f"the model takes {mean.size} channel(s); the image has {image.shape[-1]}")
-    x = (image.astype(np.float32) - mean) / std
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
-
-
+@predicts("semantic")
 class Segmenter:
     """A trained model as a method: ``Segmenter.from_checkpoint(path).segment(image)``.
 
@@ -118,10 +106,14 @@ class Segmenter:
     fixed_size : bool
         The backend only takes ``tile``-sized input (exported ONNX models).
     name : str
-        Recorded as the method in each result's provenance.
+        Recorded as the method in each result's provenance (the model file).
+    architecture : str or None
+        The network's registered name, recorded in each result's ``provenance.details``.
     batch_size : int
         Sliding windows per forward pass; 1 uses the least memory.
     """
+
+    task = "semantic"
 
     def __init__(
         self,
@@ -134,6 +126,7 @@ class Segmenter:
         fixed_size: bool = False,
         name: str = "checkpoint",
         batch_size: int = 4,
+        architecture: str | None = None,
     ) -> None:
         if fixed_size and tile is None:
             raise ValueError("a fixed-size backend needs a tile size")
@@ -147,6 +140,7 @@ class Segmenter:
         self.tile = tile
         self.fixed_size = fixed_size
         self.name = name
+        self.architecture = architecture
 
     @classmethod
     def from_checkpoint(
@@ -157,42 +151,35 @@ class Segmenter:
         ``tile``: ``"auto"`` tiles images larger than twice the training crop; an int sets the
         tile; None runs every image whole.
         """
-        from ..train.checkpoint import load_checkpoint
+        from ..checkpoint import load_checkpoint
 
-        return cls.from_data(load_checkpoint(path), device=device, tile=tile, name=str(path))
+        return cls.from_checkpoint_data(load_checkpoint(path), device=device, tile=tile, name=str(path))
 
     @classmethod
-    def from_data(
-        cls, data: dict[str, Any], *, device: str | None = None, tile: int | str | None = "auto",
+    def from_checkpoint_data(
+        cls, checkpoint: Checkpoint, *, device: str | None = None, tile: int | str | None = "auto",
         name: str = "checkpoint",
     ) -> Segmenter:
-        """A segmenter from a checkpoint already read (see :meth:`from_checkpoint`)."""
+        """A segmenter from a checkpoint already read; ``name`` (the file) goes into provenance."""
         if not (tile is None or tile == "auto" or (isinstance(tile, int) and tile > 0)):
             raise ValueError(f"tile must be 'auto', None or a positive int, got {tile!r}")
         import torch
 
-        from ..models import get_model
-
-        config = dict(data["model"])
-        name = config.pop("name")
-        model = get_model(name, **config)
-        model.load_state_dict(data["state_dict"])
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model.to(dev).eval()
+        model, dev = build_network(checkpoint, device=device)
 
         def logits_fn(batch: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
                 return model(torch.from_numpy(np.ascontiguousarray(batch)).to(dev)).float().cpu().numpy()
 
-        crop = data.get("crop")
-        norm = data["normalisation"]
+        crop = checkpoint.inputs.crop
         return cls(
             logits_fn,
-            class_names=data["class_names"],
-            mean=norm["mean"],
-            std=norm["std"],
+            class_names=checkpoint.class_names,
+            mean=checkpoint.inputs.mean,
+            std=checkpoint.inputs.std,
             tile=(2 * crop if crop else None) if tile == "auto" else tile,  # type: ignore[arg-type]
             name=name,
+            architecture=checkpoint.model,
         )
 
     @classmethod
@@ -223,6 +210,7 @@ class Segmenter:
             tile=int(info["tile"]),
             fixed_size=True,
             name=str(path),
+            architecture=info.get("model", {}).get("name"),
         )
 
     def normalise(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
@@ -262,6 +250,7 @@ class Segmenter:
         provenance = Provenance(
             self.name,
             parameters={"overlap": overlap, "flip": flip, "tile": self.tile},
+            details={"model": self.architecture},
             seconds=time.perf_counter() - start,
         )
         return Segmentation.from_class_map(
@@ -273,40 +262,8 @@ class Segmenter:
         )
 
 
-_CACHE: dict[tuple[str, float], Any] = {}
-
-
-def load_segmenter(
-    path: str | os.PathLike[str], *, device: str | None = None, tile: int | str | None = "auto"
-) -> Any:
-    """A :class:`Segmenter` (semantic models, ONNX files) or an
-    :class:`~segscope.infer.InstanceSegmenter` (instance and panoptic models), as the file says.
-
-    ``tile`` is the semantic sliding window (see :meth:`Segmenter.from_checkpoint`).
-    """
-    path = Path(path)
-    if path.suffix == ".onnx":
-        return Segmenter.from_onnx(path)
-    from ..train.checkpoint import load_checkpoint
-    from .instances import InstanceSegmenter
-
-    data = load_checkpoint(path)
-    if data.get("task", "semantic") != "semantic":
-        return InstanceSegmenter.from_data(data, device=device, name=str(path))
-    return Segmenter.from_data(data, device=device, tile=tile, name=str(path))
-
-
-def segmenter_for(path: str | os.PathLike[str]) -> Any:
-    """A cached :func:`load_segmenter` result (reloaded when the file changes)."""
-    path = Path(path)
-    key = (str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
-    if key not in _CACHE:
-        _CACHE[key] = load_segmenter(path)
-    return _CACHE[key]
-
-
 def export_onnx(
-    checkpoint: str | os.PathLike[str],
+    checkpoint_path: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
     tile: int | None = None,
@@ -324,17 +281,15 @@ def export_onnx(
     import onnx
     import torch
 
-    from ..models import get_model
-    from ..result import atomic_write_bytes
-    from ..train.checkpoint import load_checkpoint
+    from ..atomic import atomic_write_bytes
+    from ..checkpoint import load_checkpoint
 
-    data = load_checkpoint(checkpoint)
-    if data.get("task", "semantic") != "semantic":
-        raise ValueError(f"{checkpoint}: ONNX export covers semantic models; this is a {data['task']} model")
-    config = dict(data["model"])
-    model = get_model(config.pop("name"), **config).eval()
-    model.load_state_dict(data["state_dict"])
-    size = tile or 2 * int(data.get("crop") or 256)
+    checkpoint = load_checkpoint(checkpoint_path)
+    if checkpoint.task != "semantic":
+        raise ValueError(f"{checkpoint_path}: ONNX export covers semantic models; this is a "
+                         f"{checkpoint.task} model")
+    model, _ = build_network(checkpoint, device="cpu")
+    size = tile or 2 * int(checkpoint.inputs.crop or 256)
     size += (-size) % model.size_divisor
     example = torch.zeros(1, model.in_channels, size, size)
     buffer = io.BytesIO()
@@ -353,11 +308,11 @@ def export_onnx(
         )
     proto = onnx.load_from_string(buffer.getvalue())
     info = {
-        "class_names": list(data["class_names"]),
-        "mean": list(data["normalisation"]["mean"]),
-        "std": list(data["normalisation"]["std"]),
+        "class_names": list(checkpoint.class_names),
+        "mean": list(checkpoint.inputs.mean),
+        "std": list(checkpoint.inputs.std),
         "tile": size,
-        "model": data["model"],
+        "model": {"name": checkpoint.model, **checkpoint.options},
     }
     entry = proto.metadata_props.add()
     entry.key, entry.value = "segscope", json.dumps(info)

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..result import Segmentation, atomic_write_bytes
+from ..atomic import atomic_write_bytes
+from ..result import Segmentation
 
 __all__ = [
     "CocoRecord",

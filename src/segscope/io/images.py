@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..result import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..result import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from .images import ImageReadError, _check_exists
 
 __all__ = [

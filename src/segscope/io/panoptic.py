@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..result import Segmentation, atomic_write_bytes
+from ..atomic import atomic_write_bytes
+from ..result import Segmentation
 from .coco import _load_json
 from .images import imread
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..result import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 __all__ = ["MetricReport"]
 

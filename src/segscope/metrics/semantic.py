@@ -35,8 +35,9 @@ def _class_map(value: Any, name: str, ignore_index: int | None) -> np.ndarray:
         # Void pixels become -1: not counted in a truth, a miss in a prediction.
         return value.class_map(void=-1)
     array = np.asarray(value)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D class index image, got shape {array.shape}")
+    if array.ndim not in (2, 3):
+        raise ValueError(f"{name} must be an (H, W) class index image or an (N, H, W) batch of them, "
+                         f"got shape {array.shape}")
     if not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
         raise TypeError(f"{name} must hold integer class indices, got dtype {array.dtype}")
     return array
@@ -75,7 +76,14 @@ def confusion_matrix(
 def semantic_counts(
     prediction: Any, truth: Any, *, num_classes: int, ignore_index: int | None = None
 ) -> SemanticCounts:
-    """Count one image (or a batch of equally sized images): the confusion matrix and misses."""
+    """Count one image, or an (N, H, W) batch of equally sized ones: the confusion matrix and misses.
+
+    Examples
+    --------
+    >>> batch = np.array([[[0, 1]], [[1, 1]]])  # two 1x2 images
+    >>> semantic_counts(batch, np.ones_like(batch), num_classes=2).confusion.tolist()
+    [[0, 0], [1, 3]]
+    """
     if num_classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes}")
     pred = _class_map(prediction, "prediction", ignore_index)

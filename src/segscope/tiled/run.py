@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from ..api import is_model_file
 from ..io.large import LargeImage, write_tiled_tiff
 from ..result import Provenance, Segmentation
+from ..tiling import Clusters
 from . import plans as _plans
 from .executors import open_executor
 from .grid import Tile, tile_grid
@@ -110,25 +112,21 @@ def _atomic_save(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 # ------------------------------------------------------------------------------ worker tasks
-def _first_pass(tile: Tile, *, job: _Job) -> dict[str, Any]:
-    return _plans.tile_statistics(job.plan, _source(job.source).read(*tile.core), None)
+def _first_pass(tile: Tile, *, job: _Job) -> _plans.TileStatistics:
+    return _plans.tile_statistics(job.plan, _source(job.source).read(*tile.core))
 
 
-def _second_pass(tile: Tile, *, job: _Job, low: float, high: float) -> dict[str, Any]:
-    return _plans.tile_statistics(job.plan, _source(job.source).read(*tile.core), (low, high))
+def _second_pass(tile: Tile, *, job: _Job, low: float, high: float) -> Any:
+    return _plans.tile_histogram(job.plan, _source(job.source).read(*tile.core), (low, high))
 
 
-def _surface_pass(tile: Tile, *, job: _Job) -> tuple[float, float]:
-    return _plans.surface_range(job.plan, _source(job.source).read(*tile.padded), tile.core_in_padded)
+def _measure_pass(tile: Tile, *, job: _Job) -> list[Any]:
+    return _plans.measure_tile(job.plan, _source(job.source).read(*tile.padded), tile.core_in_padded)
 
 
 def _sample_pass(tile: Tile, *, job: _Job) -> dict[str, Any]:
-    return _plans.sample_pixels(job.plan, _source(job.source).read(*tile.core), origin=(tile.top, tile.left),
-                                index=tile.index, total=job.height * job.width)
-
-
-def _count_pass(tile: Tile, *, job: _Job, value: float) -> int:
-    return _plans.count_above(job.plan, _source(job.source).read(*tile.core), value)
+    return _plans.sample_tile(job.plan, _source(job.source).read(*tile.core), origin=(tile.top, tile.left),
+                              index=tile.index, total=job.height * job.width)
 
 
 def _tile_pass(tile: Tile, *, job: _Job) -> int:
@@ -139,11 +137,11 @@ def _tile_pass(tile: Tile, *, job: _Job) -> int:
     group = _group(job.store)
     if plan.stitches:
         names = name_objects(labels, tile, height=job.height, width=job.width,
-                             whole=plan.style == "objects", stride=job.stride)
+                             whole=not plan.joins_by_touch, stride=job.stride)
         core = names[tile.core_in_padded]
         group["_ids"][tile.core] = core
         summary = TileSummary.of(core, tile, width=job.width).arrays()
-        if plan.style == "objects":
+        if not plan.joins_by_touch:
             summary.update(seam_strips(names, tile))
     else:
         core = labels[tile.core_in_padded]
@@ -246,7 +244,7 @@ def segment_tiled(
     if as_tiff and output.exists() and not overwrite:
         raise FileExistsError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
     # Methods are checked before any cluster starts; a model file is opened by a worker.
-    model_file = _plans.is_model_file(method)
+    model_file = is_model_file(method)
     if model_file and not Path(method).exists():
         raise FileNotFoundError(f"{method}: no such checkpoint or ONNX model")
     plan = None if model_file else _plans.make_plan(method, params, overlap=overlap)
@@ -316,8 +314,7 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
     stages["tiles"], clock = time.perf_counter() - clock, time.perf_counter()
 
     # 3. Objects: join pieces across seams, then number them 1..n.
-    details = {k: v for k, v in state.items()
-               if k != "image_pixels" and (k != "foreground" or plan.stitches)}
+    details = {k: v for k, v in state.items() if k != "image_pixels"}
     objects: int | None = None
     if plan.stitches:
         names, labels, objects = _numbering(plan, tiles, summaries, store)
@@ -379,33 +376,33 @@ def _open_store(store: Path, job_id: dict[str, Any], *, overwrite: bool) -> Any:
 
 def _global_state(plan: _plans.TilePlan, tiles: list[Tile], source: LargeImage, executor: Any,
                   progress: bool) -> dict[str, Any]:
+    """What every tile must share, decided once from the whole image as the plan declares."""
     # Statistics are read from the cores (each pixel counted once) by jobs that write nothing.
     job = _Job(str(source.path), "", plan, {}, source.height, source.width, "")
-    if plan.needs_surface_range and source.dtype != bool:
-        ranges = list(executor.map(partial(_surface_pass, job=job), tiles,
-                                   desc=f"{plan.method}: gradient range", progress=progress))
-        return {"surface_low": min(r[0] for r in ranges), "surface_high": max(r[1] for r in ranges)}
-    if plan.needs_sample:
+    if isinstance(plan.tiling, Clusters):
         parts = list(executor.map(partial(_sample_pass, job=job), tiles, desc=f"{plan.method}: sample",
                                   progress=progress))
-        return _plans.fit_clusters(plan, parts, height=source.height, width=source.width)
+        return _plans.fit_samples(plan, parts, height=source.height, width=source.width)
+    state: dict[str, Any] = {}
+    if plan.tile_measures:
+        measures = list(executor.map(partial(_measure_pass, job=job), tiles,
+                                     desc=f"{plan.method}: whole-image measures", progress=progress))
+        state["params"] = _plans.combine_measures(plan, measures)
     if not plan.needs_histogram:
-        return {}
-    parts = list(executor.map(partial(_first_pass, job=job), tiles, desc=f"{plan.method}: histogram",
-                              progress=progress))
-    stats = _plans.merge_first_pass(parts)
-    # Float images: the bins need the whole image's range first.
-    if not _plans.is_mask(plan, stats) and "counts" not in stats:
-        counts = [p["counts"] for p in executor.map(
-            partial(_second_pass, job=job, low=stats["low"], high=stats["high"]), tiles,
-            desc=f"{plan.method}: histogram (bins)", progress=progress)]
-        stats["counts"] = np.sum(counts, axis=0)
-    if plan.method == "watershed_instances" and plan.params["foreground"] == "auto" \
-            and np.dtype(stats["dtype"]).kind == "f":
-        value = _plans.choose_state(plan, {**stats, "above": 0})["thresholds"][0]
-        stats["above"] = sum(executor.map(partial(_count_pass, job=job, value=value), tiles,
-                                          desc=f"{plan.method}: foreground", progress=progress))
-    return _plans.choose_state(plan, stats)
+        return state
+    stats = _plans.merge_statistics(list(executor.map(
+        partial(_first_pass, job=job), tiles, desc=f"{plan.method}: histogram", progress=progress)))
+    histogram = stats.histogram
+    if histogram is None:  # float images: the bins need the whole image's range first
+        parts = list(executor.map(partial(_second_pass, job=job, low=stats.low, high=stats.high), tiles,
+                                  desc=f"{plan.method}: histogram (bins)", progress=progress))
+        histogram = parts[0]
+        for part in parts[1:]:
+            histogram = histogram + part
+    decided = _plans.decide_from_histogram(plan, stats, histogram)
+    if "params" in decided:
+        decided["params"] = {**state.get("params", {}), **decided["params"]}
+    return {**state, **decided}
 
 
 def _read_summary(store: Path, index: int, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -423,8 +420,8 @@ def _numbering(plan: _plans.TilePlan, tiles: list[Tile], summaries: dict[int, An
         # Seam strips are large (overlap x tile per side): read one at a time, when needed.
         return _read_summary(store, index, (key,)).get(key)
 
-    found = join_pieces(edges, tiles, rule="touch" if plan.style == "components" else "overlap",
-                        diagonal=plan.style == "components" and plan.connectivity == 2, strip=strip)
+    found = join_pieces(edges, tiles, rule="touch" if plan.joins_by_touch else "overlap",
+                        diagonal=plan.diagonal, strip=strip)
     names = np.unique(np.concatenate([e.ids for e in edges.values()] + [np.zeros(1, np.int64)]))
     roots = np.array([found.find(int(n)) for n in names.tolist()], np.int64)
     # Per object (root): its size and its first pixel in the whole image, over all its pieces.
@@ -441,8 +438,7 @@ def _numbering(plan: _plans.TilePlan, tiles: list[Tile], summaries: dict[int, An
     real = names != 0
     np.add.at(size, index[real], size_of[real])
     np.minimum.at(first, index[real], first_of[real])
-    keep = size >= int(plan.params.get("min_size", 0)) if plan.style == "components" else \
-        np.ones(len(objects), bool)
+    keep = size >= plan.min_size
     # Objects are numbered 1..n in the raster order of their first pixel, as skimage.measure.label.
     number = np.zeros(len(objects), np.int64)
     order = np.argsort(first[keep], kind="stable")

@@ -1,57 +1,16 @@
-"""Checkpoints: everything needed to rebuild, run and resume a model, loaded without running code."""
+"""The random state a training run resumes with; checkpoints themselves are :mod:`segscope.checkpoint`."""
 
 from __future__ import annotations
 
-import io
-import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..result import atomic_write_bytes
+from ..checkpoint import FORMAT, Checkpoint, load_checkpoint, save_checkpoint
 
-__all__ = ["FORMAT", "capture_rng", "load_checkpoint", "restore_rng", "save_checkpoint"]
-
-FORMAT = "segscope.checkpoint"
-VERSION = 1
-REQUIRED = ("model", "state_dict", "class_names", "normalisation")
-
-
-def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
-    """Write a checkpoint atomically (a temporary file, then a rename)."""
-    missing = [k for k in REQUIRED if k not in payload]
-    if missing:
-        raise ValueError(f"a checkpoint needs {missing}")
-    buffer = io.BytesIO()
-    torch.save({"format": FORMAT, "version": VERSION, **payload}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_checkpoint(
-    path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
-) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``: tensors and plain data only, never code."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    try:
-        # mmap: tensors stay in the file until used, so reading a checkpoint for inference does
-        # not load the optimizer state into memory.
-        data = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
-    except Exception as exc:  # torch raises many types for a bad or hostile file
-        raise ValueError(f"{path}: not a loadable checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a segscope checkpoint (no '{FORMAT}' header)")
-    if data.get("version", 0) > VERSION:
-        raise ValueError(f"{path}: checkpoint version {data['version']} is newer than this segscope reads")
-    missing = [k for k in REQUIRED if k not in data]
-    if missing:
-        raise ValueError(f"{path}: checkpoint lacks {missing}")
-    return data
-
+__all__ = ["FORMAT", "Checkpoint", "capture_rng", "load_checkpoint", "restore_rng", "save_checkpoint"]
 
 def capture_rng() -> dict[str, Any]:
     """Every random state a training run draws from, in plain types."""

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from ..checkpoint import InputSpec
 from ..io.images import imread
 from ..io.labels import read_label_png
 
@@ -163,13 +164,19 @@ def augment_pair(
     return x, mask
 
 
-def channel_statistics(images: Sequence[Path], limit: int = 64) -> tuple[list[float], list[float]]:
-    """Per-channel mean and standard deviation over (up to ``limit``) training images."""
+def input_statistics(images: Sequence[Path], limit: int = 64, *, crop: int | None = None) -> InputSpec:
+    """What a model trained on ``images`` expects: per-channel mean and standard deviation, the
+    images' dtype and their value range, over (up to ``limit``) training images."""
     total = total_sq = None
     count = 0
+    low, high = np.inf, -np.inf
+    dtype: str | None = None
     step = max(1, len(images) // limit)
     for image_path in list(images)[::step][:limit]:
-        image = imread(image_path).astype(np.float64)
+        raw = imread(image_path)
+        dtype = dtype or raw.dtype.name
+        image = raw.astype(np.float64)
+        low, high = min(low, float(image.min())), max(high, float(image.max()))
         if image.ndim == 2:
             image = image[..., None]
         flat = image.reshape(-1, image.shape[-1])
@@ -178,4 +185,4 @@ def channel_statistics(images: Sequence[Path], limit: int = 64) -> tuple[list[fl
         count += flat.shape[0]
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-12))
-    return mean.tolist(), std.tolist()
+    return InputSpec(tuple(mean.tolist()), tuple(std.tolist()), dtype, (low, high), crop)

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..checkpoint import Checkpoint, InputSpec, Scores, TrainingState, load_checkpoint, save_checkpoint
 from ..metrics import Evaluator
 from ..models import get_model, get_model_info
-from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
-from .data import Augment, LabelledFolder, channel_statistics, pair_by_stem
+from .checkpoint import capture_rng, restore_rng
+from .data import Augment, LabelledFolder, input_statistics, pair_by_stem
 from .distributed import Distributed, distributed_from_environment
 from .losses import SegmentationLoss, median_frequency_weights
 
@@ -165,8 +166,7 @@ class _Plan:
     model: torch.nn.Module
     train_set: Any
     val_set: Any
-    mean: list[float]
-    std: list[float]
+    inputs: InputSpec
     class_names: list[str]
     metric: str  # the validation figure that picks the best checkpoint, e.g. "val_miou"
     batch_loss: Callable[[Any], torch.Tensor]
@@ -213,7 +213,8 @@ def _semantic_plan(config: TrainConfig, device: torch.device) -> _Plan:
     if config.val_images is not None and config.val_labels is not None:
         val_pairs = pair_by_stem(config.val_images, config.val_labels)
     pairs, val_pairs = _split(config, pairs, val_pairs)
-    mean, std = channel_statistics([image for image, _ in pairs])
+    inputs = input_statistics([image for image, _ in pairs], crop=config.crop)
+    mean, std = list(inputs.mean), list(inputs.std)
     common = {"mean": mean, "std": std, "ignore_index": config.ignore_index, "label_map": config.label_map}
     train_set = LabelledFolder(pairs, augment=_augment(config), **common)
     val_set = LabelledFolder(val_pairs, **common) if val_pairs else None
@@ -245,7 +246,7 @@ def _semantic_plan(config: TrainConfig, device: torch.device) -> _Plan:
         return {"val_miou": scores["miou"], "val_pixel_accuracy": scores["pixel_accuracy"]}
 
     names = config.class_names or [str(k) for k in range(config.num_classes)]
-    return _Plan(model, train_set, val_set, mean, std, names, "val_miou", batch_loss, validate)
+    return _Plan(model, train_set, val_set, inputs, names, "val_miou", batch_loss, validate)
 
 
 def _instance_plan(config: TrainConfig, device: torch.device, task: str) -> _Plan:
@@ -269,7 +270,8 @@ def _instance_plan(config: TrainConfig, device: torch.device, task: str) -> _Pla
     if config.val_images is not None and config.val_labels is not None:
         val_sources = instance_sources(config.val_images, config.val_labels)
     sources, val_sources = _split(config, sources, val_sources)
-    mean, std = channel_statistics([s.image for s in sources])
+    inputs = input_statistics([s.image for s in sources], crop=config.crop)
+    mean, std = list(inputs.mean), list(inputs.std)
     common = {"mean": mean, "std": std, "num_classes": config.num_classes}
     train_set = InstanceFolder(sources, augment=_augment(config), **common)
     val_set = InstanceFolder(val_sources, **common) if val_sources else None
@@ -313,7 +315,7 @@ def _instance_plan(config: TrainConfig, device: torch.device, task: str) -> _Pla
         report = evaluator.compute()
         return {"val_f1": report["f1@0.5"], "val_accuracy": report["accuracy@0.5"]}
 
-    return _Plan(model, train_set, val_set, mean, std, names, "val_f1", batch_loss, validate,
+    return _Plan(model, train_set, val_set, inputs, names, "val_f1", batch_loss, validate,
                  collate_instances, unused_parameters=task != "panoptic")
 
 
@@ -434,40 +436,29 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device, *, res
     history: list[dict[str, Any]] = []
     start_epoch, step, best_score, best_epoch = 0, 0, -1.0, -1
     if resume is not None:
-        state = load_checkpoint(resume, map_location=device)
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        generator.set_state(state["generator"])
-        restore_rng(state["rng"])
-        start_epoch, step = state["epoch"], state["step"]
-        best_score, best_epoch = state["best_score"], state["best_epoch"]
-        history = list(state["history"])
+        saved = load_checkpoint(resume, map_location=device)
+        if saved.training is None:
+            raise ValueError(f"{resume}: holds no training state to resume from")
+        model.load_state_dict(saved.state_dict)
+        optimizer.load_state_dict(saved.training.optimizer)
+        scheduler.load_state_dict(saved.training.scheduler)
+        scaler.load_state_dict(saved.training.scaler)
+        generator.set_state(saved.training.generator)
+        restore_rng(saved.training.rng)
+        start_epoch, step = saved.training.epoch, saved.training.step
+        best_score, best_epoch = saved.scores.best_score, saved.scores.best_epoch
+        history = list(saved.scores.history)
 
-    def payload(epoch: int) -> dict[str, Any]:
-        return {
-            "model": dict(model.config),
-            "task": task,
-            "state_dict": model.state_dict(),
-            "class_names": plan.class_names,
-            "normalisation": {"mean": plan.mean, "std": plan.std},
-            "ignore_index": config.ignore_index,
-            "label_map": config.label_map,
-            "crop": config.crop,
-            "train_config": asdict(config),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "generator": generator.get_state(),
-            "rng": capture_rng(),
-            "epoch": epoch,
-            "step": step,
-            "metric": plan.metric,
-            "best_score": best_score,
-            "best_epoch": best_epoch,
-            "history": history,
-        }
+    def payload(epoch: int) -> Checkpoint:
+        options = {k: v for k, v in model.config.items() if k != "name"}
+        return Checkpoint(
+            task=task, model=config.model, options=options, state_dict=model.state_dict(),
+            class_names=tuple(plan.class_names), inputs=plan.inputs, ignore_index=config.ignore_index,
+            label_map=config.label_map, recipe=asdict(config),
+            scores=Scores(plan.metric, best_score, best_epoch, tuple(history)),
+            training=TrainingState(epoch, step, optimizer.state_dict(), scheduler.state_dict(),
+                                   scaler.state_dict(), generator.get_state(), capture_rng()),
+        )
 
     started = time.perf_counter()
     clock["start"] = started
@@ -537,7 +528,7 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device, *, res
 
 
 def _write_logs(out: Path, history: list[dict[str, Any]]) -> None:
-    from ..result import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
 
     atomic_write_bytes(out / "log.json", json.dumps(history, indent=2).encode())
     columns = list(dict.fromkeys(k for row in history for k in row))

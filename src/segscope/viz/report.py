@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..result import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 __all__ = ["GalleryItem", "png_data_uri", "write_gallery"]
 

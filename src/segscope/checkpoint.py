@@ -1,0 +1,190 @@
+"""The typed checkpoint: everything needed to rebuild, run and resume a trained model.
+
+A checkpoint is written and read here only. On disk it is a ``torch.save`` file of plain data
+(strings, numbers, lists, dicts, tensors) read back with ``weights_only=True``, so a hostile file
+cannot run code. In memory it is a :class:`Checkpoint`, whose fields say what they hold.
+
+Schema versions: 1 (a flat dict with ``model``, ``normalisation``, ``crop`` ...) is still read;
+2 is written. torch is imported only to save and load.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_bytes
+
+__all__ = ["FORMAT", "SCHEMA_VERSION", "Checkpoint", "InputSpec", "Scores", "TrainingState",
+           "load_checkpoint", "save_checkpoint"]
+
+FORMAT = "segscope.checkpoint"
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model expects of an image: the training normalisation and the data it saw."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    """Per input channel, in the images' own units (no dtype rescaling)."""
+    dtype: str | None = None
+    """The training images' dtype (None in checkpoints older than schema 2)."""
+    value_range: tuple[float, float] | None = None
+    """The smallest and largest value seen in the training images."""
+    crop: int | None = None
+    """The training crop, in pixels; sliding windows default to twice it."""
+
+    @property
+    def channels(self) -> int:
+        return len(self.mean)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """How training went: the validation figure that picked the best epoch, and every epoch."""
+
+    metric: str | None = None
+    best_score: float = -1.0
+    best_epoch: int = -1
+    history: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """What resuming needs beyond the weights (``last.pt`` only holds it meaningfully)."""
+
+    epoch: int
+    step: int
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any]
+    generator: Any
+    rng: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A trained model: which network, its weights, its classes and what its inputs must be."""
+
+    task: str
+    """"semantic", "instance" or "panoptic"."""
+    model: str
+    """The registered model name (``segscope.models``)."""
+    options: dict[str, Any]
+    """The builder's keyword options (num_classes, in_channels ...)."""
+    state_dict: dict[str, Any] = field(repr=False)
+    class_names: tuple[str, ...]
+    inputs: InputSpec
+    ignore_index: int | None = None
+    label_map: dict[int, int] | None = None
+    recipe: dict[str, Any] = field(default_factory=dict)
+    """The training configuration that made it."""
+    scores: Scores = field(default_factory=Scores)
+    training: TrainingState | None = None
+    version: int = SCHEMA_VERSION
+
+    def to_payload(self) -> dict[str, Any]:
+        """The plain-data form written to disk (schema :data:`SCHEMA_VERSION`)."""
+        training = None
+        if self.training is not None:
+            t = self.training
+            training = {"epoch": t.epoch, "step": t.step, "optimizer": t.optimizer, "scheduler": t.scheduler,
+                        "scaler": t.scaler, "generator": t.generator, "rng": t.rng}
+        return {
+            "format": FORMAT,
+            "version": SCHEMA_VERSION,
+            "task": self.task,
+            "model": {"name": self.model, "options": dict(self.options)},
+            "state_dict": self.state_dict,
+            "class_names": list(self.class_names),
+            "inputs": {"mean": list(self.inputs.mean), "std": list(self.inputs.std),
+                       "dtype": self.inputs.dtype,
+                       "value_range": (None if self.inputs.value_range is None
+                                       else list(self.inputs.value_range)),
+                       "crop": self.inputs.crop},
+            "labels": {"ignore_index": self.ignore_index, "label_map": self.label_map},
+            "recipe": dict(self.recipe),
+            "scores": {"metric": self.scores.metric, "best_score": self.scores.best_score,
+                       "best_epoch": self.scores.best_epoch, "history": list(self.scores.history)},
+            "training": training,
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any], *, source: str = "checkpoint") -> Checkpoint:
+        """Read the plain-data form of any schema version (``source`` names it in errors)."""
+        version = data.get("version", 0)
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise ValueError(f"{source}: checkpoint version {version} is newer than this segscope reads")
+        try:
+            if version < 2:
+                return cls._from_version_1(data)
+            model, inputs, labels, scores = data["model"], data["inputs"], data["labels"], data["scores"]
+            training = data.get("training")
+            return cls(
+                task=str(data["task"]), model=str(model["name"]), options=dict(model["options"]),
+                state_dict=data["state_dict"], class_names=tuple(data["class_names"]),
+                inputs=InputSpec(tuple(inputs["mean"]), tuple(inputs["std"]), inputs.get("dtype"),
+                                 None if inputs.get("value_range") is None else tuple(inputs["value_range"]),
+                                 inputs.get("crop")),
+                ignore_index=labels.get("ignore_index"), label_map=labels.get("label_map"),
+                recipe=dict(data.get("recipe") or {}),
+                scores=Scores(scores.get("metric"), float(scores.get("best_score", -1.0)),
+                              int(scores.get("best_epoch", -1)), tuple(scores.get("history") or ())),
+                training=None if training is None else TrainingState(**training),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{source}: checkpoint lacks or mangles {exc}") from None
+
+    @classmethod
+    def _from_version_1(cls, data: dict[str, Any]) -> Checkpoint:
+        options = dict(data["model"])
+        name = options.pop("name")
+        training = None
+        if "optimizer" in data:
+            training = TrainingState(data["epoch"], data["step"], data["optimizer"], data["scheduler"],
+                                     data["scaler"], data["generator"], data["rng"])
+        norm = data["normalisation"]
+        return cls(
+            task=str(data.get("task", "semantic")), model=str(name), options=options,
+            state_dict=data["state_dict"], class_names=tuple(data["class_names"]),
+            inputs=InputSpec(tuple(norm["mean"]), tuple(norm["std"]), crop=data.get("crop")),
+            ignore_index=data.get("ignore_index"), label_map=data.get("label_map"),
+            recipe=dict(data.get("train_config") or {}),
+            scores=Scores(data.get("metric"), float(data.get("best_score", -1.0)),
+                          int(data.get("best_epoch", -1)), tuple(data.get("history") or ())),
+            training=training, version=1,
+        )
+
+
+def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> None:
+    """Write a checkpoint atomically (a temporary file, then a rename)."""
+    import torch
+
+    if not isinstance(checkpoint, Checkpoint):
+        raise TypeError(f"{path}: save_checkpoint takes a Checkpoint, got {type(checkpoint).__name__}")
+    buffer = io.BytesIO()
+    torch.save(checkpoint.to_payload(), buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") -> Checkpoint:
+    """Read a checkpoint with ``weights_only=True``: tensors and plain data only, never code."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        # mmap: tensors stay in the file until used, so reading a checkpoint for inference does
+        # not load the optimizer state into memory.
+        data = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
+    except Exception as exc:  # torch raises many types for a bad or hostile file
+        raise ValueError(f"{path}: not a loadable checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a segscope checkpoint (no '{FORMAT}' header)")
+    return Checkpoint.from_payload(data, source=str(path))
