@@ -20,9 +20,9 @@ import numpy as np
 
 from .api import segment
 from .atomic import atomic_write_bytes
+from .groundtruth import BsdsGroundTruth
 from .imagecheck import to_gray
 from .io.images import imread
-from .io.panoptic import BsdsGroundTruth
 from .metrics import evaluate, label_boundaries
 from .metrics.boundaries import boundary_matches
 from .result import Segmentation

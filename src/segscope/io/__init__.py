@@ -1,15 +1,14 @@
 """Readers and writers: images, label PNGs, COCO, COCO panoptic, YOLO and BSDS ground truth."""
 
+from .bsds import BsdsGroundTruth, read_bsds_groundtruth
 from .coco import (
     CocoRecord,
     mask_to_polygons,
     mask_to_rle,
     polygons_to_mask,
     read_coco,
-    read_yolo,
     rle_to_mask,
     write_coco,
-    write_yolo,
 )
 from .images import DEFAULT_MAX_PIXELS, ImageInfo, ImageReadError, image_info, imread, imwrite
 from .labels import (
@@ -20,15 +19,8 @@ from .labels import (
     write_label_png,
     write_palette_png,
 )
-from .panoptic import (
-    BsdsGroundTruth,
-    PanopticRecord,
-    ids_to_rgb,
-    read_bsds_groundtruth,
-    read_coco_panoptic,
-    rgb_to_ids,
-    write_coco_panoptic,
-)
+from .panoptic import PanopticRecord, ids_to_rgb, read_coco_panoptic, rgb_to_ids, write_coco_panoptic
+from .yolo import read_yolo, write_yolo
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",

@@ -1,4 +1,4 @@
-"""COCO instance annotations (RLE and polygons) and YOLO segmentation labels.
+"""COCO instance annotations (RLE and polygons).
 
 Masks are encoded and decoded with pycocotools, the reference implementation, so that RLE strings
 and polygon rasterisation agree bit for bit with every COCO tool. Polygons are traced along pixel
@@ -26,10 +26,8 @@ __all__ = [
     "mask_to_rle",
     "polygons_to_mask",
     "read_coco",
-    "read_yolo",
     "rle_to_mask",
     "write_coco",
-    "write_yolo",
 ]
 
 
@@ -235,60 +233,6 @@ def write_coco(
     categories = [{"id": i, "name": n} for i, n in enumerate(names) if n or i in used]
     payload = {"images": images, "annotations": annotations, "categories": categories}
     atomic_write_bytes(path, json.dumps(payload).encode())
-
-
-def read_yolo(
-    path: str | os.PathLike[str], shape: tuple[int, int], *,
-    class_names: Sequence[str] | None = None,
-) -> Segmentation:
-    """Read a YOLO segmentation label file: one instance per line, ``class x1 y1 x2 y2 ...``.
-
-    Coordinates are normalised to [0, 1] by the image's width and height (``shape`` is (H, W)).
-    Polygons are rasterised with pycocotools, as COCO polygons.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    height, width = shape
-    masks, cats = [], []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        try:
-            cat = int(fields[0])
-            coords = np.array([float(v) for v in fields[1:]])
-        except ValueError as exc:
-            raise ValueError(f"{path}:{line_no}: not a YOLO label line ({exc})") from exc
-        if coords.size < 6 or coords.size % 2:
-            raise ValueError(
-                f"{path}:{line_no}: a polygon needs at least 3 x y pairs, got {coords.size} values"
-            )
-        if coords.min() < 0 or coords.max() > 1:
-            raise ValueError(f"{path}:{line_no}: coordinates must be normalised to [0, 1]")
-        xy = coords.reshape(-1, 2) * (width, height)
-        masks.append(polygons_to_mask([xy.ravel().tolist()], height, width))
-        cats.append(cat)
-    stack = np.array(masks, bool).reshape(len(masks), height, width)
-    return Segmentation.from_masks(stack, categories=cats, class_names=class_names)
-
-
-def write_yolo(path: str | os.PathLike[str], segmentation: Segmentation) -> None:
-    """Write instances as a YOLO segmentation label file (one polygon per instance part)."""
-    height, width = segmentation.shape
-    lines = []
-    for mask, cat in zip(segmentation.instance_masks(), segmentation.categories, strict=True):
-        if cat < 0:
-            raise ValueError(f"{path}: YOLO labels need a category for every instance")
-        polygons = mask_to_polygons(mask)
-        if polygons is None:  # holes: keep the outer outline, as YOLO has no holes
-            from scipy import ndimage
-
-            polygons = mask_to_polygons(ndimage.binary_fill_holes(mask))
-        for polygon in polygons or []:
-            xy = np.asarray(polygon).reshape(-1, 2) / (width, height)
-            lines.append(f"{int(cat)} " + " ".join(f"{v:.8f}" for v in xy.ravel()))
-    atomic_write_bytes(path, ("\n".join(lines) + ("\n" if lines else "")).encode())
 
 
 def _load_json(path: Path) -> dict[str, Any]:

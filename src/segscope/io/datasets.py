@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..result import Segmentation
+from .bsds import read_bsds_groundtruth
 from .coco import read_coco
 from .labels import read_label_png
-from .panoptic import read_bsds_groundtruth, read_coco_panoptic
+from .panoptic import read_coco_panoptic
 
 __all__ = ["Annotation", "read_annotations"]
 

@@ -1,5 +1,4 @@
-"""COCO panoptic format (RGB PNG with id = R + 256 G + 256^2 B, plus a JSON of segments_info)
-and the BSDS500 ``.mat`` ground truth."""
+"""COCO panoptic format (RGB PNG with id = R + 256 G + 256^2 B, plus a JSON of segments_info)."""
 
 from __future__ import annotations
 
@@ -19,10 +18,8 @@ from .coco import _load_json
 from .images import imread
 
 __all__ = [
-    "BsdsGroundTruth",
     "PanopticRecord",
     "ids_to_rgb",
-    "read_bsds_groundtruth",
     "read_coco_panoptic",
     "rgb_to_ids",
     "write_coco_panoptic",
@@ -147,31 +144,3 @@ def write_coco_panoptic(
                   for i, n in enumerate(names) if n or i in thing_of]
     payload = {"annotations": annotations, "categories": categories}
     atomic_write_bytes(json_path, json.dumps(payload).encode())
-
-
-@dataclass
-class BsdsGroundTruth:
-    """The human segmentations of one BSDS500 image: one region result and boundary map each."""
-
-    segmentations: list[Segmentation]
-    boundaries: list[np.ndarray]
-
-
-def read_bsds_groundtruth(path: str | os.PathLike[str]) -> BsdsGroundTruth:
-    """Read a BSDS500 ``groundTruth/<split>/<id>.mat`` file (all annotators)."""
-    from scipy.io import loadmat
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        cell = loadmat(path)["groundTruth"]
-    except (KeyError, ValueError, OSError, NotImplementedError) as exc:
-        raise ValueError(f"{path}: not a BSDS ground-truth .mat file ({exc})") from exc
-    segmentations, boundaries = [], []
-    for k in range(cell.shape[1]):
-        entry = cell[0, k]
-        labels = np.asarray(entry["Segmentation"][0, 0]).astype(np.int32)
-        segmentations.append(Segmentation.from_labels(labels, kind="regions"))
-        boundaries.append(np.asarray(entry["Boundaries"][0, 0]).astype(bool))
-    return BsdsGroundTruth(segmentations, boundaries)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ..io.panoptic import BsdsGroundTruth
+from ..groundtruth import BsdsGroundTruth
 from ._inputs import label_array
 from .boundaries import BSDS_MAX_DIST, boundary_counts, f_measure, label_boundaries
 from .regions import _iou_from_table, _rand_from_table, _voi_from_table, contingency_table

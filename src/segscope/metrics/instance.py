@@ -21,6 +21,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..result import Segmentation
 from ._inputs import same_shape
+from ._policy import ratio
 
 __all__ = [
     "COCO_AREA_RANGES",
@@ -400,11 +401,11 @@ def match_counts(iou: np.ndarray, iou_threshold: float) -> dict[str, Any]:
         "tp": tp,
         "fp": fp,
         "fn": fn,
-        "precision": tp / n_p if n_p else 0.0,
-        "recall": tp / n_g if n_g else 0.0,
-        "f1": 2 * tp / (n_p + n_g) if n_p + n_g else 0.0,
-        "accuracy": tp / (tp + fp + fn) if tp + fp + fn else 0.0,
-        "mean_matched_iou": matched_iou / tp if tp else 0.0,
-        "panoptic_quality": matched_iou / (tp + fp / 2 + fn / 2) if tp + fp + fn else 0.0,
+        "precision": ratio(tp, n_p),
+        "recall": ratio(tp, n_g),
+        "f1": ratio(2 * tp, n_p + n_g),
+        "accuracy": ratio(tp, tp + fp + fn),
+        "mean_matched_iou": ratio(matched_iou, tp),
+        "panoptic_quality": ratio(matched_iou, tp + fp / 2 + fn / 2),
         "matched_iou_sum": matched_iou,
     }

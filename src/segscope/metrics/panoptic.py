@@ -17,6 +17,7 @@ import numpy as np
 
 from ..result import Segmentation
 from ._inputs import same_shape
+from ._policy import nanmean, ratio
 
 __all__ = ["PanopticCounts", "panoptic_counts", "panoptic_quality"]
 
@@ -167,7 +168,7 @@ def panoptic_quality(
             continue
         iou = total.iou.get(c, 0.0)
         denominator = tp + 0.5 * fp + 0.5 * fn
-        pq, sq, rq = iou / denominator, (iou / tp if tp else 0.0), tp / denominator
+        pq, sq, rq = iou / denominator, ratio(iou, tp), tp / denominator
         name = class_names[c] if class_names is not None and 0 <= c < len(class_names) else str(c)
         per_class[name] = {"pq": pq, "sq": sq, "rq": rq, "tp": tp, "fp": fp, "fn": fn}
         groups["all"].append((pq, sq, rq))
@@ -176,9 +177,9 @@ def panoptic_quality(
     for group, values in groups.items():
         if values:
             arr = np.array(values)
-            out[group] = {"pq": float(arr[:, 0].mean()), "sq": float(arr[:, 1].mean()),
-                          "rq": float(arr[:, 2].mean()), "n": len(values)}
+            out[group] = {"pq": nanmean(arr[:, 0]), "sq": nanmean(arr[:, 1]), "rq": nanmean(arr[:, 2]),
+                          "n": len(values)}
         else:
-            out[group] = {"pq": 0.0, "sq": 0.0, "rq": 0.0, "n": 0}
+            out[group] = {"pq": float("nan"), "sq": float("nan"), "rq": float("nan"), "n": 0}
     out["per_class"] = per_class
     return out

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._inputs import label_array, same_shape
+from ._policy import ratio
 
 __all__ = [
     "adjusted_rand_index",
@@ -194,7 +195,7 @@ def covering(segmentation: Any, truths: Any | Sequence[Any]) -> float:
         counts = region_cover_counts(segmentation, truth)
         covered += counts[0]
         area += counts[1]
-    return covered / area if area else 0.0
+    return ratio(covered, area)
 
 
 def region_cover_counts(segmentation: Any, truth: Any) -> tuple[float, float, np.ndarray]:
@@ -239,6 +240,6 @@ def rand_f_score(segmentation: Any, truth: Any) -> float:
     sum_seg = float((both.sum(1) ** 2).sum()) + singles
     sum_both = float((both**2).sum()) + singles
     if sum_truth == 0 or sum_seg == 0:
-        return 0.0
+        return float("nan")  # no foreground to agree on: undefined (see metrics._policy)
     precision, recall = sum_both / sum_seg, sum_both / sum_truth
     return float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0
