@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from segscope import Provenance, Segmentation
+from segscope.io import load_segmentation, save_segmentation
 
 
 def test_from_labels_derives_area_and_bbox():
@@ -106,8 +107,8 @@ def test_save_load_round_trip(tmp_path_factory, labels, kind):
     seg = Segmentation(labels, kind, ids=ids, categories=cats, scores=scores,
                        provenance=Provenance("m", {"a": (1, 2)}, {"t": 3.5}, 0.1, "x"))
     path = tmp_path_factory.mktemp("rt") / "seg.npz"
-    seg.save(path)
-    assert Segmentation.load(path) == seg
+    save_segmentation(seg, path)
+    assert load_segmentation(path) == seg
 
 
 @settings(max_examples=40, deadline=None)
@@ -118,8 +119,8 @@ def test_masks_and_probabilities_round_trip(tmp_path_factory, masks, data):
     scores = data.draw(hnp.arrays(np.float32, n, elements=st.floats(0, 1, width=32)))
     seg = Segmentation.from_masks(masks, scores=scores, categories=np.arange(n) % 2)
     path = tmp_path_factory.mktemp("rt") / "seg.npz"
-    seg.save(path)
-    back = Segmentation.load(path)
+    save_segmentation(seg, path)
+    back = load_segmentation(path)
     assert back == seg
     assert np.array_equal(back.masks, masks)
     # labels never show a pixel outside its own mask
@@ -131,15 +132,15 @@ def test_load_rejects_other_files(tmp_path):
     bad = tmp_path / "x.npz"
     np.savez(bad, labels=np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"x\.npz"):
-        Segmentation.load(bad)
+        load_segmentation(bad)
     with pytest.raises(FileNotFoundError, match="missing"):
-        Segmentation.load(tmp_path / "missing.npz")
+        load_segmentation(tmp_path / "missing.npz")
 
 
 def test_save_into_missing_folder_leaves_nothing(tmp_path):
     seg = Segmentation.from_labels(np.ones((2, 2), int))
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        seg.save(tmp_path / "nope" / "a.npz")
+        save_segmentation(seg, tmp_path / "nope" / "a.npz")
     assert not (tmp_path / "nope").exists()
 
 
@@ -158,3 +159,66 @@ def test_byte_class_map_results_equal_the_general_path_and_are_isolated():
     np.testing.assert_array_equal(fast.ids, general.ids)
     with pytest.raises(ValueError, match="out of range"):
         Segmentation.from_class_map(np.full((2, 2), 7, np.uint8), num_classes=4)
+
+
+def test_fields_cannot_be_reassigned():
+    seg = Segmentation.from_labels(np.array([[0, 1], [2, 2]]))
+    for name in ("kind", "provenance", "masks", "class_names", "_labels"):
+        with pytest.raises(AttributeError, match="immutable"):
+            setattr(seg, name, None)
+    with pytest.raises(AttributeError, match="immutable"):
+        del seg.kind
+    # with_provenance makes a new result and leaves this one as it was
+    other = seg.with_provenance(Provenance("m"))
+    assert seg.provenance is None and other.provenance.method == "m"
+
+
+@settings(max_examples=60, deadline=None)
+@given(masks=hnp.arrays(bool, st.tuples(st.integers(0, 5), st.integers(1, 7), st.integers(1, 7))),
+       data=st.data())
+def test_selecting_instances_equals_building_from_the_kept_masks(masks, data):
+    n = masks.shape[0]
+    scores = data.draw(hnp.arrays(np.float32, n, elements=st.floats(0, 1, width=32)))
+    keep = data.draw(hnp.arrays(bool, n))
+    seg = Segmentation.from_masks(masks, scores=scores, categories=np.arange(n) % 3)
+    chosen = seg[keep]
+    rebuilt = Segmentation.from_masks(masks[keep], scores=scores[keep], categories=(np.arange(n) % 3)[keep])
+    assert chosen.ids.tolist() == seg.ids[keep].tolist()
+    np.testing.assert_array_equal(chosen.masks, rebuilt.masks)
+    # the same pixels win, under the original ids
+    lut = np.concatenate([[0], seg.ids[keep]])
+    np.testing.assert_array_equal(chosen.labels, lut[rebuilt.labels])
+    assert seg[np.flatnonzero(keep)].ids.tolist() == chosen.ids.tolist()
+
+
+def test_selection_without_masks_and_by_slice():
+    seg = Segmentation.from_labels(np.array([[1, 2, 3]]), kind="instance",
+                                   categories={1: 0, 2: 1, 3: 0}, scores={1: 0.1, 2: 0.9, 3: 0.6})
+    assert seg[seg.scores > 0.5].labels.tolist() == [[0, 2, 3]]
+    assert seg[:1].labels.tolist() == [[1, 0, 0]] and seg[-1].ids.tolist() == [3]
+    with pytest.raises(ValueError, match="3 entries"):
+        seg.select(np.array([True, False]))
+    with pytest.raises(IndexError):
+        seg.select([5])
+
+
+def test_concatenate_joins_instance_results():
+    a = Segmentation.from_masks(np.eye(3, dtype=bool)[None], scores=[0.4], categories=[1])
+    b = Segmentation.from_masks(np.ones((2, 3, 3), bool), scores=[0.9, 0.1], categories=[0, 2])
+    joined = Segmentation.concatenate([a, b])
+    assert joined.ids.tolist() == [1, 2, 3] and joined.categories.tolist() == [1, 0, 2]
+    assert (joined.labels == 2).all()  # the best score wins everywhere
+    with pytest.raises(ValueError, match="instance"):
+        Segmentation.concatenate([Segmentation.from_labels(np.ones((3, 3), int))])
+
+
+def test_saved_files_honour_the_umask(tmp_path):
+    import os
+
+    seg = Segmentation.from_labels(np.ones((2, 2), int))
+    old = os.umask(0o027)
+    try:
+        save_segmentation(seg, tmp_path / "a.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.npz").stat().st_mode & 0o777 == 0o640

@@ -22,23 +22,17 @@ id of one segment. What a segment *means* depends on ``kind``:
 
 from __future__ import annotations
 
-import io as _io
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-
-from .atomic import atomic_write_bytes
 
 __all__ = ["KINDS", "Provenance", "Segment", "Segmentation"]
 
 Kind = Literal["regions", "semantic", "instance", "panoptic"]
 KINDS: tuple[str, ...] = ("regions", "semantic", "instance", "panoptic")
-_FORMAT_VERSION = 1
 
 
 def present_ids(labels: np.ndarray) -> np.ndarray:
@@ -170,6 +164,25 @@ class Segmentation:
         "provenance",
     )
 
+    kind: str
+    masks: np.ndarray | None
+    probabilities: np.ndarray | None
+    class_names: tuple[str, ...] | None
+    provenance: Provenance | None
+    _labels: np.ndarray | None
+    _class_source: tuple[np.ndarray, int | None] | None
+    _ids: np.ndarray
+    _categories: np.ndarray
+    _scores: np.ndarray
+    _is_thing: np.ndarray
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Segmentation is immutable: {name!r} cannot be set; build a new result "
+                             "(with_provenance, select, ...)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Segmentation is immutable: {name!r} cannot be deleted")
+
     def __init__(
         self,
         labels: np.ndarray,
@@ -190,7 +203,7 @@ class Segmentation:
 
     def _init(
         self,
-        labels: np.ndarray,
+        labels: np.ndarray | None,
         kind: Kind,
         *,
         ids: Sequence[int] | np.ndarray | None = None,
@@ -203,23 +216,30 @@ class Segmentation:
         provenance: Provenance | None = None,
         present: np.ndarray | None = None,
         scan: bool = True,
+        class_source: tuple[np.ndarray, int | None] | None = None,
     ) -> None:
         """Validate and set every field. ``present``: the ids in ``labels``, when already known;
-        ``scan=False`` (int32 labels whose values the caller guarantees) skips the per-pixel checks."""
+        ``scan=False`` (int32 labels whose values the caller guarantees) skips the per-pixel checks;
+        ``class_source``: (uint8 class map, its void value) from which the labels are made on first
+        use (``labels`` is then None)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        labels = np.asarray(labels)
-        if labels.ndim != 2:
-            raise ValueError(f"labels must be a 2-D (H, W) array, got shape {labels.shape}")
-        if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
-            raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
-        if not scan and labels.dtype != np.int32:
-            raise TypeError(f"unscanned labels must be int32, got {labels.dtype}")
-        if labels.size and scan:
-            low, high = _extremes(labels)
-            if low < 0 or high > np.iinfo(np.int32).max:
-                raise ValueError(f"labels must lie in [0, 2**31 - 1], got range [{low}, {high}]")
-        labels = np.ascontiguousarray(labels, dtype=np.int32)
+        if class_source is not None:
+            shape = class_source[0].shape
+        else:
+            labels = np.asarray(labels)
+            if labels.ndim != 2:
+                raise ValueError(f"labels must be a 2-D (H, W) array, got shape {labels.shape}")
+            if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+                raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
+            if not scan and labels.dtype != np.int32:
+                raise TypeError(f"unscanned labels must be int32, got {labels.dtype}")
+            if labels.size and scan:
+                low, high = _extremes(labels)
+                if low < 0 or high > np.iinfo(np.int32).max:
+                    raise ValueError(f"labels must lie in [0, 2**31 - 1], got range [{low}, {high}]")
+            labels = np.ascontiguousarray(labels, dtype=np.int32)
+            shape = labels.shape
 
         if masks is not None:
             if kind != "instance":
@@ -227,13 +247,14 @@ class Segmentation:
             masks = np.asarray(masks)
             if masks.dtype != bool:
                 raise TypeError(f"masks must be a bool array, got dtype {masks.dtype}")
-            if masks.ndim != 3 or masks.shape[1:] != labels.shape:
+            if masks.ndim != 3 or masks.shape[1:] != shape:
                 raise ValueError(
-                    f"masks must have shape (N, {labels.shape[0]}, {labels.shape[1]}), "
-                    f"got {masks.shape}"
+                    f"masks must have shape (N, {shape[0]}, {shape[1]}), got {masks.shape}"
                 )
 
         if present is None:
+            if labels is None:
+                raise ValueError("a result made from a class map is given the ids present")
             present = present_ids(labels)
         if ids is None:
             if masks is not None:
@@ -284,21 +305,16 @@ class Segmentation:
                     f"{len(class_names)} entries"
                 )
         if probabilities is not None:
-            probabilities = self._checked_probabilities(probabilities, labels.shape, class_names)
+            probabilities = self._checked_probabilities(probabilities, shape, class_names)
         if provenance is not None and not isinstance(provenance, Provenance):
             raise TypeError(f"provenance must be a Provenance, got {type(provenance).__name__}")
 
-        self._labels: np.ndarray | None = labels
-        self._class_source: tuple[np.ndarray, int | None] | None = None
-        self.kind: str = kind
-        self._ids = ids_arr
-        self._categories = cats
-        self._scores = scs
-        self._is_thing = things
-        self.masks = masks
-        self.probabilities = probabilities
-        self.class_names: tuple[str, ...] | None = class_names
-        self.provenance = provenance
+        fields = {"_labels": None if class_source is not None else labels, "_class_source": class_source,
+                  "kind": kind, "_ids": ids_arr, "_categories": cats, "_scores": scs, "_is_thing": things,
+                  "masks": masks, "probabilities": probabilities, "class_names": class_names,
+                  "provenance": provenance}
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
 
     @staticmethod
     def _checked_probabilities(
@@ -328,8 +344,8 @@ class Segmentation:
             lut = np.arange(1, 257, dtype=np.int32)
             if void is not None:
                 lut[void] = 0
-            self._labels = lut[source]
-        return self._labels
+            object.__setattr__(self, "_labels", lut[source])  # a cache of a value already fixed
+        return self._labels  # type: ignore[return-value]
 
     @staticmethod
     def _per_segment(
@@ -370,11 +386,22 @@ class Segmentation:
         return result
 
     @classmethod
-    def _with_known_ids(
-        cls, labels: np.ndarray, kind: Kind, *, ids: np.ndarray, **fields: Any
+    def from_known_ids(
+        cls, labels: np.ndarray, kind: Kind, *, ids: np.ndarray | Sequence[int], **fields: Any
     ) -> Segmentation:
-        """For methods that know which ids their int32 labels hold (cv2 component counts, sequential
-        relabelling): every field is validated except the per-pixel scan for ids."""
+        """The fast constructor, for methods that know which ids their int32 labels hold.
+
+        Every field is validated as by the constructor, except the per-pixel scan of ``labels``
+        for the ids present and their range: the caller guarantees that ``labels`` is int32, that
+        its positive values are exactly ``ids``, and that it does not change it afterwards. OpenCV's
+        component counts and sequential relabelling give such labels.
+
+        Examples
+        --------
+        >>> labels = np.array([[0, 1], [2, 2]], np.int32)
+        >>> len(Segmentation.from_known_ids(labels, "regions", ids=[1, 2]))
+        2
+        """
         result = cls.__new__(cls)
         result._init(labels, kind, ids=ids, present=np.asarray(ids, np.int32), scan=False, **fields)
         return result
@@ -389,10 +416,14 @@ class Segmentation:
         void: int | None = None,
         probabilities: np.ndarray | None = None,
         provenance: Provenance | None = None,
+        copy: bool = True,
     ) -> Segmentation:
         """Build a semantic result from a per-pixel class index image.
 
         ``void`` marks pixels that belong to no class (for example 255 in VOC, 11 in CamVid).
+        An 8-bit (or bool) map is kept as it is and the int32 labels are made on first use, so a
+        method that answers with a class map (every threshold) costs no more than the map;
+        ``copy=False`` keeps the caller's array itself, which the caller must then leave alone.
         """
         class_map = np.asarray(class_map)
         if class_map.ndim != 2:
@@ -400,8 +431,8 @@ class Segmentation:
         if class_map.dtype == bool:
             class_map = class_map.view(np.uint8)
         if class_map.dtype == np.uint8 and class_map.size:
-            # A private copy: the result must not change when the caller's array does.
-            return cls._from_byte_class_map(class_map.copy(), num_classes=num_classes,
+            # A private copy by default: the result must not change when the caller's array does.
+            return cls._from_byte_class_map(class_map.copy() if copy else class_map, num_classes=num_classes,
                                             class_names=class_names, void=void,
                                             probabilities=probabilities, provenance=provenance)
         if not np.issubdtype(class_map.dtype, np.integer):
@@ -431,10 +462,8 @@ class Segmentation:
         probabilities: np.ndarray | None = None,
         provenance: Provenance | None = None,
     ) -> Segmentation:
-        """:meth:`from_class_map` for a uint8 map the result may keep (no copy).
-
-        One histogram pass validates it; the int32 labels are made on first use.
-        """
+        """:meth:`from_class_map` for a uint8 map the result keeps: one histogram pass validates
+        it, and the int32 labels are made from it on first use."""
         import cv2
 
         class_map = np.ascontiguousarray(class_map)
@@ -451,16 +480,11 @@ class Segmentation:
             num_classes = len(class_names)
         if num_classes is not None and present.size and present[-1] >= num_classes:
             raise ValueError(f"class index {int(present[-1])} out of range for {num_classes} classes")
-        ids = present + 1
-        # Validate everything else (names, probabilities, provenance) on a tiny stand-in.
-        probe = cls(np.zeros((1, 1), np.int32), "semantic", ids=ids, categories=present,
-                    class_names=class_names, provenance=provenance)
-        if probabilities is not None:
-            probabilities = cls._checked_probabilities(probabilities, class_map.shape, probe.class_names)
-        probe._labels = None
-        probe._class_source = (class_map, void if void is not None and 0 <= void < 256 else None)
-        probe.probabilities = probabilities
-        return probe
+        result = cls.__new__(cls)
+        result._init(None, "semantic", ids=present + 1, categories=present, class_names=class_names,
+                     probabilities=probabilities, provenance=provenance, present=present + 1,
+                     class_source=(class_map, void if void is not None and 0 <= void < 256 else None))
+        return result
 
     @classmethod
     def from_masks(
@@ -657,61 +681,84 @@ class Segmentation:
         clone = object.__new__(Segmentation)
         for name in Segmentation.__slots__:
             object.__setattr__(clone, name, getattr(self, name))
-        clone.provenance = provenance
+        object.__setattr__(clone, "provenance", provenance)
         return clone
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Save losslessly to a ``.npz`` file (written atomically); read back with :meth:`load`."""
-        meta = {
-            "format": "segscope.Segmentation",
-            "format_version": _FORMAT_VERSION,
-            "kind": self.kind,
-            "class_names": None if self.class_names is None else list(self.class_names),
-            "provenance": None if self.provenance is None else self.provenance.to_dict(),
-        }
-        arrays: dict[str, np.ndarray] = {
-            "labels": self.labels,
-            "ids": self._ids,
-            "categories": self._categories,
-            "scores": self._scores,
-            "is_thing": self._is_thing,
-            "meta": np.frombuffer(json.dumps(meta, default=_json_default).encode(), np.uint8),
-        }
-        if self.masks is not None:
-            arrays["masks"] = np.packbits(self.masks, axis=-1)
-            arrays["masks_width"] = np.array(self.masks.shape[-1])
-        if self.probabilities is not None:
-            arrays["probabilities"] = self.probabilities
-        buffer = _io.BytesIO()
-        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
-        atomic_write_bytes(path, buffer.getvalue())
+    # ------------------------------------------------------------------ selection
+    def select(self, which: np.ndarray | Sequence[int] | Sequence[bool]) -> Segmentation:
+        """The result with only some of its segments: a bool array over segments (``scores > 0.5``)
+        or their positions. Pixels of the others become 0; ``masks`` and the per-segment fields
+        follow; where instance masks overlap, the label view is painted again (best score wins).
 
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Segmentation:
-        """Load a result written by :meth:`save`."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(bytes(data["meta"]).decode())
-                if meta.get("format") != "segscope.Segmentation":
-                    raise ValueError("not a segscope Segmentation file")
-                masks = None
-                if "masks" in data:
-                    width = int(data["masks_width"])
-                    masks = np.unpackbits(data["masks"], axis=-1, count=width).astype(bool)
-                prov = meta.get("provenance")
-                return cls(
-                    data["labels"], meta["kind"], ids=data["ids"], categories=data["categories"],
-                    scores=data["scores"], is_thing=data["is_thing"], masks=masks,
-                    probabilities=data.get("probabilities"),
-                    class_names=meta.get("class_names"),
-                    provenance=None if prov is None else Provenance(**prov),
-                )
-        except (OSError, KeyError, ValueError) as exc:
-            raise ValueError(f"{path}: cannot read a segscope Segmentation ({exc})") from exc
+        Examples
+        --------
+        >>> masks = np.zeros((3, 2, 2), bool); masks[0, 0] = masks[1, 1] = masks[2, :, 0] = True
+        >>> seg = Segmentation.from_masks(masks, scores=[0.9, 0.2, 0.7])
+        >>> strong = seg.select(seg.scores > 0.5)
+        >>> strong.ids.tolist(), strong.labels.tolist()
+        ([1, 3], [[1, 1], [3, 0]])
+        """
+        chosen = np.asarray(which)
+        if chosen.dtype == bool:
+            if chosen.shape != (len(self),):
+                raise ValueError(f"a bool selection needs {len(self)} entries (one per segment), "
+                                 f"got shape {chosen.shape}")
+            index = np.flatnonzero(chosen)
+        else:
+            if chosen.size and not np.issubdtype(chosen.dtype, np.integer):
+                raise TypeError(f"select takes bools or integer positions, got dtype {chosen.dtype}")
+            index = chosen.astype(np.intp).ravel()
+            if index.size and (index.min() < -len(self) or index.max() >= len(self)):
+                raise IndexError(f"segment positions must lie in [0, {len(self)}), got {index.tolist()[:5]}")
+        ids = self._ids[index]
+        masks = None if self.masks is None else self.masks[index]
+        if masks is not None:
+            painted = _paint_by_score(masks, self._scores[index])  # 1..k, in selection order
+            labels = np.concatenate([[0], ids]).astype(np.int32)[painted]
+        else:
+            lut = np.zeros(int(self._ids.max(initial=0)) + 1, np.int32)
+            lut[ids] = ids
+            labels = lut[self.labels]
+        return Segmentation(labels, self.kind, ids=ids, categories=self._categories[index],  # type: ignore[arg-type]
+                            scores=self._scores[index], is_thing=self._is_thing[index], masks=masks,
+                            probabilities=self.probabilities, class_names=self.class_names,
+                            provenance=self.provenance)
+
+    def __getitem__(self, which: np.ndarray | Sequence[int] | Sequence[bool] | slice | int) -> Segmentation:
+        """``seg[seg.scores > 0.5]``, ``seg[:10]``, ``seg[[0, 2]]``: :meth:`select`."""
+        if isinstance(which, slice):
+            which = np.arange(len(self))[which]
+        elif isinstance(which, int | np.integer):
+            which = [int(which)]
+        return self.select(which)
+
+    @staticmethod
+    def concatenate(results: Sequence[Segmentation]) -> Segmentation:
+        """One instance result holding the instances of several (of one image; for example two
+        detectors' outputs). Ids become 1..N in order; class names must agree.
+
+        Examples
+        --------
+        >>> a = Segmentation.from_masks(np.ones((1, 2, 2), bool), scores=[0.5])
+        >>> len(Segmentation.concatenate([a, a]))
+        2
+        """
+        if not results:
+            raise ValueError("nothing to concatenate")
+        first = results[0]
+        for r in results:
+            if r.kind != "instance":
+                raise ValueError(f"concatenate joins instance results, got a {r.kind} result")
+            if r.shape != first.shape:
+                raise ValueError(f"results differ in shape: {first.shape} vs {r.shape}")
+            if r.class_names != first.class_names:
+                raise ValueError(f"results differ in class names: {first.class_names} vs {r.class_names}")
+        masks = np.concatenate([r.instance_masks() for r in results])
+        return Segmentation.from_masks(
+            masks.reshape(-1, *first.shape),
+            scores=np.concatenate([r._scores for r in results]),
+            categories=np.concatenate([r._categories for r in results]),
+            class_names=first.class_names, provenance=first.provenance)
 
     # ------------------------------------------------------------------ misc
     def __eq__(self, other: object) -> bool:

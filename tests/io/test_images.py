@@ -123,14 +123,14 @@ def test_unwritable_folder(tmp_path):
 
 
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    import segscope.result as result
+    import segscope.atomic as atomic
 
     path = tmp_path / "a.png"
 
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(result.os, "replace", broken_replace)
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         imwrite(path, np.zeros((4, 4), np.uint8))
     assert list(tmp_path.iterdir()) == []

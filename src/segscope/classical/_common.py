@@ -27,9 +27,9 @@ def semantic_from_classes(
     provenance = Provenance(method, details=details)
     if class_map.dtype == bool or (class_map.dtype == np.uint8 and num_classes <= 255):
         # The map was made for this result: it is kept as it is, without a copy.
-        return Segmentation._from_byte_class_map(
+        return Segmentation.from_class_map(
             class_map.view(np.uint8), num_classes=num_classes, class_names=class_names,
-            provenance=provenance,
+            provenance=provenance, copy=False,
         )
     return Segmentation.from_class_map(
         class_map.astype(np.int32, copy=False), num_classes=num_classes, class_names=class_names,

@@ -380,7 +380,7 @@ def connected_components(
         count = int(keep.sum()) + 1
     # OpenCV numbers components 1..count-1 with no gaps, so the ids are known without a scan.
     ids = np.arange(1, count, dtype=np.int32)
-    return Segmentation._with_known_ids(
+    return Segmentation.from_known_ids(
         labels, "instance", ids=ids, categories=np.zeros(len(ids), np.int32), class_names=("object",),
         provenance=Provenance("connected_components"),
     )

@@ -272,7 +272,7 @@ def watershed_instances(
     labels, count = split_foreground(~bright if side == "dark" else bright, h=h, smoothing=smoothing,
                                      min_size=min_size)
     n = int(labels.max())
-    return Segmentation._with_known_ids(
+    return Segmentation.from_known_ids(
         labels, "instance", ids=np.arange(1, n + 1, dtype=np.int32), categories=np.zeros(n, np.int32),
         class_names=("object",),
         provenance=Provenance("watershed_instances",

@@ -1,4 +1,5 @@
-"""Readers and writers: images, label PNGs, COCO, COCO panoptic, YOLO and BSDS ground truth."""
+"""Readers and writers: images, label PNGs, COCO, COCO panoptic, YOLO, BSDS ground truth, and
+segscope's own ``.npz`` results."""
 
 from .bsds import BsdsGroundTruth, read_bsds_groundtruth
 from .coco import (
@@ -19,6 +20,7 @@ from .labels import (
     write_label_png,
     write_palette_png,
 )
+from .npz import load_segmentation, save_segmentation
 from .panoptic import PanopticRecord, ids_to_rgb, read_coco_panoptic, rgb_to_ids, write_coco_panoptic
 from .yolo import read_yolo, write_yolo
 
@@ -34,6 +36,7 @@ __all__ = [
     "image_info",
     "imread",
     "imwrite",
+    "load_segmentation",
     "mask_to_polygons",
     "mask_to_rle",
     "polygons_to_mask",
@@ -45,6 +48,7 @@ __all__ = [
     "read_yolo",
     "rgb_to_ids",
     "rle_to_mask",
+    "save_segmentation",
     "voc_palette",
     "write_coco",
     "write_coco_panoptic",

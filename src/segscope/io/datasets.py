@@ -19,6 +19,7 @@ from ..result import Segmentation
 from .bsds import read_bsds_groundtruth
 from .coco import read_coco
 from .labels import read_label_png
+from .npz import load_segmentation
 from .panoptic import read_coco_panoptic
 
 __all__ = ["Annotation", "read_annotations"]
@@ -63,7 +64,7 @@ def read_annotations(
     if mats:
         return "regions", {p.stem: Annotation(read_bsds_groundtruth(p), source=str(p)) for p in mats}
     if npzs:
-        entries = {p.stem: Annotation(Segmentation.load(p), source=str(p)) for p in npzs}
+        entries = {p.stem: Annotation(load_segmentation(p), source=str(p)) for p in npzs}
         kinds = {e.value.kind for e in entries.values()}
         return (kinds.pop() if len(kinds) == 1 else "regions"), entries
     if labels:

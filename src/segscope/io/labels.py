@@ -52,7 +52,7 @@ def write_label_png(path: str | os.PathLike[str], labels: np.ndarray) -> None:
     if lo < 0 or hi > 65535:
         raise ValueError(
             f"{path}: label values [{lo}, {hi}] do not fit a PNG (0..65535); save the "
-            "Segmentation with .save() or as TIFF instead"
+            "Segmentation with segscope.io.save_segmentation or as TIFF instead"
         )
     from PIL import Image
 
