@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .result import KINDS, Segmentation
+from .textvalues import value_from_text
 from .tiling import Tiling
 
 __all__ = [
@@ -35,8 +36,11 @@ class Parameter:
 
     name: str
     annotation: str
+    """The type, as text (for listings)."""
     default: Any
     doc: str
+    type: Any = Any
+    """The type itself: what a value typed on the command line is converted to."""
 
     @property
     def required(self) -> bool:
@@ -114,7 +118,7 @@ def register_method(name: str, *, task: str, tiling: Tiling | None = None
             if p.name not in hints:
                 raise TypeError(f"method {name!r}: parameter {p.name!r} has no type annotation")
             annotation = _annotation_text(hints[p.name])
-            params.append(Parameter(p.name, annotation, p.default, docs.get(p.name, "")))
+            params.append(Parameter(p.name, annotation, p.default, docs.get(p.name, ""), hints[p.name]))
         _REGISTRY[name] = MethodInfo(name, task, summary, tuple(params), function, tiling)
         return function
 
@@ -146,9 +150,8 @@ def bind_parameters(
 ) -> dict[str, Any]:
     """Check ``params`` against the method's signature and fill in the defaults.
 
-    With ``from_text``, string values (from the command line) are converted to the annotated type:
-    ``int``, ``float``, ``bool`` (true/false/1/0/yes/no), ``None`` (none/null), tuples and lists as
-    comma-separated values.
+    With ``from_text``, string values (from the command line) are converted to the annotated type
+    by :func:`segscope.textvalues.value_from_text`.
     """
     valid = {p.name: p for p in info.parameters}
     unknown = sorted(set(params) - set(valid))
@@ -163,41 +166,14 @@ def bind_parameters(
         if p.name in params:
             value = params[p.name]
             if from_text and isinstance(value, str):
-                value = _from_text(value, p)
+                try:
+                    value = value_from_text(value, p.type)
+                except ValueError as exc:
+                    raise ValueError(f"parameter {p.name!r} expects {p.annotation}, got {value!r} ({exc})"
+                                     ) from None
             bound[p.name] = value
         elif p.required:
             raise TypeError(f"method {info.name!r} needs parameter {p.name!r} ({p.annotation})")
         else:
             bound[p.name] = p.default
     return bound
-
-
-def _from_text(text: str, param: Parameter) -> Any:
-    annotation = param.annotation
-    lowered = text.strip().lower()
-    if lowered in ("none", "null") and "None" in annotation:
-        return None
-    try:
-        if "tuple" in annotation or "list" in annotation or "Sequence" in annotation:
-            parts = [v for v in text.split(",") if v.strip()]
-            inner = float if "float" in annotation else int if "int" in annotation else str
-            return tuple(inner(v) for v in parts)
-        if annotation.startswith("bool") or annotation == "bool | None":
-            if lowered in ("true", "1", "yes", "on"):
-                return True
-            if lowered in ("false", "0", "no", "off"):
-                return False
-            raise ValueError("expected true or false")
-        if annotation.startswith("int"):
-            return int(text)
-        if annotation.startswith("float") or annotation.startswith("int | float"):
-            return float(text)
-        if "float" in annotation and re.fullmatch(r"[-+0-9.eE]+", text.strip()):
-            return float(text)
-        if "int" in annotation and re.fullmatch(r"[-+]?[0-9]+", text.strip()):
-            return int(text)
-    except ValueError as exc:
-        raise ValueError(
-            f"parameter {param.name!r} expects {annotation}, got {text!r} ({exc})"
-        ) from None
-    return text

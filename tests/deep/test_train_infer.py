@@ -233,6 +233,15 @@ def test_cli_train_predict_export(toy_dataset, tmp_path, capsys):
         == 0
     )
     assert (pred / "img0.png").exists() and (pred / "img0_probabilities.npy").exists()
+    # A model file is a method like any other: `segment -m` takes it, options converted by the
+    # predictor's own annotations, and gives what `predict` gave.
+    by_segment = tmp_path / "by_segment"
+    assert main(["segment", str(toy_dataset / "val" / "images"), "-m", str(out / "best.pt"), "-p", "flip=yes",
+                 "-o", str(by_segment)]) == 0
+    np.testing.assert_array_equal(segscope.io.read_palette_png(by_segment / "img0.png")[0],
+                                  segscope.io.read_palette_png(pred / "img0.png")[0])
+    assert main(["segment", str(toy_dataset / "val" / "images"), "-m", str(out / "best.pt"), "-p", "sigma=2",
+                 "-o", str(by_segment)]) == 2
     assert (
         main(["export", "--checkpoint", str(out / "best.pt"), "--tile", "64", "-o", str(tmp_path / "m.onnx")])
         == 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from .common import add_output_options, error, parse_params, read_class_names, run_batch
 
 
 def _need_torch() -> None:
@@ -18,13 +18,15 @@ def _need_torch() -> None:
         ) from None
 
 
-def _value(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+def _model_options(model: str, values: dict[str, str]) -> dict[str, Any]:
+    """``--option KEY=VALUE`` converted by the model builder's annotations."""
+    from segscope.models import get_model_info
+    from segscope.textvalues import convert_all
+
+    try:
+        return convert_all(values, get_model_info(model).builder, what=f"model {model!r}")
+    except (ValueError, TypeError) as exc:
+        raise SystemExit(f"segscope: error: {exc}") from None
 
 
 def _label_map(text: str | None) -> dict[int, int] | None:
@@ -45,9 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _need_torch()
     from segscope.train import TrainConfig, train
 
-    from .main import _read_class_names, parse_params
-
-    names = _read_class_names(args.classes)
+    names = read_class_names(args.classes)
     num_classes = args.num_classes or (len(names) if names else None)
     if num_classes is None:
         raise SystemExit("segscope: error: give --classes NAMES_TXT or --num-classes N")
@@ -60,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_labels=args.labels,
         output=args.output,
         num_classes=num_classes,
-        model_options={k: _value(v) for k, v in parse_params(args.option).items()},
+        model_options=_model_options(args.model, parse_params(args.option)),
         val_images=args.val_images,
         val_labels=args.val_labels,
         holdout=args.holdout,
@@ -90,8 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         result = train(config, resume=args.resume)
     except (OSError, ValueError, TypeError) as exc:
-        print(f"segscope: error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     scored = (
         f"best {_METRIC_NAMES.get(result.metric, result.metric)} {result.best_score:.4f} "
         f"at epoch {result.best_epoch}"
@@ -107,69 +106,29 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     _need_torch()
-    import segscope
+    from functools import partial
+
     from segscope.infer import Predictor, Segmenter, load_predictor
 
-    from ._progress import progress
-    from .main import _check_output_dir, _write_collection, expand_inputs, save_result
-
-    segmenter: Predictor
+    predictor: Predictor
     try:
         if args.backend == "onnx":
-            segmenter = Segmenter.from_onnx(args.checkpoint)
+            predictor = Segmenter.from_onnx(args.checkpoint)
         else:
             tile = "auto" if args.tile is None else (args.tile or None)  # --tile 0: whole images
-            segmenter = load_predictor(args.checkpoint, device=args.device, tile=tile)
+            predictor = load_predictor(args.checkpoint, device=args.device, tile=tile)
     except (OSError, ValueError, ImportError) as exc:
-        print(f"segscope: error: {exc}", file=sys.stderr)
-        return 2
-    if args.panoptic and segmenter.task != "panoptic":
-        print(f"segscope: error: --panoptic needs a panoptic model (panoptic_deeplab); "
-              f"{args.checkpoint} is not one", file=sys.stderr)
-        return 2
-    if isinstance(segmenter, Segmenter):
+        return error(str(exc))
+    if args.panoptic and predictor.task != "panoptic":
+        return error(f"--panoptic needs a panoptic model (panoptic_deeplab); {args.checkpoint} is not one")
+    if predictor.task == "semantic":
         options: dict[str, Any] = {"overlap": args.overlap, "flip": args.flip}
     else:
         options = {"score_threshold": args.score_threshold,
                    "output": "panoptic" if args.panoptic else "instance"}
-    outdir = Path(args.output)
-    _check_output_dir(outdir)
-    paths = expand_inputs(args.inputs)
-    failures = 0
-    collected: list[tuple[str, Any]] = []
-    start = time.perf_counter()
-    for path in progress(paths, desc="predict", unit="image"):
-        try:
-            image = segscope.imread(path)
-            seg = segmenter.segment(image, **options)
-            save_result(seg, image, path.stem, outdir, fmt=args.format, with_overlay=args.overlay)
-            if args.format != "png":
-                collected.append((path.name, seg))
-            if args.probabilities and seg.probabilities is not None:
-                _save_probabilities(outdir / f"{path.stem}_probabilities.npy", seg.probabilities)
-        except (OSError, ValueError, TypeError) as exc:
-            failures += 1
-            print(f"error: {path}: {exc}" if str(path) not in str(exc) else f"error: {exc}", file=sys.stderr)
-    if collected:
-        _write_collection(collected, outdir, args.format)
-    print(
-        f"predicted {len(paths) - failures} of {len(paths)} images in {time.perf_counter() - start:.1f} s "
-        f"-> {outdir}" + (f"; {failures} failed" if failures else "")
-    )
-    return 1 if failures else 0
-
-
-def _save_probabilities(path: Path, probabilities: Any) -> None:
-    """Class probabilities as float16 .npy, written atomically."""
-    import io
-
-    import numpy as np
-
-    from segscope.atomic import atomic_write_bytes
-
-    buffer = io.BytesIO()
-    np.save(buffer, probabilities.astype(np.float16))
-    atomic_write_bytes(path, buffer.getvalue())
+    return run_batch(args.inputs, partial(predictor.segment, **options), outdir=Path(args.output),
+                     fmt=args.format, overlay=args.overlay, desc="predict", verb="predicted",
+                     probabilities=args.probabilities)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -179,8 +138,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         info = export_onnx(args.checkpoint, args.output, tile=args.tile)
     except (OSError, ValueError, ImportError) as exc:
-        print(f"segscope: error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     print(
         f"exported {info['model']['name']} ({len(info['class_names'])} classes, "
         f"{info['tile']}x{info['tile']} tiles) -> {args.output}"
@@ -253,11 +211,7 @@ def add_parsers(sub: Any) -> None:
         help="instance models: drop weaker instances (default 0.5 Mask R-CNN, 0 Panoptic-DeepLab)",
     )
     p.add_argument("--panoptic", action="store_true", help="panoptic models: stuff and things, not instances")
-    p.add_argument(
-        "--format", choices=("png", "coco", "panoptic"), default="png",
-        help="png: one label image per input; coco / panoptic: one annotation file for all",
-    )
-    p.add_argument("--overlay", action="store_true")
+    add_output_options(p)
     p.add_argument("--probabilities", action="store_true", help="also write <name>_probabilities.npy")
     p.add_argument("--device")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR")

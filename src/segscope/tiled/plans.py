@@ -17,7 +17,6 @@ A plan is small and picklable: it travels to every worker. The engine knows the 
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,8 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..api import is_model_file
-from ..registry import bind_parameters, get_method
+from ..registry import MethodInfo, bind_parameters, get_method
 from ..tiling import (
     Clusters,
     Components,
@@ -101,14 +99,10 @@ class TilePlan:
         return self.tiling.shared if isinstance(self.tiling, Objects) else ()
 
 
-def make_plan(method: str | os.PathLike[str], params: dict[str, Any] | None, *, overlap: int) -> TilePlan:
+def make_plan(info: MethodInfo, params: dict[str, Any] | None, *, overlap: int) -> TilePlan:
     """The tiling plan for a registered method (with its options), from its declaration."""
-    params = dict(params or {})
-    if is_model_file(method):
-        raise ValueError(f"{method}: a model file's plan comes from model_plan (a worker reads its task)")
-    name = str(method)
-    info = get_method(name)
-    bound = bind_parameters(info, params)
+    name = info.name
+    bound = bind_parameters(info, dict(params or {}))
     if bound.get("channel_axis") not in (None, -1, 2):
         raise ValueError(f"tiled images are read channels-last; channel_axis={bound['channel_axis']} "
                          "is not supported (leave it out)")

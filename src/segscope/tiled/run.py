@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..api import is_model_file
 from ..io.large import LargeImage, write_tiled_tiff
+from ..resolve import ModelFile, resolve
 from ..result import Provenance, Segmentation
 from ..tiling import Clusters
 from . import plans as _plans
@@ -244,14 +244,14 @@ def segment_tiled(
     if as_tiff and output.exists() and not overwrite:
         raise FileExistsError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
     # Methods are checked before any cluster starts; a model file is opened by a worker.
-    model_file = is_model_file(method)
-    if model_file and not Path(method).exists():
-        raise FileNotFoundError(f"{method}: no such checkpoint or ONNX model")
-    plan = None if model_file else _plans.make_plan(method, params, overlap=overlap)
+    resolved = resolve(method)
+    plan = None if isinstance(resolved, ModelFile) else \
+        _plans.make_plan(resolved.info, params, overlap=overlap)
     with open_executor(workers=workers, scheduler=scheduler) as executor:
         if plan is None:
-            task = next(iter(executor.map(_plans.model_task, [str(method)], progress=False)))
-            plan = _plans.model_plan(Path(method), dict(params or {}), overlap=overlap, task=task)
+            model = Path(resolved.name)
+            task = next(iter(executor.map(_plans.model_task, [str(model)], progress=False)))
+            plan = _plans.model_plan(model, dict(params or {}), overlap=overlap, task=task)
         result = _run(plan, source, method, output, store_for(output), executor, tile=tile,
                       overlap=overlap, overwrite=overwrite, progress=progress)
     result = replace(result, seconds=time.perf_counter() - start)

@@ -1,0 +1,203 @@
+"""What every subcommand shares: inputs, outputs, ``key=value`` options, and the batch runner.
+
+Subcommand modules (:mod:`.main`, :mod:`.deep`) import this one and never each other's commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+__all__ = ["IMAGE_SUFFIXES", "OUTPUT_FORMATS", "check_output_dir", "error", "expand_inputs", "parse_params",
+           "read_class_names", "run_batch", "save_result"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+OUTPUT_FORMATS = {
+    "png": "one label PNG per image (semantic: palette PNG, 255 void)",
+    "yolo": "one YOLO segmentation .txt per image (instances)",
+    "coco": "annotations.json for all images",
+    "panoptic": "panoptic.json and panoptic/ PNGs for all images",
+}
+"""``--format`` choices of ``segment`` and ``predict``, with their help."""
+
+
+def error(message: str, code: int = 2) -> int:
+    """Print ``segscope: error: message`` on stderr; returns ``code`` for the caller to return."""
+    print(f"segscope: error: {message}", file=sys.stderr)
+    return code
+
+
+def expand_inputs(inputs: Iterable[str]) -> list[Path]:
+    """Files as given, folders as their image files (sorted), globs expanded.
+
+    A name that matches nothing is kept, so that it is reported as missing rather than dropped.
+    """
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir()
+                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        elif any(ch in item for ch in "*?["):
+            found.extend(sorted(Path(p) for p in glob.glob(item, recursive=True)
+                                if Path(p).is_file()))
+        else:
+            found.append(path)
+    return found
+
+
+def parse_params(pairs: Sequence[str] | None) -> dict[str, str]:
+    """``KEY=VALUE`` pairs as typed; their values are converted by :mod:`segscope.textvalues`."""
+    params: dict[str, str] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise SystemExit(f"segscope: error: expected key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        params[key.strip()] = value
+    return params
+
+
+def check_output_dir(outdir: Path) -> None:
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SystemExit(f"segscope: error: cannot create output folder {outdir}: "
+                         f"{exc.strerror or exc}") from None
+    if not os.access(outdir, os.W_OK):
+        raise SystemExit(f"segscope: error: output folder {outdir} is not writable")
+
+
+def read_class_names(path: str | None) -> list[str] | None:
+    if path is None:
+        return None
+    try:
+        names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    except OSError as exc:
+        raise SystemExit(
+            f"segscope: error: cannot read class names from {path}: {exc.strerror or exc}"
+        ) from None
+    if not names:
+        raise SystemExit(f"segscope: error: {path} holds no class names (one per line)")
+    return names
+
+
+def save_result(seg: Any, image: Any, stem: str, outdir: Path, *, fmt: str, with_overlay: bool,
+                probabilities: bool = False) -> None:
+    """Write one image's result in the per-image formats (``png``, ``yolo``); overlay, soft
+    probabilities if asked."""
+    import segscope
+    from segscope.io import write_label_png, write_palette_png, write_yolo
+
+    if fmt == "png":
+        if seg.kind == "semantic" and int(seg.categories.max(initial=0)) < 255:
+            write_palette_png(outdir / f"{stem}.png", seg.class_map(void=255))
+        else:
+            write_label_png(outdir / f"{stem}.png", seg.labels)
+    elif fmt == "yolo":
+        if seg.kind not in ("instance", "panoptic"):
+            raise ValueError(f"--format yolo writes instances; {seg.kind} results have none (use png)")
+        write_yolo(outdir / f"{stem}.txt", seg[seg.is_thing] if seg.kind == "panoptic" else seg)
+    if with_overlay:
+        segscope.overlay(image, seg, path=outdir / f"{stem}_overlay.png")
+    if probabilities and seg.probabilities is not None:
+        _save_probabilities(outdir / f"{stem}_probabilities.npy", seg.probabilities)
+
+
+def _save_probabilities(path: Path, probabilities: Any) -> None:
+    """Class probabilities as float16 .npy, written atomically."""
+    import io
+
+    import numpy as np
+
+    from segscope.atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.save(buffer, probabilities.astype(np.float16))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _one_file(item: tuple[Path, str], *, work: Callable[..., Any], outdir: Path, fmt: str, overlay: bool,
+              probabilities: bool) -> tuple[Path, str | None, Any]:
+    """Segment one file and write its outputs; (path, error message or None, result to collect)."""
+    import segscope
+
+    path, stem = item
+    try:
+        image = segscope.imread(path)
+        seg = work(image)
+        save_result(seg, image, stem, outdir, fmt=fmt, with_overlay=overlay, probabilities=probabilities)
+        return path, None, seg if fmt in ("coco", "panoptic") else None
+    except (OSError, ValueError, TypeError, MemoryError) as exc:
+        message = str(exc)
+        return path, message if str(path) in message else f"{path}: {message}", None
+
+
+def run_batch(inputs: Sequence[str], work: Callable[..., Any], *, outdir: Path, fmt: str, overlay: bool,
+              desc: str, verb: str, using: str = "", executor: Any = None, probabilities: bool = False
+              ) -> int:
+    """Run ``work(image) -> Segmentation`` on every input file and write the outputs.
+
+    A file that fails is reported with its reason and the rest go on; the exit status is 1 when
+    any failed; the summary line reads ``{verb} N of M images{using} in S s -> OUTDIR``. ``work``
+    must pickle when ``executor`` runs on other processes.
+    """
+    from segscope.tiled import open_executor
+
+    check_output_dir(outdir)
+    paths = expand_inputs(inputs)
+    if not paths:
+        return error("no input images found")
+    items: list[tuple[Path, str]] = []
+    stems: set[str] = set()
+    for path in paths:
+        stem = path.stem if path.stem not in stems else f"{path.stem}_{len(stems)}"
+        stems.add(stem)
+        items.append((path, stem))
+    failures: list[tuple[Path, str]] = []
+    collected: dict[Path, Any] = {}
+    start = time.perf_counter()
+    job = partial(_one_file, work=work, outdir=outdir, fmt=fmt, overlay=overlay, probabilities=probabilities)
+    with executor if executor is not None else open_executor(workers=1) as running:
+        for path, message, seg in running.map(job, items, desc=desc, unit="image"):
+            if message is not None:
+                failures.append((path, message))
+                print(f"error: {message}", file=sys.stderr)
+            elif seg is not None:
+                collected[path] = seg
+    if collected:  # in input order, whichever worker finished first
+        _write_collection([(p.name, collected[p]) for p in paths if p in collected], outdir, fmt)
+    seconds = time.perf_counter() - start
+    done = len(paths) - len(failures)
+    print(f"{verb} {done} of {len(paths)} images{using} in {seconds:.1f} s -> {outdir}"
+          + (f"; {len(failures)} failed" if failures else ""))
+    return 1 if failures else 0
+
+
+def _write_collection(collected: list[tuple[str, Any]], outdir: Path, fmt: str) -> None:
+    from segscope.io import PanopticRecord, write_coco, write_coco_panoptic
+
+    for _, seg in collected:
+        if seg.kind == "regions":
+            raise SystemExit(f"segscope: error: --format {fmt} needs categories; regions results have none "
+                             "(use --format png)")
+    if fmt == "coco":
+        write_coco(outdir / "annotations.json",
+                   {name: seg if seg.kind == "instance" else seg.to_panoptic() for name, seg in collected})
+    elif fmt == "panoptic":
+        records = [PanopticRecord(k, name, seg.to_panoptic()) for k, (name, seg) in enumerate(collected)]
+        write_coco_panoptic(outdir / "panoptic.json", records)
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """``-o``, ``--format`` and ``--overlay``, as ``segment`` and ``predict`` both take them."""
+    p.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png")
+    p.add_argument("--format", choices=tuple(OUTPUT_FORMATS), default="png",
+                   help="; ".join(f"{k}: {v}" for k, v in OUTPUT_FORMATS.items()))

@@ -1,0 +1,125 @@
+"""What a method name stands for, decided in one place for the API, the CLI and the tiled engine.
+
+A method is a registered function's name (``"otsu"``) or a trained model file (``best.pt``,
+``model.onnx``). :func:`resolve` returns an object that segments, converts options typed as text,
+and says whether a model file stands behind it; nobody else looks at suffixes or registries.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .registry import MethodInfo, bind_parameters, get_method
+from .result import Provenance, Segmentation
+from .textvalues import convert_all
+
+__all__ = ["MODEL_SUFFIXES", "ModelFile", "RegisteredMethod", "is_model_file", "resolve"]
+
+MODEL_SUFFIXES = (".pt", ".pth", ".onnx")
+"""File endings that make a method a trained model rather than a registered method's name."""
+
+
+def is_model_file(method: str | os.PathLike[str]) -> bool:
+    """Whether ``method`` names a trained model file (a path, or a name ending in a model suffix)."""
+    return isinstance(method, os.PathLike) or str(method).endswith(MODEL_SUFFIXES)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _describe(params: Mapping[str, Any]) -> dict[str, Any]:
+    # Arrays (marker images, masks) are recorded by shape, not copied into the provenance.
+    return {k: (f"<array {v.shape} {v.dtype}>" if isinstance(v, np.ndarray) else v)
+            for k, v in params.items()}
+
+
+@dataclass(frozen=True)
+class RegisteredMethod:
+    """A method of the registry (:func:`segscope.registry.register_method`)."""
+
+    info: MethodInfo
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    model_path = None
+    """No model file stands behind a registered method."""
+
+    def options_from_text(self, values: Mapping[str, str]) -> dict[str, Any]:
+        """Options typed as text, converted by the method's annotations (only those given)."""
+        bound = bind_parameters(self.info, values, from_text=True)
+        return {k: bound[k] for k in values}
+
+    def segment(self, image: np.ndarray, **params: Any) -> Segmentation:
+        """Run the method with its parameters checked and defaults filled in, provenance recorded."""
+        bound = bind_parameters(self.info, params)
+        start = time.perf_counter()
+        result = self.info.function(image, **bound)
+        seconds = time.perf_counter() - start
+        details = result.provenance.details if result.provenance is not None else {}
+        return result.with_provenance(Provenance(self.info.name, parameters=_describe(bound), details=details,
+                                                 seconds=seconds, version=_version()))
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A trained checkpoint or an exported ONNX model (running it needs segscope[deep])."""
+
+    model_path: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.model_path)
+
+    def predictor(self) -> Any:
+        """The file's predictor, kept open between calls (:func:`segscope.infer.predictor_for`)."""
+        try:
+            from .infer import predictor_for
+        except ImportError as exc:
+            raise ImportError(f"{self.model_path}: running a model needs segscope[deep] (torch, "
+                              f"torchvision): {exc}") from exc
+        return predictor_for(self.model_path)
+
+    def options_from_text(self, values: Mapping[str, str]) -> dict[str, Any]:
+        """Options typed as text, converted by the annotations of the predictor's ``segment``."""
+        return convert_all(values, self.predictor().segment, what=str(self.model_path))
+
+    def segment(self, image: np.ndarray, **params: Any) -> Segmentation:
+        predictor = self.predictor()
+        allowed = {n for n in inspect.signature(predictor.segment).parameters if n != "image"}
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise TypeError(f"{self.model_path}: unknown option(s) {unknown}; "
+                            f"this model takes {sorted(allowed)}")
+        result = predictor.segment(image, **params)
+        made = result.provenance
+        return result.with_provenance(Provenance(
+            str(self.model_path), parameters=made.parameters if made is not None else dict(params),
+            details=made.details if made is not None else {},
+            seconds=made.seconds if made is not None else None, version=_version()))
+
+
+Method = RegisteredMethod | ModelFile
+
+
+def resolve(method: str | os.PathLike[str]) -> Method:
+    """The method ``method`` names: a model file (which must exist) or a registered method (an
+    unknown name is a ValueError listing the valid ones)."""
+    if is_model_file(method):
+        path = Path(method)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such checkpoint or ONNX model")
+        return ModelFile(path)
+    return RegisteredMethod(get_method(str(method)))
