@@ -69,25 +69,17 @@ def main() -> None:
     val_images = sorted(str(p) for p in (root / "val").glob("*.png"))
     results = {}
     for model in models:
-        config = dict(
-            model=model,
-            model_options=MODEL_OPTIONS.get(model, {}),
-            train_images=str(root / "train"),
-            train_labels=str(root / "trainannot"),
-            val_images=str(root / "val"),
-            val_labels=str(root / "valannot"),
-            output=str(args.out / model),
-            num_classes=11,
-            class_names=CLASSES,
-            ignore_index=11,
-            crop=args.crop,
-            scale=(0.5, 1.5),
-            batch_size=args.batch_size,
-            lr=LEARNING_RATES.get(model, 1e-3),
-            epochs=10_000,
-            max_minutes=args.minutes,
-            seed=0,
-        )
+        config = {
+            "model": {"name": model, "options": MODEL_OPTIONS.get(model, {})},
+            "data": {"train_images": str(root / "train"), "train_labels": str(root / "trainannot"),
+                     "val_images": str(root / "val"), "val_labels": str(root / "valannot"),
+                     "num_classes": 11, "class_names": CLASSES, "ignore_index": 11, "crop": args.crop,
+                     "scale": (0.5, 1.5)},
+            "optim": {"batch_size": args.batch_size, "lr": LEARNING_RATES.get(model, 1e-3)},
+            "schedule": {"epochs": 10_000, "max_minutes": args.minutes},
+            "output": str(args.out / model),
+            "seed": 0,
+        }
         saved = args.out / f"{model}.json"
         if args.reuse and saved.exists():
             if model == "smp_unet":

@@ -40,16 +40,16 @@ def run(config_dict: dict[str, Any], result_path: str, throughput_images: list[s
     import torch
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    if config_dict["model"] == "smp_unet":
+    if config_dict["model"]["name"] == "smp_unet":
         register_peer()
     from segscope.train import TrainConfig, train
 
-    config = TrainConfig(**config_dict)
+    config = TrainConfig.from_dict(config_dict)
     result = train(config, progress=False)
     per_second = images_per_second(result.checkpoint, throughput_images)
     best = max((r for r in result.history if r.get("val_miou") is not None), key=lambda r: r["val_miou"])
     out = {
-        "model": config.model,
+        "model": config.model.name,
         "best_miou": result.best_score,
         "best_epoch": result.best_epoch,
         "epochs": result.epochs,
@@ -101,7 +101,7 @@ def run_in_process(
     process.join()
     if process.exitcode != 0:
         raise RuntimeError(
-            f"{config_dict['model']}: training process failed with exit code {process.exitcode}"
+            f"{config_dict['model']['name']}: training process failed with exit code {process.exitcode}"
         )
     return json.loads(result_path.read_text())
 

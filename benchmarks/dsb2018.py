@@ -32,7 +32,6 @@ MODEL_OPTIONS: dict[str, dict[str, Any]] = {
 }
 # Mask R-CNN from scratch diverges at AdamW's 1e-3 more easily than a dense network: a smaller step.
 LEARNING_RATES = {"panoptic_deeplab": 1e-3, "maskrcnn": 3e-4}
-MIN_AREA = 20  # smallest object kept, in pixels, as watershed_instances' min_size
 HEADLINE = ("AP", "AP50", "precision@0.5", "recall@0.5", "f1@0.5", "accuracy@0.5", "pq@0.5")
 
 
@@ -75,11 +74,11 @@ def train_and_score(config_dict: dict[str, Any], result_path: str, root: str, he
     from segscope.infer import InstanceSegmenter
     from segscope.train import TrainConfig, train
 
-    result = train(TrainConfig(**config_dict), progress=False)
+    result = train(TrainConfig.from_dict(config_dict), progress=False)
     segmenter = InstanceSegmenter.from_checkpoint(result.checkpoint)
-    scores = score(lambda image: segmenter.segment(image, min_area=MIN_AREA), Path(root), held_out)
+    scores = score(lambda image: segmenter.segment(image), Path(root), held_out)
     out = {
-        "model": config_dict["model"],
+        "model": config_dict["model"]["name"],
         **scores,
         "best_val_f1": result.best_score,
         "best_epoch": result.best_epoch,
@@ -140,25 +139,16 @@ def main() -> None:
 
     for model in [m for m in args.models.split(",") if m]:
         saved = args.out / f"{model}.json"
-        config = dict(
-            model=model,
-            model_options=MODEL_OPTIONS.get(model, {}),
-            train_images=str(train_root / "images"),
-            train_labels=str(train_root / "labels"),
-            output=str(args.out / model),
-            num_classes=1,
-            class_names=["nucleus"],
-            holdout=16,
-            crop=args.crop,
-            scale=(0.7, 1.4),
-            vflip=True,
-            colour=0.2,
-            batch_size=args.batch_size,
-            lr=LEARNING_RATES.get(model, 1e-3),
-            epochs=10_000,
-            max_minutes=args.minutes,
-            seed=0,
-        )
+        config = {
+            "model": {"name": model, "options": MODEL_OPTIONS.get(model, {})},
+            "data": {"train_images": str(train_root / "images"), "train_labels": str(train_root / "labels"),
+                     "num_classes": 1, "class_names": ["nucleus"], "holdout": 16, "crop": args.crop,
+                     "scale": (0.7, 1.4), "vflip": True, "colour": 0.2},
+            "optim": {"batch_size": args.batch_size, "lr": LEARNING_RATES.get(model, 1e-3)},
+            "schedule": {"epochs": 10_000, "max_minutes": args.minutes},
+            "output": str(args.out / model),
+            "seed": 0,
+        }
         if not (args.reuse and saved.exists()):
             print(f"training {model} for {args.minutes:g} min ...", flush=True)
             run_in_process(config, saved, [str(root), held_out], target=train_and_score)
@@ -191,7 +181,7 @@ def picture(checkpoint: str, name: str, root: Path, held_out: list[str], path: P
     for stem in held_out[::27][:4]:
         image = segscope.imread(root / "images" / f"{stem}.png")
         truth = read_label_png(root / "labels" / f"{stem}.png")
-        found = segmenter.segment(image, min_area=MIN_AREA)
+        found = segmenter.segment(image)
         classical = segscope.segment(image, "watershed_instances")
         shown = [(image, stem[:12]), (truth, f"truth ({len(np.unique(truth)) - 1})"),
                  (found, f"{name} ({len(found)})"), (classical, f"watershed_instances ({len(classical)})")]

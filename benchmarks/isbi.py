@@ -103,28 +103,18 @@ def main() -> None:
 
     models = ["unet"] + ([] if args.no_peer else ["smp_unet"])
     for model in models:
-        config = dict(
-            model=model,
-            model_options={"base_width": 32} if model == "unet" else {},
-            train_images=str(split / "train" / "image"),
-            train_labels=str(split / "train" / "label"),
-            val_images=str(split / "val" / "image"),
-            val_labels=str(split / "val" / "label"),
-            output=str(args.out / model),
-            num_classes=2,
-            class_names=["membrane", "cell"],
-            label_map={255: 1},
-            crop=256,
-            scale=(0.8, 1.25),
-            vflip=True,
-            rotation=15.0,
-            batch_size=4,
-            lr=1e-3,
-            epochs=10_000,
-            max_minutes=args.minutes,
-            loss="ce+dice",
-            seed=0,
-        )
+        config = {
+            "model": {"name": model, "options": {"base_width": 32} if model == "unet" else {}},
+            "data": {"train_images": str(split / "train" / "image"),
+                     "train_labels": str(split / "train" / "label"),
+                     "val_images": str(split / "val" / "image"), "val_labels": str(split / "val" / "label"),
+                     "num_classes": 2, "class_names": ["membrane", "cell"], "label_map": {255: 1},
+                     "crop": 256, "scale": (0.8, 1.25), "vflip": True, "rotation": 15.0},
+            "optim": {"batch_size": 4, "lr": 1e-3, "loss": "ce+dice"},
+            "schedule": {"epochs": 10_000, "max_minutes": args.minutes},
+            "output": str(args.out / model),
+            "seed": 0,
+        }
         if model == "smp_unet":
             register_peer()  # the parent loads the peer's checkpoint too
         saved = args.out / f"{model}.json"

@@ -207,10 +207,12 @@ def train_model(image_path: Path, folder: Path) -> Path:
             crop = np.asarray(array[r:r + 256, c:c + 256])
             segscope.imwrite(folder / "images" / f"crop{k}.png", crop)
             write_label_png(folder / "labels" / f"crop{k}.png", segscope.segment(crop, "otsu").class_map())
-    config = TrainConfig(model="fcn", train_images=str(folder / "images"),
-                         train_labels=str(folder / "labels"),
-                         output=str(folder / "run"), num_classes=2, class_names=["background", "nucleus"],
-                         crop=256, epochs=1, batch_size=4, lr=1e-3, seed=0)
+    config = TrainConfig.from_dict({
+        "model": {"name": "fcn"},
+        "data": {"train_images": str(folder / "images"), "train_labels": str(folder / "labels"),
+                 "num_classes": 2, "class_names": ["background", "nucleus"], "crop": 256},
+        "optim": {"batch_size": 4, "lr": 1e-3}, "schedule": {"epochs": 1},
+        "output": str(folder / "run"), "seed": 0})
     return train(config, progress=False).checkpoint
 
 

@@ -202,6 +202,11 @@ def test_selection_without_masks_and_by_slice():
         seg.select([5])
 
 
+def test_no_instances_have_no_areas():
+    empty = Segmentation.from_masks(np.zeros((0, 4, 5), bool))
+    assert empty.areas().shape == (0,) and empty.bboxes().shape == (0, 4)
+
+
 def test_concatenate_joins_instance_results():
     a = Segmentation.from_masks(np.eye(3, dtype=bool)[None], scores=[0.4], categories=[1])
     b = Segmentation.from_masks(np.ones((2, 3, 3), bool), scores=[0.9, 0.1], categories=[0, 2])

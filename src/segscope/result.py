@@ -542,7 +542,8 @@ class Segmentation:
     def areas(self) -> np.ndarray:
         """Pixel count per segment, in ``ids`` order (full masks for instances)."""
         if self.masks is not None:
-            return self.masks.reshape(len(self), -1).sum(axis=1).astype(np.int64)
+            height, width = self.masks.shape[1:]
+            return self.masks.reshape(len(self), height * width).sum(axis=1).astype(np.int64)
         if not len(self):
             return np.zeros(0, np.int64)
         counts = np.bincount(self.labels.ravel(), minlength=int(self._ids.max()) + 1)

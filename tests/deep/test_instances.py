@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _configs import config_of
 
 import segscope
 from segscope.datasets import synthetic_shapes
@@ -207,7 +208,7 @@ def _shapes_config(root: Path, out: Path, model: str, options: dict, **kw) -> Tr
     base = dict(model=model, train_images=str(root / "images"), train_labels=str(root / "labels"),
                 output=str(out), num_classes=1, class_names=["shape"], holdout=1, crop=48, epochs=2,
                 batch_size=2, model_options=options, seed=3)
-    return TrainConfig(**{**base, **kw})
+    return config_of(**{**base, **kw})
 
 
 def test_panoptic_deeplab_trains_and_resumes_exactly(tmp_path):
@@ -258,7 +259,7 @@ def test_panoptic_output_and_cli_predict_writes_coco(tmp_path, capsys):
     from segscope.io import read_coco
 
     root = _write_shapes(tmp_path / "shapes", 4, 48)
-    config = TrainConfig(model="panoptic_deeplab", train_images=str(root / "images"),
+    config = config_of(model="panoptic_deeplab", train_images=str(root / "images"),
                          train_labels=str(root / "labels"), output=str(tmp_path / "run"), num_classes=1,
                          crop=48, epochs=1, batch_size=2, model_options=SMALL_PANOPTIC)
     train(config, progress=False)
@@ -305,3 +306,26 @@ def test_an_instance_checkpoint_segments_a_tiled_image(tmp_path):
     assert result.kind == "instance" and result.class_names == ("shape",) and labels.shape == (96, 192)
     # Objects are numbered 1..n with no gaps, whichever tile found them.
     assert sorted(set(np.unique(labels).tolist()) - {0}) == list(range(1, result.objects + 1))
+
+
+@pytest.mark.parametrize(("model", "options"),
+                         [("panoptic_deeplab", SMALL_PANOPTIC), ("maskrcnn", SMALL_MASKRCNN)])
+def test_validation_scores_what_segment_and_evaluate_score(tmp_path, model, options):
+    # Training validates through the predictor that runs the checkpoint afterwards, so the F1 in
+    # the log is the F1 that `segscope.segment` + `evaluate` give on the same held-out images.
+    from segscope.infer.instances import MIN_AREA
+    from segscope.io import read_label_png
+    from segscope.metrics import Evaluator
+
+    root = _write_shapes(tmp_path / "shapes", 4, 48)
+    config = _shapes_config(root, tmp_path / "run", model, options, epochs=1, holdout=2)
+    result = train(config, progress=False)
+    evaluator = Evaluator(task="instance")
+    for k in (2, 3):  # the held-out pairs: the last two
+        image = segscope.imread(root / "images" / f"{k}.png")
+        found = segscope.segment(image, str(result.checkpoint))
+        assert found.provenance.parameters["min_area"] == MIN_AREA
+        assert (found.areas() >= MIN_AREA).all()
+        truth = read_label_png(root / "labels" / f"{k}.png")
+        evaluator.update(found.labels, truth, name=str(k))
+    assert evaluator.compute()["f1@0.5"] == pytest.approx(result.history[-1]["val_f1"], nan_ok=True)

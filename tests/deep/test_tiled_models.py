@@ -10,12 +10,14 @@ import segscope
 pytest.importorskip("zarr", reason="tiled processing needs segscope[scale]")
 tifffile = pytest.importorskip("tifffile")
 
+from _configs import config_of  # noqa: E402
+
 from segscope.tiled import segment_tiled  # noqa: E402
-from segscope.train import TrainConfig, train  # noqa: E402
+from segscope.train import train  # noqa: E402
 
 
 def test_a_semantic_checkpoint_tiled_agrees_with_the_whole_image(toy_dataset, tmp_path):
-    config = TrainConfig(model="unet", model_options={"base_width": 4, "depth": 2},
+    config = config_of(model="unet", model_options={"base_width": 4, "depth": 2},
                          train_images=str(toy_dataset / "train" / "images"),
                          train_labels=str(toy_dataset / "train" / "labels"),
                          output=str(tmp_path / "run"), num_classes=2, class_names=["background", "disc"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _configs import config_of
 
 import segscope
 from segscope.infer import (
@@ -38,7 +39,7 @@ def _config(root, out, **kw) -> TrainConfig:
         seed=1,
     )
     base.update(kw)
-    return TrainConfig(**base)
+    return config_of(**base)
 
 
 def test_overfitting_one_batch_drives_the_loss_down():
@@ -267,10 +268,10 @@ def test_cli_train_predict_export(toy_dataset, tmp_path, capsys):
 def test_a_time_budget_decays_the_learning_rate_with_the_clock():
     from segscope.train.engine import _schedule
 
-    config = TrainConfig(model="unet", train_images="", train_labels="", output="", num_classes=2,
+    config = config_of(model="unet", train_images="", train_labels="", output="", num_classes=2,
                          max_minutes=1.0, warmup_steps=2)
     used = [0.0]
-    factor = _schedule(config, 10**6, lambda: used[0])
+    factor = _schedule(config.schedule, 10**6, lambda: used[0])
     assert factor(0) == pytest.approx(0.5)  # warm-up
     assert factor(5) == pytest.approx(1.0, abs=1e-4)  # 3 of a million steps taken
     used[0] = 0.5

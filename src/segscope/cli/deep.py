@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .common import add_output_options, error, parse_params, read_class_names, run_batch
+from .common import add_output_options, error, parse_params, run_batch
 
 
 def _need_torch() -> None:
@@ -29,64 +29,18 @@ def _model_options(model: str, values: dict[str, str]) -> dict[str, Any]:
         raise SystemExit(f"segscope: error: {exc}") from None
 
 
-def _label_map(text: str | None) -> dict[int, int] | None:
-    if not text:
-        return None
-    try:
-        return {int(a): int(b) for a, b in (pair.split(":") for pair in text.split(","))}
-    except ValueError:
-        raise SystemExit(
-            f"segscope: error: --label-map expects FROM:TO pairs like 255:1, got {text!r}"
-        ) from None
-
-
 _METRIC_NAMES = {"val_miou": "val mIoU", "val_f1": "val F1@0.5"}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     _need_torch()
-    from segscope.train import TrainConfig, train
+    from segscope.train import train
 
-    names = read_class_names(args.classes)
-    num_classes = args.num_classes or (len(names) if names else None)
-    if num_classes is None:
-        raise SystemExit("segscope: error: give --classes NAMES_TXT or --num-classes N")
-    weights: Any = args.class_weights
-    if weights not in (None, "auto"):
-        weights = [float(w) for w in weights.split(",")]
-    config = TrainConfig(
-        model=args.model,
-        train_images=args.images,
-        train_labels=args.labels,
-        output=args.output,
-        num_classes=num_classes,
-        model_options=_model_options(args.model, parse_params(args.option)),
-        val_images=args.val_images,
-        val_labels=args.val_labels,
-        holdout=args.holdout,
-        class_names=names,
-        ignore_index=args.ignore,
-        label_map=_label_map(args.label_map),
-        crop=args.crop,
-        scale=(args.min_scale, args.max_scale),
-        vflip=args.vflip,
-        rotation=args.rotation,
-        loss=args.loss,
-        class_weights=weights,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        warmup_steps=args.warmup,
-        epochs=args.epochs,
-        max_minutes=args.minutes,
-        batch_size=args.batch_size,
-        accumulate=args.accumulate,
-        seed=args.seed,
-        workers=args.workers,
-        patience=args.patience,
-        device=args.device,
-    )
+    try:
+        config = config_from_args(args)
+        config.validate()
+    except (ValueError, TypeError) as exc:
+        return error(str(exc))
     try:
         result = train(config, resume=args.resume)
     except (OSError, ValueError, TypeError) as exc:
@@ -98,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         else "no validation set (give --val-images/--val-labels or --holdout)"
     )
     print(
-        f"trained {args.model} for {result.epochs} epoch(s), {result.steps} steps in "
+        f"trained {config.model.name} for {result.epochs} epoch(s), {result.steps} steps in "
         f"{result.seconds / 60:.1f} min; {scored} -> {result.checkpoint}"
     )
     return 0
@@ -146,6 +100,74 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """One option per field of :class:`~segscope.trainconfig.TrainConfig` and its parts, from the
+    flag and help each field declares; defaults stay the configuration's own."""
+    import dataclasses
+    import typing
+
+    from segscope.trainconfig import TrainConfig
+
+    for part, cls in [("", TrainConfig), *((f"{k}.", c) for k, c in TrainConfig.PARTS.items())]:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            if "flag" not in meta:
+                continue
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            default: Any = None
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            shown = "" if required or default in (None, {}, []) else f" (default {default})"
+            names = [meta["flag"]] + (["--output"] if meta["flag"] == "-o" else [])
+            common: dict[str, Any] = {"dest": f"{part}{f.name}", "help": meta["help"] + shown,
+                                      "default": argparse.SUPPRESS}
+            if hints[f.name] is bool:
+                p.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
+            elif isinstance(default, dict) and meta["parse"] is None:  # KEY=VALUE pairs
+                p.add_argument(*names, action="append", metavar=meta["metavar"], **common)
+            else:
+                p.add_argument(*names, required=required, metavar=meta["metavar"], **common)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~segscope.trainconfig.TrainConfig` the options given describe (text converted by
+    each field's parser or annotation; model options by the model builder's annotations)."""
+    import dataclasses
+    import typing
+
+    from segscope.textvalues import value_from_text
+    from segscope.trainconfig import TrainConfig
+
+    nested: dict[str, Any] = {}
+    for part, cls in [("", TrainConfig), *((f"{k}.", c) for k, c in TrainConfig.PARTS.items())]:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            dest = f"{part}{f.name}"
+            if "flag" not in f.metadata or not hasattr(args, dest):
+                continue
+            text = getattr(args, dest)
+            value: Any
+            if isinstance(text, bool) or text is None:
+                value = text
+            elif isinstance(text, list):
+                value = parse_params(text)
+            elif f.metadata["parse"] is not None:
+                value = f.metadata["parse"](text)
+            else:
+                try:
+                    value = value_from_text(text, hints[f.name])
+                except ValueError as exc:
+                    raise ValueError(f"{f.metadata['flag']} {text!r}: {exc}") from None
+            target = nested.setdefault(part[:-1], {}) if part else nested
+            target[f.name] = value
+    model = nested["model"]
+    model["options"] = _model_options(model["name"], model.get("options", {}))
+    return TrainConfig.from_dict(nested)
+
+
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "train",
@@ -153,46 +175,8 @@ def add_parsers(sub: Any) -> None:
         description="Train a model (see 'segscope models') on images and label PNGs paired by file stem. "
         "Writes best.pt, last.pt, log.csv and log.json into OUTDIR; validates each epoch.",
     )
-    p.add_argument("--model", required=True, help="a name from `segscope models` (unet, fcn, maskrcnn ...)")
-    p.add_argument("--images", required=True, help="training images folder")
-    p.add_argument(
-        "--labels", required=True,
-        help="training label PNGs folder (same file stems); for maskrcnn and panoptic_deeplab: "
-        "instance label PNGs, a VOC SegmentationObject folder, or a COCO instances JSON",
-    )
-    p.add_argument("--val-images", help="validation images folder")
-    p.add_argument("--val-labels", help="validation labels, as --labels")
-    p.add_argument("--holdout", type=int, default=0, help="without val folders: hold out the last N pairs")
-    p.add_argument(
-        "--classes", metavar="NAMES_TXT",
-        help="class names, one per line (instance models: object categories, no background)",
-    )
-    p.add_argument("--num-classes", type=int)
-    p.add_argument("--ignore", type=int, default=255, help="label value not scored (CamVid 11)")
-    p.add_argument("--label-map", help="label values to replace, e.g. 255:1 for ISBI")
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--min-scale", type=float, default=0.5)
-    p.add_argument("--max-scale", type=float, default=2.0)
-    p.add_argument("--vflip", action="store_true")
-    p.add_argument("--rotation", type=float, default=0.0, help="random rotation range, degrees")
-    p.add_argument("--loss", default="ce", help="ce, dice, focal or sums like ce+dice")
-    p.add_argument("--class-weights", help="'auto' (median frequency) or comma-separated weights")
-    p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--schedule", choices=("poly", "cosine", "constant"), default="poly")
-    p.add_argument("--warmup", type=int, default=0, help="warm-up steps")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--minutes", type=float, help="stop after this much training time")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--accumulate", type=int, default=1, help="gradient accumulation steps")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=0, help="data-loading processes")
-    p.add_argument("--patience", type=int, help="stop after N epochs without a better val mIoU")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, e.g. base_width=32")
+    add_config_arguments(p)
     p.add_argument("--resume", help="continue from a last.pt checkpoint")
-    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="segment images with a trained checkpoint or ONNX model")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,10 @@ __all__ = ["InstanceSegmenter"]
 
 OUTPUTS = ("instance", "panoptic")
 
+MIN_AREA = 20
+"""Objects smaller than this (pixels) are dropped by default, in validation as in inference, as
+``watershed_instances`` drops them (its ``min_size``)."""
+
 
 @predicts("instance", "panoptic")
 class InstanceSegmenter:
@@ -24,13 +29,16 @@ class InstanceSegmenter:
     Use :meth:`from_checkpoint`. Images run whole (Mask R-CNN resizes them as configured).
     """
 
-    def __init__(self, model: Any, checkpoint: Checkpoint, *, device: Any, name: str) -> None:
+    def __init__(self, model: Any, *, task: str, class_names: Sequence[str], mean: Sequence[float],
+                 std: Sequence[float], device: Any, name: str, architecture: str | None = None) -> None:
+        if task not in OUTPUTS:
+            raise ValueError(f"{name}: instance predictors run {OUTPUTS} models, not {task!r}")
         self.model = model
-        self.task: str = checkpoint.task
-        self.architecture = checkpoint.model
-        self.class_names: list[str] = list(checkpoint.class_names)
-        self.mean = np.asarray(checkpoint.inputs.mean, np.float32)
-        self.std = np.asarray(checkpoint.inputs.std, np.float32)
+        self.task = task
+        self.architecture = architecture
+        self.class_names: list[str] = list(class_names)
+        self.mean = np.asarray(mean, np.float32)
+        self.std = np.asarray(std, np.float32)
         self.device = device
         self.name = name
 
@@ -46,7 +54,9 @@ class InstanceSegmenter:
                              tile: int | str | None = None, name: str = "checkpoint") -> InstanceSegmenter:
         """A segmenter from a checkpoint already read; images run whole (``tile`` is unused)."""
         model, dev = build_network(checkpoint, device=device)
-        return cls(model, checkpoint, device=dev, name=name)
+        return cls(model, task=checkpoint.task, class_names=checkpoint.class_names,
+                   mean=checkpoint.inputs.mean, std=checkpoint.inputs.std, device=dev, name=name,
+                   architecture=checkpoint.model)
 
     def _tensor(self, image: np.ndarray, channel_axis: int | None) -> Any:
         import torch
@@ -59,7 +69,7 @@ class InstanceSegmenter:
         image: np.ndarray,
         *,
         score_threshold: float | None = None,
-        min_area: int = 1,
+        min_area: int = MIN_AREA,
         output: str = "instance",
         channel_axis: int | None = None,
     ) -> Segmentation:
@@ -67,16 +77,23 @@ class InstanceSegmenter:
 
         ``score_threshold`` drops weaker instances (default 0.5 for Mask R-CNN, whose scores are
         class confidences, and 0 for Panoptic-DeepLab, whose centres are already thresholded);
-        ``min_area`` drops smaller ones, in pixels.
+        ``min_area`` drops smaller ones, in pixels (training validates with the same default).
         """
+        start = time.perf_counter()
+        return self.segment_normalised(self._tensor(image, channel_axis), score_threshold=score_threshold,
+                                       min_area=min_area, output=output, start=start)
+
+    def segment_normalised(self, x: Any, *, score_threshold: float | None = None, min_area: int = MIN_AREA,
+                           output: str = "instance", start: float | None = None) -> Segmentation:
+        """:meth:`segment` of an image already normalised: a (1, C, H, W) tensor on the device.
+        Training validates through here, so validation and inference filter alike."""
         import torch
 
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         if output == "panoptic" and self.task != "panoptic":
             raise ValueError(f"{self.name}: {self.task} models have no panoptic output")
-        start = time.perf_counter()
-        x = self._tensor(image, channel_axis)
+        start = time.perf_counter() if start is None else start
         with torch.inference_mode():
             if self.task == "panoptic":
                 threshold = 0.0 if score_threshold is None else score_threshold

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..result import KINDS
+
 __all__ = [
     "ModelInfo",
     "SegmentationModel",
@@ -72,6 +74,8 @@ class ModelInfo:
     summary: str
     task: str = "semantic"
     """What the model predicts: "semantic" (logits), "instance" (detections) or "panoptic"."""
+    adapter: str = "semantic"
+    """The task adapter that trains it (:mod:`segscope.train.adapters`): its data, loss and validation."""
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,11 +83,17 @@ _MODELS: dict[str, ModelInfo] = {}
 
 
 Builder = Callable[..., nn.Module]
-TASKS = ("semantic", "instance", "panoptic")
+TASKS = tuple(kind for kind in KINDS if kind != "regions")
+"""What a network can be trained for (every kind of result but unlabelled regions)."""
 
 
-def register_model(name: str, *, task: str = "semantic") -> Callable[[Builder], Builder]:
-    """Register a lowercase builder ``fn(*, num_classes, in_channels=3, **options)`` under ``name``."""
+def register_model(name: str, *, task: str = "semantic", adapter: str | None = None
+                   ) -> Callable[[Builder], Builder]:
+    """Register a lowercase builder ``fn(*, num_classes, in_channels=3, **options)`` under ``name``.
+
+    ``adapter`` names the task adapter that trains it (default: ``task``'s own, "semantic" for
+    semantic models); a new family with its own loss registers its adapter under a new name.
+    """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
@@ -91,7 +101,7 @@ def register_model(name: str, *, task: str = "semantic") -> Callable[[Builder], 
         if name in _MODELS:
             raise ValueError(f"a model named {name!r} is already registered")
         doc = (builder.__doc__ or "").strip().splitlines()
-        _MODELS[name] = ModelInfo(name, builder, doc[0] if doc else "", task)
+        _MODELS[name] = ModelInfo(name, builder, doc[0] if doc else "", task, adapter or task)
         return builder
 
     return decorate

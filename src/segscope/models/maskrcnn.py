@@ -220,7 +220,7 @@ class MaskRCNN(nn.Module):
         return self._run(images, shifted, want_losses=True)
 
 
-@register_model("maskrcnn", task="instance")
+@register_model("maskrcnn", task="instance", adapter="detection")
 def maskrcnn(
     *,
     num_classes: int,

@@ -259,7 +259,7 @@ def group_instances(
     return instance_map, centers, values
 
 
-@register_model("panoptic_deeplab", task="panoptic")
+@register_model("panoptic_deeplab", task="panoptic", adapter="centre_offsets")
 def panoptic_deeplab(
     *,
     num_classes: int,

@@ -1,0 +1,285 @@
+"""Task adapters: what differs between model families when they train.
+
+An adapter turns a :class:`~segscope.trainconfig.TrainConfig` into a :class:`Prepared` run: the
+network, its training and validation data, the loss of a batch, and the validation score that
+picks the best checkpoint. The training loop (:mod:`segscope.train.engine`) knows only that
+shape. A model family names its adapter when it registers (``register_model(...,
+adapter="detection")``); a new family with its own loss adds an adapter here, or in its own
+module with :func:`register_adapter`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ..checkpoint import InputSpec
+from ..metrics import Evaluator
+from ..models import get_model
+from ..trainconfig import TrainConfig
+from .data import Augment, LabelledFolder, input_statistics, pair_by_stem
+from .losses import SegmentationLoss, median_frequency_weights
+
+__all__ = ["Prepared", "TaskAdapter", "get_adapter", "register_adapter"]
+
+
+@dataclass
+class Prepared:
+    """One training run, ready for the loop."""
+
+    model: torch.nn.Module
+    train_set: Any
+    val_set: Any
+    inputs: InputSpec
+    class_names: list[str]
+    metric: str
+    """The validation figure that picks the best checkpoint, e.g. "val_miou"."""
+    batch_loss: Callable[[Any], torch.Tensor]
+    validate: Callable[[], dict[str, float]]
+    collate: Callable[[Any], Any] | None = None
+    unused_parameters: bool = False
+    """Some parameters may get no gradient in a step (Mask R-CNN): DDP must look for them."""
+
+
+class TaskAdapter(Protocol):
+    """Data, loss and validation of one model family."""
+
+    def prepare(self, config: TrainConfig, device: torch.device) -> Prepared: ...
+
+
+_ADAPTERS: dict[str, TaskAdapter] = {}
+
+
+def register_adapter(name: str) -> Callable[[type], type]:
+    """Class decorator: the adapter that models registered with ``adapter=name`` train with."""
+
+    def register(cls: type) -> type:
+        if name in _ADAPTERS:
+            raise ValueError(f"a task adapter named {name!r} is already registered")
+        _ADAPTERS[name] = cls()
+        return cls
+
+    return register
+
+
+def get_adapter(name: str) -> TaskAdapter:
+    try:
+        return _ADAPTERS[name]
+    except KeyError:
+        raise ValueError(f"no task adapter {name!r}; registered: {sorted(_ADAPTERS)}") from None
+
+
+# ------------------------------------------------------------------------------- shared
+def augment_of(config: TrainConfig) -> Augment:
+    data = config.data
+    return Augment(crop=data.crop, scale=(float(data.scale[0]), float(data.scale[1])), hflip=data.hflip,
+                   vflip=data.vflip, rotation=data.rotation, colour=data.colour)
+
+
+def split(config: TrainConfig, pairs: list[Any], val_pairs: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Training and validation items: the validation folders', or the last ``holdout`` training ones."""
+    holdout = config.data.holdout
+    if val_pairs or holdout <= 0:
+        return pairs, val_pairs
+    if holdout >= len(pairs):
+        raise ValueError(f"holdout {holdout} leaves no training images of {len(pairs)}")
+    return pairs[:-holdout], pairs[-holdout:]
+
+
+def _label_counts(dataset: LabelledFolder, num_classes: int) -> list[float]:
+    counts = np.zeros(num_classes)
+    for k in range(len(dataset)):
+        _, label = dataset.load(k)
+        valid = label[(label >= 0) & (label < num_classes)]
+        counts += np.bincount(valid.ravel(), minlength=num_classes)[:num_classes]
+    return counts.tolist()
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    dataset: LabelledFolder,
+    *,
+    num_classes: int,
+    ignore_index: int,
+    device: torch.device,
+    class_names: list[str] | None = None,
+) -> dict[str, Any]:
+    """Whole-image validation: argmax of the logits scored with :class:`segscope.metrics.Evaluator`."""
+    evaluator = Evaluator(task="semantic", num_classes=num_classes, ignore_index=ignore_index,
+                          class_names=class_names)
+    model.eval()
+    with torch.inference_mode():
+        for k in range(len(dataset)):
+            x, y = dataset[k]
+            logits = model(x[None].to(device))
+            prediction = logits.argmax(1)[0].cpu().numpy().astype(np.int64)
+            evaluator.update(prediction, y.numpy(), name=dataset.pairs[k][0].stem)
+    report = evaluator.compute()
+    return {
+        "miou": report["miou"],
+        "pixel_accuracy": report["pixel_accuracy"],
+        "per_class_iou": {k: v["iou"] for k, v in report.per_class.items()},
+    }
+
+
+# ----------------------------------------------------------------------------- semantic
+@register_adapter("semantic")
+class SemanticAdapter:
+    """Label PNGs of class indices; cross-entropy, Dice or focal loss; validated by mIoU."""
+
+    def prepare(self, config: TrainConfig, device: torch.device) -> Prepared:
+        data, optim = config.data, config.optim
+        num_classes = int(data.num_classes or 0)
+        pairs = pair_by_stem(data.train_images, data.train_labels)
+        val_pairs: list[Any] = []
+        if data.val_images is not None and data.val_labels is not None:
+            val_pairs = pair_by_stem(data.val_images, data.val_labels)
+        pairs, val_pairs = split(config, pairs, val_pairs)
+        inputs = input_statistics([image for image, _ in pairs], crop=data.crop)
+        common = {"mean": list(inputs.mean), "std": list(inputs.std), "ignore_index": data.ignore_index,
+                  "label_map": data.label_map}
+        train_set = LabelledFolder(pairs, augment=augment_of(config), **common)
+        val_set = LabelledFolder(val_pairs, **common) if val_pairs else None
+        weights: list[float] | None
+        if optim.class_weights == "auto":
+            weights = median_frequency_weights(_label_counts(train_set, num_classes))
+        elif isinstance(optim.class_weights, str):
+            raise ValueError(f"class_weights must be None, 'auto' or a list, got {optim.class_weights!r}")
+        else:
+            weights = optim.class_weights
+        criterion = SegmentationLoss(optim.loss, num_classes=num_classes, ignore_index=data.ignore_index,
+                                     class_weights=weights).to(device)
+        options = {"num_classes": num_classes, "in_channels": inputs.channels, **config.model.options}
+        model = get_model(config.model.name, **options).to(device)
+
+        def batch_loss(batch: Any) -> torch.Tensor:
+            x, y = batch
+            return criterion(model(x.to(device, non_blocking=True)), y.to(device, non_blocking=True))
+
+        def validate() -> dict[str, float]:
+            if val_set is None:
+                return {}
+            scores = evaluate_model(model, val_set, num_classes=num_classes, ignore_index=data.ignore_index,
+                                    device=device, class_names=data.class_names)
+            return {"val_miou": scores["miou"], "val_pixel_accuracy": scores["pixel_accuracy"]}
+
+        names = data.class_names or [str(k) for k in range(num_classes)]
+        return Prepared(model, train_set, val_set, inputs, list(names), "val_miou", batch_loss, validate)
+
+
+# ----------------------------------------------------------------------------- instances
+class _InstanceAdapter:
+    """Instance annotations (label PNGs, VOC objects, COCO JSON); validated by F1 at IoU 0.5 through
+    the very predictor that runs the checkpoint later."""
+
+    task = "instance"
+
+    def network_options(self, config: TrainConfig) -> tuple[dict[str, Any], list[str]]:
+        """The builder's class options and the checkpoint's class names."""
+        raise NotImplementedError
+
+    def loss(self, model: torch.nn.Module, device: torch.device) -> Callable[[Any], torch.Tensor]:
+        raise NotImplementedError
+
+    unused_parameters = False
+
+    def prepare(self, config: TrainConfig, device: torch.device) -> Prepared:
+        from ..infer import InstanceSegmenter
+        from .instances import InstanceFolder, collate_instances, instance_sources
+
+        data, optim = config.data, config.optim
+        semantic_only = {"loss": optim.loss != "ce", "class_weights": optim.class_weights is not None,
+                         "label_map": bool(data.label_map)}
+        if any(semantic_only.values()):
+            named = ", ".join(k for k, v in semantic_only.items() if v)
+            raise ValueError(f"{config.model.name} ({self.task} model): {named} apply to semantic models "
+                             "only")
+        sources = instance_sources(data.train_images, data.train_labels)
+        val_sources: list[Any] = []
+        if data.val_images is not None and data.val_labels is not None:
+            val_sources = instance_sources(data.val_images, data.val_labels)
+        sources, val_sources = split(config, sources, val_sources)
+        inputs = input_statistics([s.image for s in sources], crop=data.crop)
+        common = {"mean": list(inputs.mean), "std": list(inputs.std), "num_classes": data.num_classes}
+        train_set = InstanceFolder(sources, augment=augment_of(config), **common)
+        val_set = InstanceFolder(val_sources, **common) if val_sources else None
+        options, names = self.network_options(config)
+        model = get_model(config.model.name, **{"in_channels": inputs.channels, **config.model.options,
+                                                **options}).to(device)
+        predictor = InstanceSegmenter(model, task=self.task, class_names=names, mean=inputs.mean,
+                                      std=inputs.std, device=device, name="validation",
+                                      architecture=config.model.name)
+
+        def validate() -> dict[str, float]:
+            if val_set is None:
+                return {}
+            evaluator = Evaluator(task="instance")
+            model.eval()
+            for k in range(len(val_set)):
+                x, truth, _ = val_set[k]
+                found = predictor.segment_normalised(x[None].to(device))
+                evaluator.update(found.labels, truth.clamp(min=0).numpy(), name=val_set.names[k])
+            report = evaluator.compute()
+            return {"val_f1": report["f1@0.5"], "val_accuracy": report["accuracy@0.5"]}
+
+        return Prepared(model, train_set, val_set, inputs, names, "val_f1", self.loss(model, device),
+                        validate, collate_instances, unused_parameters=self.unused_parameters)
+
+
+def _object_names(config: TrainConfig) -> list[str]:
+    return list(config.data.class_names or [f"object_{k}" for k in range(int(config.data.num_classes or 0))])
+
+
+@register_adapter("detection")
+class DetectionAdapter(_InstanceAdapter):
+    """Detectors that compute their own losses from box and mask targets (Mask R-CNN)."""
+
+    unused_parameters = True
+
+    def network_options(self, config: TrainConfig) -> tuple[dict[str, Any], list[str]]:
+        return {"num_classes": config.data.num_classes}, _object_names(config)
+
+    def loss(self, model: torch.nn.Module, device: torch.device) -> Callable[[Any], torch.Tensor]:
+        from .instances import maskrcnn_targets
+
+        def batch_loss(batch: Any) -> torch.Tensor:
+            images, maps, categories = batch
+            found = [maskrcnn_targets(m, c) for m, c in zip(maps, categories, strict=True)]
+            targets = [{k: v.to(device) for k, v in t.items()} for t in found]
+            losses = model.losses([x.to(device, non_blocking=True) for x in images], targets)
+            return sum(losses.values())  # type: ignore[return-value]
+
+        return batch_loss
+
+
+@register_adapter("centre_offsets")
+class CentreOffsetAdapter(_InstanceAdapter):
+    """Bottom-up panoptic models: a semantic head (background first), object centre heatmaps and
+    offsets to the centre (Panoptic-DeepLab)."""
+
+    task = "panoptic"
+
+    def network_options(self, config: TrainConfig) -> tuple[dict[str, Any], list[str]]:
+        n = int(config.data.num_classes or 0)
+        # Trained from instances, the semantic head has one stuff class (background) before the objects.
+        return ({"num_classes": n + 1, "thing_classes": list(range(1, n + 1))},
+                ["background", *_object_names(config)])
+
+    def loss(self, model: torch.nn.Module, device: torch.device) -> Callable[[Any], torch.Tensor]:
+        from .instances import PanopticDeepLabLoss, panoptic_targets, stack_targets
+
+        criterion = PanopticDeepLabLoss(ignore_index=255)
+        sigma = model.center_sigma
+
+        def batch_loss(batch: Any) -> torch.Tensor:
+            images, maps, categories = batch
+            targets = [panoptic_targets(m, c, sigma=sigma) for m, c in zip(maps, categories, strict=True)]
+            x = torch.stack(images).to(device, non_blocking=True)
+            total, _ = criterion(model(x), stack_targets(targets, device))
+            return total
+
+        return batch_loss
