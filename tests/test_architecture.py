@@ -120,3 +120,27 @@ def test_a_method_of_ones_own_is_listed_run_and_scored_from_the_command_line(toy
     assert main(["evaluate", "--pred", str(tmp_path / "out"), "--truth", str(tmp_path / "truth"),
                  "--task", "semantic", "--num-classes", "2"]) == 0
     assert "1.0000" in capsys.readouterr().out  # its own output scores perfectly against the same rule
+
+
+def test_a_format_of_ones_own_is_written_by_segment_and_read_by_evaluate(monkeypatch, tmp_path, capsys):
+    # Declared in one place (register_format); the CLI's --format and read_annotations find it.
+    import segscope.io.formats as formats
+    from segscope.cli.main import main
+
+    monkeypatch.setattr(formats, "_FORMATS", dict(formats._FORMATS))
+
+    def write(seg, folder, stem):
+        np.savetxt(folder / f"{stem}.labels.csv", seg.labels, fmt="%d", delimiter=",")
+
+    def read(path, context):
+        return np.loadtxt(path, delimiter=",", dtype=np.int64).reshape(-1, _image().shape[1])
+
+    formats.register_format(formats.Format("csv", "labels as CSV", suffixes=(".csv",), read_file=read,
+                                           write_file=write, priority=9))
+    (tmp_path / "images").mkdir()
+    segscope.imwrite(tmp_path / "images" / "a.png", _image())
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "images"), "-m", "otsu", "-o", str(out), "--format", "csv"]) == 0
+    assert [p.name for p in out.iterdir()] == ["a.labels.csv"]
+    assert main(["evaluate", "--pred", str(out), "--truth", str(out), "--task", "semantic"]) == 0
+    assert "miou" in capsys.readouterr().out

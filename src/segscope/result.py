@@ -25,14 +25,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 __all__ = ["KINDS", "Provenance", "Segment", "Segmentation"]
 
 Kind = Literal["regions", "semantic", "instance", "panoptic"]
-KINDS: tuple[str, ...] = ("regions", "semantic", "instance", "panoptic")
+KINDS: tuple[str, ...] = get_args(Kind)
+"""The kinds of result, which are also the tasks: defined here once."""
 
 
 def present_ids(labels: np.ndarray) -> np.ndarray:

@@ -15,19 +15,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IMAGE_SUFFIXES", "OUTPUT_FORMATS", "check_output_dir", "error", "expand_inputs", "parse_params",
-           "read_class_names", "run_batch", "save_result"]
+__all__ = ["IMAGE_SUFFIXES", "add_output_options", "check_output_dir", "error", "expand_inputs",
+           "parse_params", "read_class_names", "run_batch", "save_result"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
-
-OUTPUT_FORMATS = {
-    "png": "one label PNG per image (semantic: palette PNG, 255 void)",
-    "yolo": "one YOLO segmentation .txt per image (instances)",
-    "coco": "annotations.json for all images",
-    "panoptic": "panoptic.json and panoptic/ PNGs for all images",
-}
-"""``--format`` choices of ``segment`` and ``predict``, with their help."""
-
 
 def error(message: str, code: int = 2) -> int:
     """Print ``segscope: error: message`` on stderr; returns ``code`` for the caller to return."""
@@ -91,20 +82,14 @@ def read_class_names(path: str | None) -> list[str] | None:
 
 def save_result(seg: Any, image: Any, stem: str, outdir: Path, *, fmt: str, with_overlay: bool,
                 probabilities: bool = False) -> None:
-    """Write one image's result in the per-image formats (``png``, ``yolo``); overlay, soft
-    probabilities if asked."""
+    """Write one image's result if ``fmt`` is a per-image format; overlay and soft probabilities
+    if asked."""
     import segscope
-    from segscope.io import write_label_png, write_palette_png, write_yolo
+    from segscope.io.formats import get_format
 
-    if fmt == "png":
-        if seg.kind == "semantic" and int(seg.categories.max(initial=0)) < 255:
-            write_palette_png(outdir / f"{stem}.png", seg.class_map(void=255))
-        else:
-            write_label_png(outdir / f"{stem}.png", seg.labels)
-    elif fmt == "yolo":
-        if seg.kind not in ("instance", "panoptic"):
-            raise ValueError(f"--format yolo writes instances; {seg.kind} results have none (use png)")
-        write_yolo(outdir / f"{stem}.txt", seg[seg.is_thing] if seg.kind == "panoptic" else seg)
+    write = get_format(fmt).write_file
+    if write is not None:
+        write(seg, outdir, stem)
     if with_overlay:
         segscope.overlay(image, seg, path=outdir / f"{stem}_overlay.png")
     if probabilities and seg.probabilities is not None:
@@ -125,7 +110,7 @@ def _save_probabilities(path: Path, probabilities: Any) -> None:
 
 
 def _one_file(item: tuple[Path, str], *, work: Callable[..., Any], outdir: Path, fmt: str, overlay: bool,
-              probabilities: bool) -> tuple[Path, str | None, Any]:
+              probabilities: bool, collect: bool) -> tuple[Path, str | None, Any]:
     """Segment one file and write its outputs; (path, error message or None, result to collect)."""
     import segscope
 
@@ -134,7 +119,7 @@ def _one_file(item: tuple[Path, str], *, work: Callable[..., Any], outdir: Path,
         image = segscope.imread(path)
         seg = work(image)
         save_result(seg, image, stem, outdir, fmt=fmt, with_overlay=overlay, probabilities=probabilities)
-        return path, None, seg if fmt in ("coco", "panoptic") else None
+        return path, None, seg if collect else None
     except (OSError, ValueError, TypeError, MemoryError) as exc:
         message = str(exc)
         return path, message if str(path) in message else f"{path}: {message}", None
@@ -149,8 +134,10 @@ def run_batch(inputs: Sequence[str], work: Callable[..., Any], *, outdir: Path, 
     any failed; the summary line reads ``{verb} N of M images{using} in S s -> OUTDIR``. ``work``
     must pickle when ``executor`` runs on other processes.
     """
+    from segscope.io.formats import get_format
     from segscope.tiled import open_executor
 
+    write_all = get_format(fmt).write_all
     check_output_dir(outdir)
     paths = expand_inputs(inputs)
     if not paths:
@@ -164,7 +151,8 @@ def run_batch(inputs: Sequence[str], work: Callable[..., Any], *, outdir: Path, 
     failures: list[tuple[Path, str]] = []
     collected: dict[Path, Any] = {}
     start = time.perf_counter()
-    job = partial(_one_file, work=work, outdir=outdir, fmt=fmt, overlay=overlay, probabilities=probabilities)
+    job = partial(_one_file, work=work, outdir=outdir, fmt=fmt, overlay=overlay, probabilities=probabilities,
+                  collect=write_all is not None)
     with executor if executor is not None else open_executor(workers=1) as running:
         for path, message, seg in running.map(job, items, desc=desc, unit="image"):
             if message is not None:
@@ -172,8 +160,11 @@ def run_batch(inputs: Sequence[str], work: Callable[..., Any], *, outdir: Path, 
                 print(f"error: {message}", file=sys.stderr)
             elif seg is not None:
                 collected[path] = seg
-    if collected:  # in input order, whichever worker finished first
-        _write_collection([(p.name, collected[p]) for p in paths if p in collected], outdir, fmt)
+    if collected and write_all is not None:  # in input order, whichever worker finished first
+        try:
+            write_all([(p.name, collected[p]) for p in paths if p in collected], outdir)
+        except (OSError, ValueError) as exc:
+            return error(str(exc), code=1)
     seconds = time.perf_counter() - start
     done = len(paths) - len(failures)
     print(f"{verb} {done} of {len(paths)} images{using} in {seconds:.1f} s -> {outdir}"
@@ -181,23 +172,11 @@ def run_batch(inputs: Sequence[str], work: Callable[..., Any], *, outdir: Path, 
     return 1 if failures else 0
 
 
-def _write_collection(collected: list[tuple[str, Any]], outdir: Path, fmt: str) -> None:
-    from segscope.io import PanopticRecord, write_coco, write_coco_panoptic
-
-    for _, seg in collected:
-        if seg.kind == "regions":
-            raise SystemExit(f"segscope: error: --format {fmt} needs categories; regions results have none "
-                             "(use --format png)")
-    if fmt == "coco":
-        write_coco(outdir / "annotations.json",
-                   {name: seg if seg.kind == "instance" else seg.to_panoptic() for name, seg in collected})
-    elif fmt == "panoptic":
-        records = [PanopticRecord(k, name, seg.to_panoptic()) for k, (name, seg) in enumerate(collected)]
-        write_coco_panoptic(outdir / "panoptic.json", records)
-
-
 def add_output_options(p: argparse.ArgumentParser) -> None:
     """``-o``, ``--format`` and ``--overlay``, as ``segment`` and ``predict`` both take them."""
     p.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png")
-    p.add_argument("--format", choices=tuple(OUTPUT_FORMATS), default="png",
-                   help="; ".join(f"{k}: {v}" for k, v in OUTPUT_FORMATS.items()))
+    from segscope.io.formats import writers
+
+    found = writers()
+    p.add_argument("--format", choices=[f.name for f in found], default="png",
+                   help="; ".join(f"{f.name}: {f.help}" for f in found))

@@ -11,6 +11,7 @@ from .coco import (
     rle_to_mask,
     write_coco,
 )
+from .formats import Annotation, Format, ReadContext, get_format, list_formats, register_format
 from .images import DEFAULT_MAX_PIXELS, ImageInfo, ImageReadError, image_info, imread, imwrite
 from .labels import (
     VOC_VOID,
@@ -27,15 +28,20 @@ from .yolo import read_yolo, write_yolo
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "VOC_VOID",
+    "Annotation",
     "BsdsGroundTruth",
     "CocoRecord",
+    "Format",
     "ImageInfo",
     "ImageReadError",
     "PanopticRecord",
+    "ReadContext",
+    "get_format",
     "ids_to_rgb",
     "image_info",
     "imread",
     "imwrite",
+    "list_formats",
     "load_segmentation",
     "mask_to_polygons",
     "mask_to_rle",
@@ -46,6 +52,7 @@ __all__ = [
     "read_label_png",
     "read_palette_png",
     "read_yolo",
+    "register_format",
     "rgb_to_ids",
     "rle_to_mask",
     "save_segmentation",

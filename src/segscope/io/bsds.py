@@ -9,6 +9,7 @@ import numpy as np
 
 from ..groundtruth import BsdsGroundTruth
 from ..result import Segmentation
+from .formats import Format, register_format
 
 __all__ = ["BsdsGroundTruth", "read_bsds_groundtruth"]
 
@@ -31,3 +32,8 @@ def read_bsds_groundtruth(path: str | os.PathLike[str]) -> BsdsGroundTruth:
         segmentations.append(Segmentation.from_labels(labels, kind="regions"))
         boundaries.append(np.asarray(entry["Boundaries"][0, 0]).astype(bool))
     return BsdsGroundTruth(segmentations, boundaries)
+
+
+register_format(Format(
+    "bsds", "BSDS500 ground truth, one .mat per image (read only)", suffixes=(".mat",),
+    read_file=lambda path, context: read_bsds_groundtruth(path), task="regions", priority=4))

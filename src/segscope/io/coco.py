@@ -19,6 +19,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes
 from ..result import Segmentation
+from .formats import Annotation, Format, register_format
 
 __all__ = [
     "CocoRecord",
@@ -245,3 +246,32 @@ def _load_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object at the top level")
     return data
+
+
+def _with_categories(collected: Sequence[tuple[str, Segmentation]], name: str) -> None:
+    for file_name, seg in collected:
+        if seg.kind == "regions":
+            raise ValueError(f"{file_name}: --format {name} needs categories; regions results have none "
+                             "(use --format png)")
+
+
+def _is_coco(data: Mapping[str, Any]) -> bool:
+    annotations = data.get("annotations")
+    return isinstance(annotations, list) and "images" in data and \
+        not (annotations and isinstance(annotations[0], dict) and "segments_info" in annotations[0])
+
+
+def _read_coco_file(path: Path) -> tuple[str, dict[str, Annotation]]:
+    return "instance", {Path(r.file_name).stem: Annotation(r.segmentation, r.iscrowd, str(path))
+                        for r in read_coco(path)}
+
+
+def _write_coco_file(collected: Sequence[tuple[str, Segmentation]], folder: Path) -> None:
+    _with_categories(collected, "coco")
+    write_coco(folder / "annotations.json",
+               {name: seg if seg.kind == "instance" else seg.to_panoptic() for name, seg in collected})
+
+
+register_format(Format(
+    "coco", "annotations.json: COCO instances (RLE or polygons) for all images",
+    read_all=_read_coco_file, recognise=_is_coco, write_all=_write_coco_file))

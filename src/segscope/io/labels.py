@@ -5,10 +5,13 @@ from __future__ import annotations
 import io as _io
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..atomic import atomic_write_bytes
+from ..result import Segmentation
+from .formats import Format, ReadContext, register_format
 from .images import ImageReadError, _check_exists
 
 __all__ = [
@@ -130,3 +133,23 @@ def read_palette_png(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarr
         raw = img.getpalette() or []
     palette = np.asarray(raw, np.uint8).reshape(-1, 3)
     return indices, palette
+
+
+def _read_labels(path: Path, context: ReadContext) -> Any:
+    array = read_label_png(path)
+    if context.task == "instance":
+        return Segmentation.from_labels(array, kind="instance",
+                                        categories=dict.fromkeys(np.unique(array).tolist(), 0))
+    return array
+
+
+def _write_labels(seg: Segmentation, folder: Path, stem: str) -> None:
+    if seg.kind == "semantic" and int(seg.categories.max(initial=0)) < 255:
+        write_palette_png(folder / f"{stem}.png", seg.class_map(void=255))
+    else:
+        write_label_png(folder / f"{stem}.png", seg.labels)
+
+
+register_format(Format(
+    "png", "one label PNG per image (semantic: palette PNG, 255 void; others: segment ids)",
+    suffixes=(".png", ".tif", ".tiff"), read_file=_read_labels, priority=2, write_file=_write_labels))

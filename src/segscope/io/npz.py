@@ -16,6 +16,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes
 from ..result import Provenance, Segmentation
+from .formats import Format, register_format
 
 __all__ = ["FORMAT_VERSION", "load_segmentation", "save_segmentation"]
 
@@ -97,3 +98,9 @@ def load_segmentation(path: str | os.PathLike[str]) -> Segmentation:
             )
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"{path}: cannot read a segscope Segmentation ({exc})") from exc
+
+
+register_format(Format(
+    "npz", "one segscope .npz per image (every field of the result, lossless)", suffixes=(".npz",),
+    read_file=lambda path, context: load_segmentation(path), priority=3,
+    write_file=lambda seg, folder, stem: save_segmentation(seg, folder / f"{stem}.npz")))

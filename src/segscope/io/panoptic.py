@@ -5,7 +5,7 @@ from __future__ import annotations
 import io as _io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import numpy as np
 from ..atomic import atomic_write_bytes
 from ..result import Segmentation
 from .coco import _load_json
+from .formats import Annotation, Format, register_format
 from .images import imread
 
 __all__ = [
@@ -144,3 +145,27 @@ def write_coco_panoptic(
                   for i, n in enumerate(names) if n or i in thing_of]
     payload = {"annotations": annotations, "categories": categories}
     atomic_write_bytes(json_path, json.dumps(payload).encode())
+
+
+def _is_coco_panoptic(data: Mapping[str, Any]) -> bool:
+    annotations = data.get("annotations")
+    return isinstance(annotations, list) and bool(annotations) and isinstance(annotations[0], dict) \
+        and "segments_info" in annotations[0]
+
+
+def _read_panoptic_file(path: Path) -> tuple[str, dict[str, Annotation]]:
+    return "panoptic", {Path(r.file_name).stem: Annotation(r.segmentation, r.iscrowd, str(path))
+                        for r in read_coco_panoptic(path)}
+
+
+def _write_panoptic_file(collected: Sequence[tuple[str, Segmentation]], folder: Path) -> None:
+    from .coco import _with_categories
+
+    _with_categories(collected, "panoptic")
+    records = [PanopticRecord(k, name, seg.to_panoptic()) for k, (name, seg) in enumerate(collected)]
+    write_coco_panoptic(folder / "panoptic.json", records)
+
+
+register_format(Format(
+    "panoptic", "panoptic.json and panoptic/ PNGs: COCO panoptic for all images",
+    read_all=_read_panoptic_file, recognise=_is_coco_panoptic, write_all=_write_panoptic_file))

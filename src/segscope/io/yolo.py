@@ -12,6 +12,7 @@ import numpy as np
 from ..atomic import atomic_write_bytes
 from ..result import Segmentation
 from .coco import mask_to_polygons, polygons_to_mask
+from .formats import Format, ReadContext, register_format
 
 __all__ = ["read_yolo", "write_yolo"]
 
@@ -68,3 +69,29 @@ def write_yolo(path: str | os.PathLike[str], segmentation: Segmentation) -> None
             xy = np.asarray(polygon).reshape(-1, 2) / (width, height)
             lines.append(f"{int(cat)} " + " ".join(f"{v:.8f}" for v in xy.ravel()))
     atomic_write_bytes(path, ("\n".join(lines) + ("\n" if lines else "")).encode())
+
+
+def _read_yolo_file(path: Path, context: ReadContext) -> Segmentation:
+    """A YOLO label file read at the size of its image (found by stem in ``context.images``)."""
+    from .images import image_info
+
+    images = context.images if context.images is not None else path.parent.parent / "images"
+    if not images.is_dir():
+        raise ValueError(f"{path}: YOLO labels need their images' sizes; no images folder at {images} "
+                         "(give it with images= / --images)")
+    found = sorted(p for p in images.iterdir() if p.is_file() and p.stem == path.stem)
+    if not found:
+        raise ValueError(f"{path}: no image named {path.stem}.* in {images}")
+    height, width = image_info(found[0]).shape[:2]
+    return read_yolo(path, (height, width))
+
+
+def _write_yolo_file(seg: Segmentation, folder: Path, stem: str) -> None:
+    if seg.kind not in ("instance", "panoptic"):
+        raise ValueError(f"--format yolo writes instances; {seg.kind} results have none (use png)")
+    write_yolo(folder / f"{stem}.txt", seg[seg.is_thing] if seg.kind == "panoptic" else seg)
+
+
+register_format(Format(
+    "yolo", "one YOLO segmentation .txt per image (instances)", suffixes=(".txt",),
+    read_file=_read_yolo_file, task="instance", priority=1, write_file=_write_yolo_file))

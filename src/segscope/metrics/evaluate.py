@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from ..groundtruth import BsdsGroundTruth
-from ..result import KINDS, Segmentation
+from ..result import KINDS, Kind, Segmentation
 from ._inputs import label_array
 from ._policy import nanmean, ratio
 from .instance import COCO_AREA_RANGES, _iou, coco_ap_from_prepared, match_counts, prepare_instances
@@ -32,7 +32,7 @@ from .semantic import SemanticCounts, scores_from_counts, semantic_counts, seman
 __all__ = ["TASKS", "Evaluator", "InstanceEvaluator", "MultiTaskEvaluator", "PanopticEvaluator",
            "RegionsEvaluator", "SemanticEvaluator", "TaskEvaluator", "evaluate"]
 
-Task = Literal["semantic", "instance", "panoptic", "regions"]
+Task = Kind
 TASKS: tuple[str, ...] = KINDS
 """The tasks, as :data:`segscope.result.KINDS` names them."""
 
