@@ -22,6 +22,7 @@ from .api import segment
 from .atomic import atomic_write_bytes
 from .groundtruth import BsdsGroundTruth
 from .imagecheck import to_gray
+from .io.formats import Annotation
 from .io.images import imread
 from .metrics import evaluate, label_boundaries
 from .metrics.boundaries import boundary_matches
@@ -143,8 +144,7 @@ def compare_methods(
                 run.histogram = plot_histogram(grey, thresholds=values, title=f"{method}: {path.stem}")
         truth = truths.get(path.stem) if truths else None
         if truth is not None:
-            value = truth.value if hasattr(truth, "value") else truth
-            crowd = getattr(truth, "crowd", None)
+            value, crowd = (truth.value, truth.crowd) if isinstance(truth, Annotation) else (truth, None)
             the_task = task or ("regions" if isinstance(value, BsdsGroundTruth) else
                                 value.kind if isinstance(value, Segmentation) else "semantic")
             prediction = _as_task(seg, the_task)

@@ -77,8 +77,9 @@ def _histogram_method(image: np.ndarray, name: str, tiling: HistogramThreshold, 
     gray = grey(image, channel_axis=channel_axis)
     thresholds = tiling.choose(grey_histogram(gray, nbins=tiling.nbins(params)), params)
     names = tiling.class_names(params)
-    details: dict[str, Any] = ({"threshold": float(thresholds[0])} if len(names) == 2
-                               else {"thresholds": [float(t) for t in thresholds]})
+    many = tiling.apply is _classes_map  # multi-level methods report every threshold
+    details: dict[str, Any] = ({"thresholds": [float(t) for t in thresholds]} if many
+                               else {"threshold": float(thresholds[0])})
     return semantic_from_classes(tiling.apply(gray, thresholds), num_classes=len(names), method=name,
                                  details=details, class_names=names)
 

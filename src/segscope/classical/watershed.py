@@ -19,7 +19,8 @@ __all__ = ["watershed"]
 def _tile_gradient_range(pixels: np.ndarray, core: tuple[slice, slice], params: Mapping[str, Any]
                          ) -> tuple[float, float] | None:
     """The range of the surface :func:`watershed` floods over one tile's own pixels."""
-    if pixels.dtype == bool or params["markers"] is not None or params["gradient_range"] is not None:
+    if pixels.dtype == bool or params["markers"] is not None or params["gradient_range"] is not None \
+            or params["h"] == 0:  # the range is used only to scale a positive h
         return None
     surface = gradient_surface(pixels, smoothing=params["smoothing"])[core]
     return float(surface.min()), float(surface.max())

@@ -58,6 +58,10 @@ class InstanceSegmenter:
                    mean=checkpoint.inputs.mean, std=checkpoint.inputs.std, device=dev, name=name,
                    architecture=checkpoint.model)
 
+    def for_tiles(self) -> InstanceSegmenter:
+        """Images already run whole, one per call: the same predictor."""
+        return self
+
     def _tensor(self, image: np.ndarray, channel_axis: int | None) -> Any:
         import torch
 

@@ -29,6 +29,11 @@ class Predictor(Protocol):
     name: str
     """The model file, recorded as the method in each result's provenance."""
 
+    def for_tiles(self) -> Predictor:
+        """This predictor as the tiled engine runs it on one tile at a time: the least memory per
+        call (the network is shared, not copied)."""
+        ...
+
     @property
     def segment(self) -> Callable[..., Segmentation]:
         """``segment(image, **options)``: the options differ by task (``overlap`` and ``flip`` for

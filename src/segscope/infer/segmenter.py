@@ -213,6 +213,15 @@ class Segmenter:
             architecture=info.get("model", {}).get("name"),
         )
 
+    def for_tiles(self) -> Segmenter:
+        """One window per forward pass (tiles already bound the work per call); a shallow copy
+        that shares the network, so ``segscope.segment``'s predictor keeps its batch."""
+        import copy
+
+        single = copy.copy(self)
+        single.batch_size = 1
+        return single
+
     def normalise(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
         """A (C_in, H, W) float32 array, normalised as in training (no dtype rescaling)."""
         return normalise_image(image, self.mean, self.std, channel_axis=channel_axis)

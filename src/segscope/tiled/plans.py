@@ -16,7 +16,6 @@ A plan is small and picklable: it travels to every worker. The engine knows the 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -154,13 +153,7 @@ def load_model(path: str) -> Any:
     except ImportError as exc:
         raise ImportError(f"{path}: running a model needs segscope[deep] (torch, torchvision): {exc}") \
             from exc
-    predictor = predictor_for(path)
-    if hasattr(predictor, "batch_size"):
-        # Tiles already bound the work per call; one window per forward pass bounds the memory.
-        # A shallow copy shares the network and leaves segscope.segment's predictor as it was.
-        predictor = copy.copy(predictor)
-        predictor.batch_size = 1
-    return predictor
+    return predictor_for(path).for_tiles()
 
 
 def model_task(path_text: str) -> tuple[str, tuple[str, ...]]:

@@ -16,7 +16,7 @@ import numpy as np
 from ..io.large import LargeImage, write_tiled_tiff
 from ..resolve import ModelFile, resolve
 from ..result import Provenance, Segmentation
-from ..tiling import Clusters
+from ..tiling import Clusters, GreyHistogram
 from . import plans as _plans
 from .executors import open_executor
 from .grid import Tile, tile_grid
@@ -116,7 +116,7 @@ def _first_pass(tile: Tile, *, job: _Job) -> _plans.TileStatistics:
     return _plans.tile_statistics(job.plan, _source(job.source).read(*tile.core))
 
 
-def _second_pass(tile: Tile, *, job: _Job, low: float, high: float) -> Any:
+def _second_pass(tile: Tile, *, job: _Job, low: float, high: float) -> GreyHistogram:
     return _plans.tile_histogram(job.plan, _source(job.source).read(*tile.core), (low, high))
 
 
