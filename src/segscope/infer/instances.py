@@ -1,4 +1,9 @@
-"""Trained instance and panoptic models as methods: Mask R-CNN and Panoptic-DeepLab checkpoints."""
+"""Trained instance and panoptic models as methods: one predictor per family, sharing the rest.
+
+:class:`DetectionPredictor` runs detectors (Mask R-CNN: masks with class scores) and
+:class:`CentrePredictor` bottom-up panoptic models (Panoptic-DeepLab: classes, centres and
+offsets); :class:`InstanceSegmenter` is what they share, and opens either from a checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,9 @@ import numpy as np
 
 from ..checkpoint import Checkpoint
 from ..result import Provenance, Segmentation
-from .predictor import build_network, normalise_image, predicts
+from .predictor import build_network, normalise_image, predictor_class, predicts
 
-__all__ = ["InstanceSegmenter"]
+__all__ = ["CentrePredictor", "DetectionPredictor", "InstanceSegmenter"]
 
 OUTPUTS = ("instance", "panoptic")
 
@@ -22,19 +27,20 @@ MIN_AREA = 20
 ``watershed_instances`` drops them (its ``min_size``)."""
 
 
-@predicts("instance", "panoptic")
 class InstanceSegmenter:
-    """A trained ``maskrcnn`` or ``panoptic_deeplab`` checkpoint: ``segment(image)`` gives instances.
+    """A trained instance or panoptic checkpoint: ``segment(image)`` gives instances.
 
-    Use :meth:`from_checkpoint`. Images run whole (Mask R-CNN resizes them as configured).
+    Use :meth:`from_checkpoint`, which opens the family's own predictor. Images run whole (Mask
+    R-CNN resizes them as configured).
     """
 
-    def __init__(self, model: Any, *, task: str, class_names: Sequence[str], mean: Sequence[float],
+    task = "instance"
+    default_score = 0.5
+    """``score_threshold`` when none is given."""
+
+    def __init__(self, model: Any, *, class_names: Sequence[str], mean: Sequence[float],
                  std: Sequence[float], device: Any, name: str, architecture: str | None = None) -> None:
-        if task not in OUTPUTS:
-            raise ValueError(f"{name}: instance predictors run {OUTPUTS} models, not {task!r}")
         self.model = model
-        self.task = task
         self.architecture = architecture
         self.class_names: list[str] = list(class_names)
         self.mean = np.asarray(mean, np.float32)
@@ -44,17 +50,23 @@ class InstanceSegmenter:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], *, device: str | None = None) -> InstanceSegmenter:
-        """Load a checkpoint written by ``segscope train`` (read with ``weights_only=True``)."""
+        """Load a checkpoint written by ``segscope train`` (read with ``weights_only=True``) with the
+        predictor of its task."""
         from ..checkpoint import load_checkpoint
 
-        return cls.from_checkpoint_data(load_checkpoint(path), device=device, name=str(path))
+        checkpoint = load_checkpoint(path)
+        family: Any = predictor_class(checkpoint.task, source=str(path))
+        if not issubclass(family, InstanceSegmenter):
+            raise ValueError(f"{path}: a {checkpoint.task} model, not an instance or panoptic one")
+        predictor: InstanceSegmenter = family.from_checkpoint_data(checkpoint, device=device, name=str(path))
+        return predictor
 
     @classmethod
     def from_checkpoint_data(cls, checkpoint: Checkpoint, *, device: str | None = None,
                              tile: int | str | None = None, name: str = "checkpoint") -> InstanceSegmenter:
         """A segmenter from a checkpoint already read; images run whole (``tile`` is unused)."""
         model, dev = build_network(checkpoint, device=device)
-        return cls(model, task=checkpoint.task, class_names=checkpoint.class_names,
+        return cls(model, class_names=checkpoint.class_names,
                    mean=checkpoint.inputs.mean, std=checkpoint.inputs.std, device=dev, name=name,
                    architecture=checkpoint.model)
 
@@ -79,8 +91,8 @@ class InstanceSegmenter:
     ) -> Segmentation:
         """Instances of ``image`` (or, for a panoptic model, ``output="panoptic"``: stuff and things).
 
-        ``score_threshold`` drops weaker instances (default 0.5 for Mask R-CNN, whose scores are
-        class confidences, and 0 for Panoptic-DeepLab, whose centres are already thresholded);
+        ``score_threshold`` drops weaker instances (default: the family's ``default_score``, 0.5
+        for detectors, whose scores are class confidences, and 0 for centre-based models);
         ``min_area`` drops smaller ones, in pixels (training validates with the same default).
         """
         start = time.perf_counter()
@@ -98,13 +110,9 @@ class InstanceSegmenter:
         if output == "panoptic" and self.task != "panoptic":
             raise ValueError(f"{self.name}: {self.task} models have no panoptic output")
         start = time.perf_counter() if start is None else start
+        threshold = self.default_score if score_threshold is None else score_threshold
         with torch.inference_mode():
-            if self.task == "panoptic":
-                threshold = 0.0 if score_threshold is None else score_threshold
-                found = self._panoptic(x, threshold, min_area, output)
-            else:
-                threshold = 0.5 if score_threshold is None else score_threshold
-                found = self._detections(x, threshold, min_area)
+            found = self._find(x, threshold, min_area, output)
         provenance = Provenance(
             self.name,
             parameters={"score_threshold": threshold, "min_area": min_area, "output": output},
@@ -113,7 +121,18 @@ class InstanceSegmenter:
         )
         return found.with_provenance(provenance)
 
-    def _detections(self, x: Any, score_threshold: float, min_area: int) -> Segmentation:
+    def _find(self, x: Any, score_threshold: float, min_area: int, output: str) -> Segmentation:
+        raise NotImplementedError
+
+
+@predicts("instance")
+class DetectionPredictor(InstanceSegmenter):
+    """Detectors (``maskrcnn``): each detection's mask and class confidence, best score painted last."""
+
+    task = "instance"
+    default_score = 0.5
+
+    def _find(self, x: Any, score_threshold: float, min_area: int, output: str) -> Segmentation:
         found = self.model(x)[0]
         masks = (found["masks"][:, 0] > 0.5).cpu().numpy()
         scores = found["scores"].cpu().numpy()
@@ -122,7 +141,18 @@ class InstanceSegmenter:
         return Segmentation.from_masks(masks[keep], scores=scores[keep], categories=labels[keep],
                                        class_names=self.class_names)
 
-    def _panoptic(self, x: Any, score_threshold: float, min_area: int, output: str) -> Segmentation:
+
+
+@predicts("panoptic")
+class CentrePredictor(InstanceSegmenter):
+    """Bottom-up panoptic models (``panoptic_deeplab``): pixels grouped to predicted centres; stuff
+    classes too with ``output="panoptic"``. Centres are already thresholded, so every object
+    counts by default."""
+
+    task = "panoptic"
+    default_score = 0.0
+
+    def _find(self, x: Any, score_threshold: float, min_area: int, output: str) -> Segmentation:
         found = self.model.predict(x, min_area=min_area)[0]
         classes = found.classes.cpu().numpy()
         instance_map = found.instances.cpu().numpy()

@@ -188,7 +188,7 @@ class _InstanceAdapter:
     unused_parameters = False
 
     def prepare(self, config: TrainConfig, device: torch.device) -> Prepared:
-        from ..infer import InstanceSegmenter
+        from ..infer.predictor import predictor_class
         from .instances import InstanceFolder, collate_instances, instance_sources
 
         data, optim = config.data, config.optim
@@ -210,9 +210,10 @@ class _InstanceAdapter:
         options, names = self.network_options(config)
         model = get_model(config.model.name, **{"in_channels": inputs.channels, **config.model.options,
                                                 **options}).to(device)
-        predictor = InstanceSegmenter(model, task=self.task, class_names=names, mean=inputs.mean,
-                                      std=inputs.std, device=device, name="validation",
-                                      architecture=config.model.name)
+        # The predictor that will run the checkpoint validates it, so the two filter alike.
+        family: Any = predictor_class(self.task, source=config.model.name)
+        predictor = family(model, class_names=names, mean=inputs.mean, std=inputs.std, device=device,
+                           name="validation", architecture=config.model.name)
 
         def validate() -> dict[str, float]:
             if val_set is None:
