@@ -104,9 +104,9 @@ def test_empty_tiff(tmp_path):
 def test_decompression_bomb_guard(tmp_path):
     path = tmp_path / "big.png"
     imwrite(path, np.zeros((100, 100), np.uint8))
-    with pytest.raises(ImageReadError, match="max_pixels"):
-        imread(path, max_pixels=5000)
-    assert imread(path, max_pixels=10_000).shape == (100, 100)
+    with pytest.raises(ImageReadError, match="over the limit of 5000 bytes"):
+        imread(path, max_bytes=5000)
+    assert imread(path, max_bytes=10_000).shape == (100, 100)
 
 
 def test_unsupported_dtype_to_png_is_refused_not_converted(tmp_path):

@@ -193,6 +193,9 @@ def felzenszwalb(
     from skimage import segmentation
 
     image = check_image(image, channel_axis=channel_axis)
+    if not scale > 0 or not sigma >= 0 or min_size < 0:
+        raise ValueError(f"felzenszwalb needs scale > 0, sigma >= 0 and min_size >= 0; got scale={scale}, "
+                         f"sigma={sigma}, min_size={min_size}")
     labels = segmentation.felzenszwalb(image, scale=scale, sigma=sigma, min_size=min_size,
                                        channel_axis=-1 if image.ndim == 3 else None)
     return regions(labels + 1, method="felzenszwalb")
@@ -252,6 +255,9 @@ def region_merging(
     initial = segmentation.slic(data, n_segments=n_segments, compactness=10.0 if data.shape[-1]
                                 > 1 else 0.1, start_label=1, channel_axis=-1,
                                 convert2lab=False, enforce_connectivity=True)
+    if int(initial.max()) <= 1:  # one superpixel (a tiny or flat image): nothing to merge
+        return regions(np.ones(initial.shape, np.int32), method="region_merging",
+                       details={"superpixels": 1})
     if criterion == "colour":
         rag = graph.rag_mean_color(data, initial)
 

@@ -407,15 +407,21 @@ _histogram_global("minimum", minimum_rule, "Two classes split at the valley betw
                   "[[0, 0, 1], [0, 1, 1]]")
 
 
-def _check_block(block_size: int) -> None:
+def _check_block(block_size: int, gray: np.ndarray, name: str = "block_size") -> None:
+    """An odd window of at least 3 pixels, and no wider than mirroring the image can fill: a
+    wider one changes nothing but the memory it takes (``window_size=100001`` wanted 75 GiB)."""
     if block_size < 3 or block_size % 2 == 0:
-        raise ValueError(f"block_size must be an odd integer >= 3, got {block_size}")
+        raise ValueError(f"{name} must be an odd integer >= 3, got {block_size}")
+    widest = 2 * max(gray.shape[:2]) + 1
+    if block_size > widest:
+        raise ValueError(f"{name}={block_size} is wider than this {gray.shape[0]}x{gray.shape[1]} image can "
+                         f"use: at most {widest} (twice the longest side, plus one)")
 
 
 def _adaptive(image: np.ndarray, block_size: int, offset: float, channel_axis: int | None,
               method: str) -> Segmentation:
-    _check_block(block_size)
     gray = grey(image, channel_axis=channel_axis)
+    _check_block(block_size, gray)
     if method == "mean" and gray.dtype.kind in "iub":
         above = _above_local_mean(gray, block_size, offset)
     else:
@@ -551,8 +557,8 @@ def niblack(image: np.ndarray, *, window_size: int = 25, k: float = 0.2,
     """
     from skimage.filters import threshold_niblack
 
-    _check_block(window_size)
     gray = grey(image, channel_axis=channel_axis)
+    _check_block(window_size, gray, "window_size")
     local = threshold_niblack(gray, window_size=window_size, k=k)
     return semantic_from_classes(gray > local, num_classes=2, method="niblack",
                                  details={"window_size": window_size, "k": k})
@@ -590,8 +596,8 @@ def sauvola(image: np.ndarray, *, window_size: int = 25, k: float = 0.2, r: floa
     """
     from skimage.filters import threshold_sauvola
 
-    _check_block(window_size)
     gray = grey(image, channel_axis=channel_axis)
+    _check_block(window_size, gray, "window_size")
     local = threshold_sauvola(gray, window_size=window_size, k=k, r=r)
     return semantic_from_classes(gray > local, num_classes=2, method="sauvola",
                                  details={"window_size": window_size, "k": k})

@@ -12,7 +12,7 @@ from .coco import (
     write_coco,
 )
 from .formats import Annotation, Format, ReadContext, get_format, list_formats, register_format
-from .images import DEFAULT_MAX_PIXELS, ImageInfo, ImageReadError, image_info, imread, imwrite
+from .images import ImageInfo, image_info, imread, imwrite
 from .labels import (
     VOC_VOID,
     read_label_png,
@@ -21,12 +21,19 @@ from .labels import (
     write_label_png,
     write_palette_png,
 )
+from .limits import (
+    DEFAULT_MAX_BYTES,
+    ImageReadError,
+    check_decoded_size,
+    max_decoded_bytes,
+    set_max_decoded_bytes,
+)
 from .npz import load_segmentation, save_segmentation
 from .panoptic import PanopticRecord, ids_to_rgb, read_coco_panoptic, rgb_to_ids, write_coco_panoptic
 from .yolo import read_yolo, write_yolo
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_BYTES",
     "VOC_VOID",
     "Annotation",
     "BsdsGroundTruth",
@@ -36,6 +43,7 @@ __all__ = [
     "ImageReadError",
     "PanopticRecord",
     "ReadContext",
+    "check_decoded_size",
     "get_format",
     "ids_to_rgb",
     "image_info",
@@ -45,6 +53,7 @@ __all__ = [
     "load_segmentation",
     "mask_to_polygons",
     "mask_to_rle",
+    "max_decoded_bytes",
     "polygons_to_mask",
     "read_bsds_groundtruth",
     "read_coco",
@@ -56,6 +65,7 @@ __all__ = [
     "rgb_to_ids",
     "rle_to_mask",
     "save_segmentation",
+    "set_max_decoded_bytes",
     "voc_palette",
     "write_coco",
     "write_coco_panoptic",

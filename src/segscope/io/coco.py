@@ -20,6 +20,7 @@ import numpy as np
 from ..atomic import atomic_write_bytes
 from ..result import Segmentation
 from .formats import Annotation, Format, register_format
+from .limits import check_decoded_size, require_regular_file
 
 __all__ = [
     "CocoRecord",
@@ -74,6 +75,9 @@ def polygons_to_mask(polygons: Sequence[Sequence[float]], height: int, width: in
     """Rasterise COCO polygons (lists of x, y pairs in pixel-corner coordinates) the COCO way."""
     from pycocotools import mask as mask_utils
 
+    odd = [len(p) for p in polygons if len(p) % 2]
+    if odd:
+        raise ValueError(f"a polygon is a list of x, y pairs; got {odd[0]} numbers")
     valid = [list(map(float, p)) for p in polygons if len(p) >= 6]
     if not valid:
         return np.zeros((height, width), bool)
@@ -134,22 +138,37 @@ def read_coco(path: str | os.PathLike[str]) -> list[CocoRecord]:
     path = Path(path)
     data = _load_json(path)
     for key in ("images", "annotations", "categories"):
-        if key not in data:
+        if not isinstance(data.get(key), list):
             raise ValueError(f"{path}: not a COCO instance file (no {key!r} list)")
+    try:
+        return _coco_records(path, data)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: a COCO entry lacks or mangles {exc}") from None
+
+
+def _coco_records(path: Path, data: dict[str, Any]) -> list[CocoRecord]:
     max_cat = max((int(c["id"]) for c in data["categories"]), default=-1)
     names = [""] * (max_cat + 1)
     for cat in data["categories"]:
         names[int(cat["id"])] = str(cat["name"])
     by_image: dict[int, list[dict[str, Any]]] = {int(im["id"]): [] for im in data["images"]}
+    if len(by_image) != len(data["images"]):
+        ids = [int(im["id"]) for im in data["images"]]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"{path}: image ids listed twice: {twice[:5]}")
     for ann in data["annotations"]:
         image_id = int(ann["image_id"])
         if image_id not in by_image:
             raise ValueError(f"{path}: annotation {ann.get('id')} names unknown image {image_id}")
         by_image[image_id].append(ann)
     records = []
+    decoded = 0
     for image in data["images"]:
         height, width = int(image["height"]), int(image["width"])
         anns = by_image[int(image["id"])]
+        # Every image's masks stay in memory: their total is bounded before each is allocated.
+        decoded += len(anns) * max(height, 0) * max(width, 0)
+        check_decoded_size(path, (decoded,), 1, what=f"masks up to image {image['id']} ({height}x{width})")
         masks = np.zeros((len(anns), height, width), bool)
         for k, ann in enumerate(anns):
             seg = ann["segmentation"]
@@ -237,8 +256,7 @@ def write_coco(
 
 
 def _load_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+    require_regular_file(path)
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import io as _io
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..atomic import atomic_write_bytes
+from .limits import ImageReadError, check_decoded_size, require_regular_file
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS",
     "ImageInfo",
     "ImageReadError",
     "image_info",
@@ -30,17 +29,9 @@ __all__ = [
     "imwrite",
 ]
 
-#: Images with more pixels than this are refused unless ``max_pixels`` is raised: a small file that
-#: decompresses to gigabytes (a "decompression bomb") must not take the machine down.
-DEFAULT_MAX_PIXELS = 1 << 30
-
 _PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".pbm"}
 _TIFF_SUFFIXES = {".tif", ".tiff"}
 _SUPPORTED_KINDS = {"b", "u", "i", "f"}
-
-
-class ImageReadError(ValueError):
-    """An image file exists but cannot be read: not an image, truncated, too large, empty."""
 
 
 @dataclass(frozen=True)
@@ -62,22 +53,16 @@ class ImageInfo:
         )
 
 
-def _check_exists(path: Path) -> None:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path}: is a folder, not an image file")
-
-
-def imread(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def imread(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> np.ndarray:
     """Read an image file into an array, exactly as stored.
 
     Parameters
     ----------
     path : str or path-like
         A PNG, JPEG, TIFF (also BMP, GIF, WebP, PNM) file.
-    max_pixels : int, optional
-        Refuse images with more pixels than this (a guard against decompression bombs).
+    max_bytes : int, optional
+        Refuse images that would decode to more bytes than this, counting every page, band and
+        byte (a guard against decompression bombs); default :func:`segscope.io.max_decoded_bytes`.
 
     Returns
     -------
@@ -91,7 +76,8 @@ def imread(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS
     FileNotFoundError
         If the file does not exist.
     ImageReadError
-        If the file is not a readable image, is truncated, has no pixels or is too large.
+        If the file is not a regular, readable image, is truncated, has no pixels, is too large,
+        or is a stack of images (volumes are not read as 2-D images).
 
     Examples
     --------
@@ -101,12 +87,11 @@ def imread(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS
     >>> segscope.imread(path).dtype
     dtype('uint16')
     """
-    path = Path(path)
-    _check_exists(path)
+    path = require_regular_file(path)
     if path.suffix.lower() in _TIFF_SUFFIXES:
-        image = _read_tiff(path, max_pixels)
+        image = _read_tiff(path, max_bytes)
     else:
-        image = _read_pil(path, max_pixels)
+        image = _read_pil(path, max_bytes)
     if image.size == 0:
         raise ImageReadError(f"{path}: image has no pixels (shape {image.shape})")
     if image.dtype.kind not in _SUPPORTED_KINDS:
@@ -114,29 +99,37 @@ def imread(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS
     return image
 
 
-def _read_pil(path: Path, max_pixels: int) -> np.ndarray:
+def pil_decoded_shape(img: Any) -> tuple[tuple[int, ...], int]:
+    """The shape and item size of the array a Pillow image decodes to (palettes expand to RGBA,
+    every frame of an animation counted), read from its header."""
+    width, height = img.size
+    bands = 4 if img.mode in ("P", "PA") else len(img.getbands())
+    itemsize = 4 if img.mode in ("I", "F") else 2 if img.mode.startswith("I;16") else 1
+    frames = int(getattr(img, "n_frames", 1) or 1)
+    return (frames, height, width, bands), itemsize
+
+
+def _read_pil(path: Path, max_bytes: int | None) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    pillow_limit = Image.MAX_IMAGE_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise ImageReadError(
-                        f"{path}: {width}x{height} pixels exceeds max_pixels={max_pixels} "
-                        "(possible decompression bomb; raise max_pixels if you trust the file)"
-                    )
-                img.load()
-                return _pil_to_array(ImageOps.exif_transpose(img))
+        # segscope's own limit, checked below, counts bands and bytes too: Pillow's pixel count
+        # (a warning at 89 MP, an error at 179 MP) is lifted for this read only.
+        Image.MAX_IMAGE_PIXELS = None
+        with Image.open(path) as img:
+            shape, itemsize = pil_decoded_shape(img)
+            check_decoded_size(path, shape, itemsize, max_bytes=max_bytes)
+            img.load()
+            return _pil_to_array(ImageOps.exif_transpose(img))
     except ImageReadError:
         raise
     except UnidentifiedImageError as exc:
         raise ImageReadError(f"{path}: not a recognised image file") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageReadError(f"{path}: refused as a possible decompression bomb ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"{path}: cannot decode image ({exc})") from exc
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def _pil_to_array(img: PILImage) -> np.ndarray:
@@ -158,7 +151,17 @@ def _pil_to_array(img: PILImage) -> np.ndarray:
     return np.array(array)
 
 
-def _read_tiff(path: Path, max_pixels: int) -> np.ndarray:
+def refuse_stacks(path: Path, shape: tuple[int, ...], axes: str) -> None:
+    """Refuse a TIFF whose series holds several planes (Z, time, pages ...): it is a volume or a
+    stack, not a 2-D image with that many channels."""
+    planes = [n for n, a in zip(shape, axes, strict=True) if a not in "YXS"]
+    if any(n > 1 for n in planes):
+        raise ImageReadError(
+            f"{path}: a stack of {int(np.prod(planes))} images (shape {tuple(shape)}, axes {axes}); "
+            "segscope reads 2-D images here: save one plane per file, or wait for volume support")
+
+
+def _read_tiff(path: Path, max_bytes: int | None) -> np.ndarray:
     import tifffile
 
     try:
@@ -166,14 +169,16 @@ def _read_tiff(path: Path, max_pixels: int) -> np.ndarray:
             if not tif.pages:
                 raise ImageReadError(f"{path}: TIFF has no images")
             series = tif.series[0]
-            if int(np.prod(series.shape[:2])) > max_pixels and len(series.shape) >= 2:
-                raise ImageReadError(
-                    f"{path}: shape {series.shape} exceeds max_pixels={max_pixels} "
-                    "(raise max_pixels, or use tiled processing)"
-                )
-            image = series.asarray()
+            # Every page of the file, every sample of every pixel, before anything is decoded.
+            pages = sum(int(np.prod(s.shape, dtype=object)) * s.dtype.itemsize for s in tif.series)
+            check_decoded_size(path, (pages,), 1, what="TIFF", max_bytes=max_bytes)
+            axes = series.axes
+            refuse_stacks(path, series.shape, axes)
+            image = series.asarray().reshape([n for n, a in zip(series.shape, axes, strict=True)
+                                              if a in "YXS"])
             # Planar multi-band data come as (C, H, W); segscope works channels-last.
-            if image.ndim == 3 and series.axes.startswith("S"):
+            kept = "".join(a for a in axes if a in "YXS")
+            if image.ndim == 3 and kept.startswith("S"):
                 image = np.moveaxis(image, 0, -1)
     except ImageReadError:
         raise

@@ -12,7 +12,8 @@ import numpy as np
 from ..atomic import atomic_write_bytes
 from ..result import Segmentation
 from .formats import Format, ReadContext, register_format
-from .images import ImageReadError, _check_exists
+from .images import pil_decoded_shape
+from .limits import ImageReadError, check_decoded_size, require_regular_file
 
 __all__ = [
     "VOC_VOID",
@@ -69,10 +70,11 @@ def read_label_png(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a label PNG (8-bit, 16-bit or palette indices) as an int32 array."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
-    _check_exists(path)
+    path = require_regular_file(path)
     try:
         with Image.open(path) as img:
+            shape, itemsize = pil_decoded_shape(img)
+            check_decoded_size(path, shape, itemsize)
             img.load()
             if img.mode in ("RGB", "RGBA"):
                 raise ImageReadError(

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .images import ImageReadError, imread
+from .images import imread, refuse_stacks
+from .limits import ImageReadError
 
 __all__ = [
     "GEOTIFF_TAGS",
@@ -40,6 +41,24 @@ GEOTIFF_TAGS = {
 }
 
 _TIFF_SUFFIXES = {".tif", ".tiff"}
+
+
+class _Squeezed:
+    """A lazy array without its singleton plane axes (a one-plane TIFF series stored as (1, H, W))."""
+
+    def __init__(self, array: Any, kept: list[int]) -> None:
+        self._array, self._kept = array, kept
+        self.shape = tuple(int(array.shape[k]) for k in kept)
+        self.dtype = array.dtype
+
+    def __getitem__(self, index: Any) -> Any:
+        index = index if isinstance(index, tuple) else (index,)
+        full: list[Any] = [0] * self._array.ndim
+        for k, item in zip(self._kept, index, strict=False):
+            full[k] = item
+        for k in self._kept[len(index):]:
+            full[k] = slice(None)
+        return self._array[tuple(full)]
 
 
 class LargeImage:
@@ -103,6 +122,7 @@ class LargeImage:
             if not self._handle.pages:
                 raise ImageReadError(f"{self.path}: TIFF has no images")
             series = self._handle.series[0]
+            refuse_stacks(self.path, series.shape, series.axes)
             page = series.pages[0]
             for code in GEOTIFF_TAGS:
                 tag = page.tags.get(code)
@@ -110,8 +130,10 @@ class LargeImage:
                     self.georeference[code] = (int(tag.dtype), int(tag.count), tag.value)
             # Level 0 of a pyramid is the full resolution.
             store = series.aszarr(level=0) if len(series.levels) > 1 else series.aszarr()
-            self._array = zarr.open_array(store, mode="r")
-            self._channels_first = len(series.shape) == 3 and series.axes.startswith("S")
+            array = zarr.open_array(store, mode="r")
+            kept = [k for k, a in enumerate(series.axes) if a in "YXS"]
+            self._array = array if len(kept) == array.ndim else _Squeezed(array, kept)
+            self._channels_first = "".join(a for a in series.axes if a in "YXS").startswith("S")
         except ImageReadError:
             raise
         except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:

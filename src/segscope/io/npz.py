@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,9 @@ def load_segmentation(path: str | os.PathLike[str]) -> Segmentation:
                 class_names=meta.get("class_names"),
                 provenance=None if prov is None else Provenance(**prov),
             )
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: cannot read a segscope Segmentation ({exc})") from exc
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: cannot read a segscope Segmentation ({type(exc).__name__}: {exc})"
+                         ) from exc
 
 
 register_format(Format(

@@ -74,9 +74,20 @@ def read_coco_panoptic(
         names[int(cat["id"])] = str(cat["name"])
         if cat.get("isthing", 0):
             thing_cats.add(int(cat["id"]))
+    try:
+        return _panoptic_records(json_path, data, folder, names, thing_cats)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{json_path}: a COCO panoptic entry lacks or mangles {exc}") from None
+
+
+def _panoptic_records(json_path: Path, data: dict[str, Any], folder: Path, names: list[str],
+                      thing_cats: set[int]) -> list[PanopticRecord]:
     records = []
+    root = folder.resolve()
     for ann in data["annotations"]:
-        png = folder / ann["file_name"]
+        png = (folder / str(ann["file_name"])).resolve()
+        if not png.is_relative_to(root):
+            raise ValueError(f"{json_path}: file_name {ann['file_name']!r} leaves the PNG folder {folder}")
         rgb = imread(png)
         if rgb.ndim != 3 or rgb.shape[-1] < 3 or rgb.dtype != np.uint8:
             raise ValueError(f"{png}: a panoptic PNG is 8-bit RGB, got {rgb.shape} {rgb.dtype}")

@@ -1,0 +1,94 @@
+"""What every reader checks before it allocates: a regular file, and a bounded decoded size.
+
+One limit serves every reader (images, label images, TIFF stacks, COCO masks, panoptic PNGs): the
+number of bytes the decoded arrays would take, counted over every page, sample and byte. A small
+file that claims a huge image (a decompression bomb) is refused before anything is allocated.
+
+The limit is :data:`DEFAULT_MAX_BYTES` (4 GiB), or the ``SEGSCOPE_MAX_DECODED_BYTES`` environment
+variable, or what :func:`set_max_decoded_bytes` sets; a reader's ``max_bytes`` option overrides it
+for one call.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DEFAULT_MAX_BYTES", "ImageReadError", "check_decoded_size", "max_decoded_bytes",
+           "require_regular_file", "set_max_decoded_bytes"]
+
+class ImageReadError(ValueError):
+    """A file exists but cannot be read: not an image, truncated, too large, empty, not a file."""
+
+
+DEFAULT_MAX_BYTES = 1 << 32
+"""Decoded bytes a reader may allocate unless told otherwise (4 GiB)."""
+
+_limit: int | None = None
+
+
+def set_max_decoded_bytes(limit: int | None) -> None:
+    """Set the limit for every reader of this process (None: back to the default or the
+    ``SEGSCOPE_MAX_DECODED_BYTES`` environment variable)."""
+    global _limit
+    if limit is not None and limit < 1:
+        raise ValueError(f"the decoded-size limit must be positive, got {limit}")
+    _limit = limit
+
+
+def max_decoded_bytes() -> int:
+    """The limit in force."""
+    if _limit is not None:
+        return _limit
+    text = os.environ.get("SEGSCOPE_MAX_DECODED_BYTES")
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"SEGSCOPE_MAX_DECODED_BYTES must be a number of bytes, got {text!r}") from None
+        if value < 1:
+            raise ValueError(f"SEGSCOPE_MAX_DECODED_BYTES must be positive, got {value}")
+        return value
+    return DEFAULT_MAX_BYTES
+
+
+def check_decoded_size(path: os.PathLike[str] | str, shape: Iterable[int], itemsize: int, *,
+                       what: str = "image", max_bytes: int | None = None) -> None:
+    """Refuse, before allocating, an array of ``shape`` x ``itemsize`` bytes over the limit.
+
+    >>> check_decoded_size("a.tif", (20, 100_000, 100_000), 1, max_bytes=1 << 30)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    segscope.io.limits.ImageReadError: a.tif: the image would decode to 200000000000 bytes ...
+    """
+    dims = tuple(int(s) for s in shape)
+    if any(s < 0 for s in dims):
+        raise ImageReadError(f"{path}: the {what} claims a negative size {dims}")
+    total = int(np.prod(dims, dtype=object)) * int(itemsize)
+    limit = max_decoded_bytes() if max_bytes is None else max_bytes
+    if total > limit:
+        raise ImageReadError(
+            f"{path}: the {what} would decode to {total} bytes (shape {dims}, {itemsize} byte(s) each), "
+            f"over the limit of {limit} bytes; raise it with max_bytes= or "
+            "segscope.io.set_max_decoded_bytes if you trust the file")
+
+
+def require_regular_file(path: os.PathLike[str] | str) -> Path:
+    """``path`` as a Path, if it names a regular file (not a folder, FIFO, device or socket, which
+    could block or never end)."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"{path}: is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        raise ImageReadError(f"{path}: not a regular file (a FIFO, device or socket); segscope reads files")
+    return path

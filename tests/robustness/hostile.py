@@ -1,0 +1,209 @@
+"""Hostile and malformed inputs, made on the spot: each is a (name, expected behaviour, maker).
+
+A maker writes its file(s) under a folder and returns what to call: the table in
+``test_hostile_inputs.py`` runs every entry and checks that it fails as stated, cleanly (a
+segscope error naming the file), fast and without allocating what the file claims.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+Maker = Callable[[Path], Callable[[], object]]
+
+
+def _png_header_only(width: int, height: int, colour_type: int = 0, depth: int = 8) -> bytes:
+    """A PNG whose header claims width x height and whose data is a few bytes (a bomb's shape)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + \
+        chunk(b"IEND", b"")
+
+
+def _tiff_claiming(path: Path, *, pages: int, height: int, width: int, samples: int = 1) -> None:
+    """A little TIFF (a few hundred bytes a page) whose pages each claim height x width x samples
+    bytes; every strip points at the same 16 bytes."""
+    entries_per_ifd = 9
+    ifd_size = 2 + 12 * entries_per_ifd + 4
+    data_offset = 8
+    out = bytearray(b"II*\x00" + struct.pack("<I", 8 + 16) + b"\x00" * 16)
+    for page in range(pages):
+        start = len(out)
+        bits_offset = start + ifd_size  # BitsPerSample values follow the IFD when samples > 1
+        tags = [
+            (256, 4, 1, width), (257, 4, 1, height),
+            (258, 3, samples, 8 if samples == 1 else bits_offset),
+            (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, data_offset), (277, 3, 1, samples),
+            (278, 4, 1, height), (279, 4, 1, 16),
+        ]
+        nxt = 0 if page == pages - 1 else bits_offset + (2 * samples if samples > 1 else 0)
+        out += struct.pack("<H", len(tags))
+        for code, kind, count, value in tags:
+            out += struct.pack("<HHII" if kind == 4 or count > 1 else "<HHIHH", code, kind, count,
+                               *((value,) if kind == 4 or count > 1 else (value, 0)))
+        out += struct.pack("<I", nxt)
+        if samples > 1:
+            out += struct.pack(f"<{samples}H", *([8] * samples))
+    path.write_bytes(bytes(out))
+
+
+def png_bomb(folder: Path) -> Callable[[], object]:
+    from segscope.io import imread
+
+    path = folder / "bomb.png"
+    path.write_bytes(_png_header_only(200_000, 200_000))
+    return lambda: imread(path)
+
+
+def tiff_pages(folder: Path) -> Callable[[], object]:
+    from segscope.io import image_info
+
+    path = folder / "pages.tif"
+    _tiff_claiming(path, pages=20, height=100_000, width=100_000)
+    return lambda: image_info(path)
+
+
+def tiff_samples(folder: Path) -> Callable[[], object]:
+    from segscope.io import imread
+
+    path = folder / "samples.tif"
+    _tiff_claiming(path, pages=1, height=30_000, width=30_000, samples=200)
+    return lambda: imread(path)
+
+
+def fifo(folder: Path) -> Callable[[], object]:
+    from segscope.io import imread
+
+    path = folder / "pipe.png"
+    os.mkfifo(path)
+    return lambda: imread(path)
+
+
+def tiff_stack(folder: Path) -> Callable[[], object]:
+    import tifffile
+
+    from segscope.io import imread
+
+    path = folder / "stack.tif"
+    tifffile.imwrite(path, np.zeros((7, 64, 64), np.uint8))
+    return lambda: imread(path)
+
+
+def tiff_stack_tiled(folder: Path) -> Callable[[], object]:
+    import tifffile
+
+    import segscope
+
+    path = folder / "stack.tif"
+    tifffile.imwrite(path, np.zeros((7, 64, 64), np.uint8))
+    return lambda: segscope.segment_tiled(path, "otsu", folder / "out.zarr", tile=32, overlap=0, workers=1,
+                                          progress=False)
+
+
+def _coco(folder: Path, images: list, annotations: object) -> Path:
+    path = folder / "coco.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations,
+                                "categories": [{"id": 0, "name": "thing"}]}))
+    return path
+
+
+def coco_huge_image(folder: Path) -> Callable[[], object]:
+    from segscope.io import read_coco
+
+    path = _coco(folder, [{"id": 1, "file_name": "a.png", "height": 100_000, "width": 100_000}],
+                 [{"id": k, "image_id": 1, "category_id": 0, "segmentation": [[0, 0, 5, 0, 5, 5]]}
+                  for k in range(3)])
+    return lambda: read_coco(path)
+
+
+def coco_odd_polygon(folder: Path) -> Callable[[], object]:
+    from segscope.io import read_coco
+
+    path = _coco(folder, [{"id": 1, "file_name": "a.png", "height": 8, "width": 8}],
+                 [{"id": 1, "image_id": 1, "category_id": 0, "segmentation": [[0, 0, 5, 0, 5]]}])
+    return lambda: read_coco(path)
+
+
+def coco_duplicate_images(folder: Path) -> Callable[[], object]:
+    from segscope.io import read_coco
+
+    image = {"id": 1, "file_name": "a.png", "height": 8, "width": 8}
+    path = _coco(folder, [image, image], [])
+    return lambda: read_coco(path)
+
+
+def coco_missing_height(folder: Path) -> Callable[[], object]:
+    from segscope.io import read_coco
+
+    path = _coco(folder, [{"id": 1, "file_name": "a.png", "width": 8}], [])
+    return lambda: read_coco(path)
+
+
+def coco_annotations_as_dict(folder: Path) -> Callable[[], object]:
+    from segscope.io import read_coco
+
+    path = _coco(folder, [{"id": 1, "file_name": "a.png", "height": 8, "width": 8}], {"a": 1})
+    return lambda: read_coco(path)
+
+
+def panoptic_outside_folder(folder: Path) -> Callable[[], object]:
+    from segscope.io import read_coco_panoptic
+
+    (folder / "secret.png").write_bytes(b"not for you")
+    (folder / "panoptic").mkdir()
+    path = folder / "panoptic.json"
+    path.write_text(json.dumps({"annotations": [{"image_id": 1, "file_name": "../secret.png",
+                                                 "segments_info": []}], "categories": []}))
+    return lambda: read_coco_panoptic(path)
+
+
+def sauvola_huge_window(folder: Path) -> Callable[[], object]:
+    import segscope
+
+    return lambda: segscope.segment(np.zeros((64, 64), np.uint8), "sauvola", window_size=100_001)
+
+
+def felzenszwalb_negative_scale(folder: Path) -> Callable[[], object]:
+    import segscope
+
+    return lambda: segscope.segment(np.zeros((16, 16), np.uint8), "felzenszwalb", scale=-1)
+
+
+def truncated_npz(folder: Path) -> Callable[[], object]:
+    import segscope
+    from segscope.io import load_segmentation, save_segmentation
+
+    path = folder / "cut.npz"
+    save_segmentation(segscope.Segmentation.from_labels(np.ones((30, 30), int)), path)
+    path.write_bytes(path.read_bytes()[:40])
+    return lambda: load_segmentation(path)
+
+
+#: name -> (the error, words its message must hold, maker): the table the test runs and
+#: docs/robustness.md publishes. Messages also name the file whenever there is one.
+HOSTILE: dict[str, tuple[str, str, Maker]] = {
+    "PNG header claiming 200000x200000": ("ImageReadError", "over the limit of", png_bomb),
+    "TIFF of 20 pages of 100000x100000": ("ImageReadError", "over the limit of", tiff_pages),
+    "TIFF of 200 samples per pixel": ("ImageReadError", "over the limit of", tiff_samples),
+    "FIFO named .png": ("ImageReadError", "not a regular file", fifo),
+    "3-D TIFF stack (7, 64, 64)": ("ImageReadError", "a stack of 7 images", tiff_stack),
+    "3-D TIFF stack, tiled job": ("ImageReadError", "a stack of 7 images", tiff_stack_tiled),
+    "COCO image claiming 100000x100000": ("ImageReadError", "over the limit of", coco_huge_image),
+    "COCO polygon of odd length": ("ValueError", "x, y pairs", coco_odd_polygon),
+    "COCO image listed twice": ("ValueError", "listed twice", coco_duplicate_images),
+    "COCO image without height": ("ValueError", "'height'", coco_missing_height),
+    "COCO annotations as a dict": ("ValueError", "no 'annotations' list", coco_annotations_as_dict),
+    "COCO panoptic file_name ../": ("ValueError", "leaves the PNG folder", panoptic_outside_folder),
+    "sauvola window_size=100001": ("ValueError", "wider than this 64x64 image can use", sauvola_huge_window),
+    "felzenszwalb scale=-1": ("ValueError", "needs scale > 0", felzenszwalb_negative_scale),
+    "truncated .npz": ("ValueError", "cannot read a segscope Segmentation", truncated_npz),
+}
