@@ -69,7 +69,8 @@ class DataConfig:
         "--val-labels", "validation labels, as --labels"))
     holdout: int = field(default=0, metadata=flag(
         "--holdout", "without val folders: the last N training pairs become the validation set"))
-    ignore_index: int = field(default=255, metadata=flag("--ignore", "label value not scored (CamVid 11)"))
+    ignore_index: int | None = field(default=None, metadata=flag(
+        "--ignore", "the label value not scored (CamVid 11, VOC 255); none unless declared"))
     label_map: dict[int, int] | None = field(default=None, metadata=flag(
         "--label-map", "label values to replace, e.g. 255:1 for ISBI", parse=_label_map,
         metavar="FROM:TO,..."))

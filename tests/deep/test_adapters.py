@@ -66,7 +66,8 @@ def test_a_model_family_of_ones_own_trains_and_predicts_through_the_same_loop(to
     config = config_of(model="toy_pixelwise", model_options={"hidden": 3},
                        train_images=str(toy_dataset / "train" / "images"),
                        train_labels=str(toy_dataset / "train" / "labels"), holdout=2,
-                       output=str(tmp_path / "run"), num_classes=2, crop=32, epochs=1, batch_size=4)
+                       output=str(tmp_path / "run"), num_classes=2, ignore_index=255, crop=32, epochs=1,
+                       batch_size=4)
     result = train(config, progress=False)
     assert result.steps >= 1 and toy_family.count("loss") == result.steps
     assert result.metric == "val_miou" and 0 <= result.best_score <= 1

@@ -37,7 +37,8 @@ def test_torchrun_two_processes_share_each_epoch(toy_dataset, tmp_path):
         "--labels", str(toy_dataset / "train" / "labels"),
         "--val-images", str(toy_dataset / "val" / "images"),
         "--val-labels", str(toy_dataset / "val" / "labels"),
-        "--num-classes", "2", "--crop", "32", "--batch-size", "2", "--epochs", "2", "-o", str(out),
+        "--num-classes", "2", "--ignore", "255", "--crop", "32", "--batch-size", "2", "--epochs", "2",
+        "-o", str(out),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]

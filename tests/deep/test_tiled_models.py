@@ -21,7 +21,7 @@ def test_a_semantic_checkpoint_tiled_agrees_with_the_whole_image(toy_dataset, tm
                          train_images=str(toy_dataset / "train" / "images"),
                          train_labels=str(toy_dataset / "train" / "labels"),
                          output=str(tmp_path / "run"), num_classes=2, class_names=["background", "disc"],
-                         crop=32, epochs=3, batch_size=4, lr=1e-2, seed=1)
+                         ignore_index=255, crop=32, epochs=3, batch_size=4, lr=1e-2, seed=1)
     checkpoint = train(config, progress=False).checkpoint
     image = segscope.imread(toy_dataset / "val" / "images" / "img0.png")
     big = np.tile(image, (4, 4, 1))  # 192 x 256, three tiles a side

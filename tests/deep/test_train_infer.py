@@ -33,6 +33,7 @@ def _config(root, out, **kw) -> TrainConfig:
         output=str(out),
         num_classes=2,
         class_names=["background", "disc"],
+        ignore_index=255,
         crop=32,
         epochs=2,
         batch_size=4,
@@ -158,6 +159,17 @@ def test_trained_model_segments_as_a_method_and_exports_to_onnx(toy_dataset, tmp
     np.testing.assert_allclose(onnx_seg.probabilities(big), torch_seg.probabilities(big), atol=1e-4)
 
 
+def test_labels_outside_the_classes_are_refused_unless_declared(toy_dataset, tmp_path):
+    # The toy labels hold a band of 255: without --ignore 255 it is neither a class nor declared
+    # void (ISBI's 255 is its cell class: the message says how to map it).
+    refused = r"outside 0\.\.1: 255 \(in 12 of 12 files.*--label-map 255:1.*--ignore 255"
+    with pytest.raises(ValueError, match=refused):
+        train(_config(toy_dataset, tmp_path / "run", ignore_index=None), progress=False)
+    mapped = train(_config(toy_dataset, tmp_path / "mapped", ignore_index=None, label_map={255: 1},
+                           epochs=1), progress=False)
+    assert mapped.steps >= 1
+
+
 def test_checkpoints_of_schema_1_still_load(toy_dataset, tmp_path):
     # A first-release checkpoint: one flat dict, the model's name inside its options.
     result = train(_config(toy_dataset, tmp_path / "run", epochs=1), progress=False)
@@ -199,6 +211,8 @@ def test_cli_train_predict_export(toy_dataset, tmp_path, capsys):
             str(toy_dataset / "train" / "labels"),
             "--holdout",
             "2",
+            "--ignore",
+            "255",
             "--classes",
             str(names),
             "--crop",

@@ -152,3 +152,17 @@ def test_reads_real_fixtures(data_dir):
     tif = imread(data_dir / "nuclei_dsb2018_sample" / "mask2d.tif")
     assert tif.dtype == np.uint16 and tif.shape == (512, 512)
     assert segscope.imread is imread
+
+
+@pytest.mark.parametrize("compression", ["lzw", "deflate", "packbits", "jpeg"])
+def test_compressed_tiffs_read_back(tmp_path, compression):
+    # DRIVE and many microscopes write LZW; JPEG-in-TIFF is lossy, the others exact.
+    import tifffile
+
+    image = (np.arange(64 * 80).reshape(64, 80) % 251).astype(np.uint8)
+    path = tmp_path / f"{compression}.tif"
+    tifffile.imwrite(path, image, compression=compression)
+    back = imread(path)
+    assert back.shape == image.shape and back.dtype == np.uint8
+    tolerance = 8 if compression == "jpeg" else 0
+    assert np.abs(back.astype(int) - image).max() <= tolerance

@@ -90,6 +90,36 @@ def split(config: TrainConfig, pairs: list[Any], val_pairs: list[Any]) -> tuple[
     return pairs[:-holdout], pairs[-holdout:]
 
 
+NO_LABEL = -100
+"""What crops and rotations fill in, and the loss skips, when the labels declare no ignore value."""
+
+
+def check_labels(datasets: list[LabelledFolder], num_classes: int, ignore_index: int | None) -> None:
+    """Refuse label values outside ``0..num_classes-1`` other than the declared ignore value, saying
+    which values, in how many files, and how to map them (ISBI's 255 is a class, not a void)."""
+    bad: dict[int, int] = {}
+    first: dict[int, Any] = {}
+    files = 0
+    void = ignore_index if ignore_index is not None else NO_LABEL
+    for dataset in datasets:
+        for k in range(len(dataset)):
+            _, label = dataset.load(k)
+            values = np.unique(label)
+            wrong = values[((values < 0) | (values >= num_classes)) & (values != void)]
+            files += 1
+            for v in wrong.tolist():
+                bad[v] = bad.get(v, 0) + 1
+                first.setdefault(v, dataset.pairs[k][1])
+    if bad:
+        shown = ", ".join(f"{v} (in {n} of {files} files, first {first[v]})"
+                          for v, n in sorted(bad.items())[:5])
+        top, last = max(bad), num_classes - 1
+        raise ValueError(
+            f"labels hold values outside 0..{last}: {shown}. Map them to classes with --label-map "
+            f"{top}:{last} (label_map={{{top}: {last}}}), or declare the value not scored with "
+            f"--ignore {top} (ignore_index={top})")
+
+
 def _label_counts(dataset: LabelledFolder, num_classes: int) -> list[float]:
     counts = np.zeros(num_classes)
     for k in range(len(dataset)):
@@ -140,10 +170,12 @@ class SemanticAdapter:
             val_pairs = pair_by_stem(data.val_images, data.val_labels)
         pairs, val_pairs = split(config, pairs, val_pairs)
         inputs = input_statistics([image for image, _ in pairs], crop=data.crop)
-        common = {"mean": list(inputs.mean), "std": list(inputs.std), "ignore_index": data.ignore_index,
+        ignore = data.ignore_index if data.ignore_index is not None else NO_LABEL
+        common = {"mean": list(inputs.mean), "std": list(inputs.std), "ignore_index": ignore,
                   "label_map": data.label_map}
         train_set = LabelledFolder(pairs, augment=augment_of(config), **common)
         val_set = LabelledFolder(val_pairs, **common) if val_pairs else None
+        check_labels([train_set] + ([val_set] if val_set is not None else []), num_classes, data.ignore_index)
         weights: list[float] | None
         if optim.class_weights == "auto":
             weights = median_frequency_weights(_label_counts(train_set, num_classes))
@@ -151,7 +183,7 @@ class SemanticAdapter:
             raise ValueError(f"class_weights must be None, 'auto' or a list, got {optim.class_weights!r}")
         else:
             weights = optim.class_weights
-        criterion = SegmentationLoss(optim.loss, num_classes=num_classes, ignore_index=data.ignore_index,
+        criterion = SegmentationLoss(optim.loss, num_classes=num_classes, ignore_index=ignore,
                                      class_weights=weights).to(device)
         options = {"num_classes": num_classes, "in_channels": inputs.channels, **config.model.options}
         model = get_model(config.model.name, **options).to(device)
@@ -163,7 +195,7 @@ class SemanticAdapter:
         def validate() -> dict[str, float]:
             if val_set is None:
                 return {}
-            scores = evaluate_model(model, val_set, num_classes=num_classes, ignore_index=data.ignore_index,
+            scores = evaluate_model(model, val_set, num_classes=num_classes, ignore_index=ignore,
                                     device=device, class_names=data.class_names)
             return {"val_miou": scores["miou"], "val_pixel_accuracy": scores["pixel_accuracy"]}
 
