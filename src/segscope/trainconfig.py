@@ -23,7 +23,8 @@ def flag(name: str, help: str, *, parse: Callable[[str], Any] | None = None, met
     return {"flag": name, "help": help, "parse": parse, "metavar": metavar}
 
 
-def _label_map(text: str) -> dict[int, int]:
+def parse_label_map(text: str) -> dict[int, int]:
+    """``FROM:TO,FROM:TO`` as a mapping of label values (``255:1`` for ISBI)."""
     try:
         return {int(a): int(b) for a, b in (pair.split(":") for pair in text.split(","))}
     except ValueError:
@@ -72,7 +73,7 @@ class DataConfig:
     ignore_index: int | None = field(default=None, metadata=flag(
         "--ignore", "the label value not scored (CamVid 11, VOC 255); none unless declared"))
     label_map: dict[int, int] | None = field(default=None, metadata=flag(
-        "--label-map", "label values to replace, e.g. 255:1 for ISBI", parse=_label_map,
+        "--label-map", "label values to replace, e.g. 255:1 for ISBI", parse=parse_label_map,
         metavar="FROM:TO,..."))
     crop: int = field(default=256, metadata=flag("--crop", "training crop side, in pixels"))
     scale: tuple[float, float] = field(default=(0.5, 2.0), metadata=flag(

@@ -96,3 +96,48 @@ def test_compare_rejects_unknown_method_and_bad_parameter(tmp_path, capsys):
     assert "nosuch" in capsys.readouterr().err
     with pytest.raises(SystemExit, match=r"METHOD\.KEY=VALUE"):
         main(["compare", str(tmp_path), "--methods", "otsu", "-p", "bins=3", "-o", str(tmp_path / "o")])
+
+
+def test_evaluate_maps_truth_labels_and_compare_checks_its_arguments(tmp_path, capsys):
+    from segscope.cli.main import main
+    from segscope.io import write_label_png
+
+    (tmp_path / "truth").mkdir()
+    (tmp_path / "pred").mkdir()
+    truth = np.zeros((8, 8), np.uint8)
+    truth[:, 4:] = 255  # ISBI-style: 255 is a class, not void
+    write_label_png(tmp_path / "truth" / "a.png", truth)
+    write_label_png(tmp_path / "pred" / "a.png", (truth > 0).astype(np.uint8))
+    args = ["evaluate", "--pred", str(tmp_path / "pred"), "--truth", str(tmp_path / "truth"),
+            "--num-classes", "2"]
+    assert main([*args, "--label-map", "255:1", "--json", str(tmp_path / "r.json")]) == 0
+    capsys.readouterr()
+    assert json.loads((tmp_path / "r.json").read_text())["scores"]["miou"] == 1.0
+    assert main(args) == 1  # unmapped, 255 is outside the two classes: a clear error, no traceback
+    assert "outside 0..1" in capsys.readouterr().err
+    assert main([*args, "--json", str(tmp_path / "missing" / "r.json"), "--label-map", "255:1"]) == 1
+    assert "cannot write" in capsys.readouterr().err
+    imwrite(tmp_path / "a.png", truth)
+    for bad, says in ((["--limit", "0"], "--limit must be at least 1"), (["--limit", "-1"], "--limit"),
+                      (["--methods", ","], "names no method")):
+        cmd = ["compare", str(tmp_path / "a.png"), "--methods", "otsu", "-o", str(tmp_path / "r"), *bad]
+        assert main(cmd) == 2
+        assert says in capsys.readouterr().err
+
+
+def test_info_shows_infinite_values_and_palette_indices(tmp_path, capsys):
+    import tifffile
+
+    from segscope.cli.main import main
+    from segscope.io import image_info, write_palette_png
+
+    values = np.array([[1.0, np.inf], [2.0, -np.inf]], np.float32)
+    tifffile.imwrite(tmp_path / "f.tif", values)
+    info = image_info(tmp_path / "f.tif")
+    assert info.has_inf and (info.minimum, info.maximum) == (1.0, 2.0)
+    write_palette_png(tmp_path / "p.png", np.array([[0, 3], [7, 1]], np.uint8))
+    info = image_info(tmp_path / "p.png")
+    assert info.palette and info.channels == 1 and info.shape == (2, 2) and info.maximum == 7
+    assert main(["info", str(tmp_path / "f.tif"), str(tmp_path / "p.png")]) == 0
+    out = capsys.readouterr().out
+    assert "contains infinite values" in out and "palette indices" in out

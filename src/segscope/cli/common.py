@@ -80,6 +80,27 @@ def read_class_names(path: str | None) -> list[str] | None:
     return names
 
 
+def map_labels(annotations: dict[str, Any], text: str | None) -> None:
+    """Apply ``--label-map FROM:TO,...`` to label arrays read from files, in place (as ``train``
+    applies it to its labels)."""
+    if not text:
+        return
+    import numpy as np
+
+    from segscope.trainconfig import parse_label_map
+
+    try:
+        mapping = parse_label_map(text)
+    except ValueError as exc:
+        raise SystemExit(f"segscope: error: --label-map {exc}") from None
+    for entry in annotations.values():
+        if isinstance(entry.value, np.ndarray):
+            lut = np.arange(max(int(entry.value.max(initial=0)), *mapping) + 1)
+            for source, target in mapping.items():
+                lut[source] = target
+            entry.value = lut[entry.value]
+
+
 def save_result(seg: Any, image: Any, stem: str, outdir: Path, *, fmt: str, with_overlay: bool,
                 probabilities: bool = False) -> None:
     """Write one image's result if ``fmt`` is a per-image format; overlay and soft probabilities

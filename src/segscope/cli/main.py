@@ -15,6 +15,7 @@ from .common import (
     check_output_dir,
     error,
     expand_inputs,
+    map_labels,
     parse_params,
     read_class_names,
     run_batch,
@@ -143,6 +144,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         return error(str(exc))
     task = args.task or truth_task
+    map_labels(truths, args.label_map)
     stems = _pair(preds, truths, args.pred, args.truth)
     given = {"ignore_index": args.ignore, "class_names": read_class_names(args.classes),
              "num_classes": args.num_classes, "aggregation": args.aggregation,
@@ -161,7 +163,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = evaluator.compute()
     print(report.table())
     if args.json:
-        report.to_json(args.json)
+        try:
+            report.to_json(args.json)
+        except OSError as exc:
+            return error(f"cannot write {args.json}: {exc.strerror or exc}", code=1)
         print(f"wrote {args.json}")
     return 0
 
@@ -189,6 +194,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ._progress import progress
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        return error(f"--methods names no method ({args.methods!r}); give names separated by commas")
+    if args.limit is not None and args.limit < 1:
+        return error(f"--limit must be at least 1 (the first N images), got {args.limit}")
     try:
         resolved = {m: resolve(m) for m in methods}
         parameters = _method_parameters(args.param, resolved)
@@ -200,7 +209,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         reason = f"no such image: {missing[0]}" if missing else "no input images"
         print(f"segscope: error: {reason}", file=sys.stderr)
         return 2
-    if args.limit:
+    if args.limit is not None:
         paths = paths[: args.limit]
     truths = None
     task = args.task
@@ -211,6 +220,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"segscope: error: {exc}", file=sys.stderr)
             return 2
         task = task or truth_task
+        map_labels(truths, args.label_map)
         absent = [p.name for p in paths if p.stem not in truths]
         if absent:
             print(f"segscope: error: {len(absent)} image(s) have no truth in {args.truth}: {absent[:5]}",
@@ -291,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=KINDS,
                    help="what to score (default: what the truth files imply)")
     p.add_argument("--ignore", type=int, help="semantic: truth value not to count (CamVid 11, VOC 255)")
+    p.add_argument("--label-map", metavar="FROM:TO,...", help="truth label values to replace first, as train "
+                   "takes them (255:1 for ISBI)")
     p.add_argument("--num-classes", type=int, help="semantic: number of classes")
     p.add_argument("--classes", metavar="NAMES_TXT", help="class names, one per line")
     p.add_argument("--aggregation", choices=("pooled", "per_image"), default="pooled",
@@ -313,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", help="truths to score against (folder or JSON, paired by file stem)")
     p.add_argument("--task", choices=KINDS)
     p.add_argument("--ignore", type=int, help="semantic: truth value not to count")
+    p.add_argument("--label-map", metavar="FROM:TO,...", help="truth label values to replace first, as train "
+                   "takes them (255:1 for ISBI)")
     p.add_argument("-p", "--param", action="append", metavar="METHOD.KEY=VALUE",
                    help="a method parameter, e.g. felzenszwalb.scale=300; repeat for several")
     p.add_argument("--limit", type=int, help="only the first N images")
@@ -337,6 +351,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`segscope methods | head`): stop quietly, as Unix tools do.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

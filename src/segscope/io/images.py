@@ -43,13 +43,20 @@ class ImageInfo:
     dtype: str
     channels: int
     minimum: float
+    """The smallest finite value."""
     maximum: float
+    """The largest finite value."""
     has_nan: bool
+    has_inf: bool = False
+    palette: bool = False
+    """A palette (indexed) image: ``shape`` and ``channels`` are its indices', one per pixel."""
 
     def __str__(self) -> str:
+        flags = [f for f, on in (("palette indices", self.palette), ("contains NaN", self.has_nan),
+                                 ("contains infinite values", self.has_inf)) if on]
         return (
             f"{self.path}: shape {self.shape}, dtype {self.dtype}, {self.channels} channel(s), "
-            f"values [{self.minimum:g}, {self.maximum:g}]{', contains NaN' if self.has_nan else ''}"
+            f"values [{self.minimum:g}, {self.maximum:g}]" + "".join(f", {f}" for f in flags)
         )
 
 
@@ -188,15 +195,36 @@ def _read_tiff(path: Path, max_bytes: int | None) -> np.ndarray:
 
 
 def image_info(path: str | os.PathLike[str]) -> ImageInfo:
-    """Shape, dtype, channel count and value range of an image file."""
-    image = imread(path)
+    """Shape, dtype, channel count and value range of an image file (the finite range, with NaN and
+    infinite values flagged; a palette image as its indices)."""
+    path = Path(path)
+    palette = path.suffix.lower() not in _TIFF_SUFFIXES and _is_palette(path)
+    if palette:
+        from .labels import read_label_png
+
+        image = read_label_png(path).astype(np.uint8)  # a PNG palette has at most 256 entries
+    else:
+        image = imread(path)
     channels = 1 if image.ndim == 2 else int(image.shape[-1])
-    has_nan = bool(image.dtype.kind == "f" and np.isnan(image).any())
-    finite = image[np.isfinite(image)] if image.dtype.kind == "f" else image
+    floating = image.dtype.kind == "f"
+    has_nan = bool(floating and np.isnan(image).any())
+    has_inf = bool(floating and np.isinf(image).any())
+    finite = image[np.isfinite(image)] if floating else image
     lo = float(finite.min()) if finite.size else float("nan")
     hi = float(finite.max()) if finite.size else float("nan")
     return ImageInfo(str(path), tuple(int(s) for s in image.shape), str(image.dtype), channels,
-                     lo, hi, has_nan)
+                     lo, hi, has_nan, has_inf, palette)
+
+
+def _is_palette(path: Path) -> bool:
+    from PIL import Image, UnidentifiedImageError
+
+    require_regular_file(path)
+    try:
+        with Image.open(path) as img:
+            return img.mode == "P"
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False  # imread says what is wrong with it
 
 
 def imwrite(path: str | os.PathLike[str], image: np.ndarray, *, quality: int = 95) -> None:
