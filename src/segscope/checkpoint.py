@@ -184,7 +184,11 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
         # not load the optimizer state into memory.
         data = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many types for a bad or hostile file
-        raise ValueError(f"{path}: not a loadable checkpoint ({type(exc).__name__}: {exc})") from exc
+        # Not torch's advice to load with weights_only=False: that would run the file's code.
+        hostile = "weights only load failed" in str(exc).lower()
+        why = "it holds objects other than tensors and plain data, which are never loaded" if hostile \
+            else f"{type(exc).__name__}"
+        raise ValueError(f"{path}: not a segscope checkpoint ({why}); nothing in it was run") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path}: not a segscope checkpoint (no '{FORMAT}' header)")
     return Checkpoint.from_payload(data, source=str(path))

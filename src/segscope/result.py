@@ -292,7 +292,9 @@ class Segmentation:
             if (cats != -1).any():
                 raise ValueError("regions results have no categories; use kind='semantic'")
         elif n and (cats < 0).any():
-            raise ValueError(f"every segment of a {kind} result needs a category >= 0")
+            raise ValueError(f"every segment of a {kind} result needs a category >= 0: pass categories "
+                             "(from_labels(..., categories={segment id: category}), e.g. all 0 for one "
+                             "class of object)")
         if kind == "semantic" and not np.array_equal(ids_arr, cats + 1):
             raise ValueError("semantic segment ids must equal category + 1 (0 is left for void)")
         if kind == "instance" and not things.all():

@@ -105,6 +105,14 @@ def test_coco_and_panoptic_formats(images, tmp_path):
     expected = segscope.segment(data.coins(), "otsu").class_map()
     assert np.array_equal(pan[1].segmentation.to_semantic().class_map(), expected)
     assert json.loads((out / "panoptic.json").read_text())["categories"][0]["name"] == "background"
+    # The README's example: regions (no categories) are written as objects of one category.
+    out = tmp_path / "regions"
+    assert main(["segment", str(images), "-m", "watershed", "-p", "h=0.1", "-o", str(out),
+                 "--format", "coco"]) == 0
+    regions = read_coco(out / "annotations.json")
+    assert regions[1].segmentation.class_names == ("region",)
+    np.testing.assert_array_equal(regions[1].segmentation.labels > 0,
+                                  segscope.segment(data.coins(), "watershed", h=0.1).labels > 0)
 
 
 def test_info_command(images, capsys):

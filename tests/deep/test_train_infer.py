@@ -95,6 +95,16 @@ def test_resume_continues_exactly(toy_dataset, tmp_path):
     assert a.inputs.dtype == "uint8" and 0 <= a.inputs.value_range[0] < a.inputs.value_range[1] <= 255
 
 
+def test_resume_refuses_other_settings(toy_dataset, tmp_path):
+    train(_config(toy_dataset, tmp_path / "b", epochs=2), stop_after_epoch=1, progress=False)
+    with pytest.raises(ValueError, match=r"other settings \(optim\.lr: 0\.001 there, 0\.01 now\)"):
+        train(_config(toy_dataset, tmp_path / "b", epochs=2, lr=1e-2), resume=tmp_path / "b" / "last.pt",
+              progress=False)
+    more = train(_config(toy_dataset, tmp_path / "b", epochs=3), resume=tmp_path / "b" / "last.pt",
+                 progress=False)  # more epochs may be asked
+    assert more.epochs == 3
+
+
 def test_checkpoints_load_without_running_code(tmp_path):
     class Hostile:
         def __reduce__(self):
@@ -102,8 +112,9 @@ def test_checkpoints_load_without_running_code(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"format": "segscope.checkpoint", "payload": Hostile()}, path)
-    with pytest.raises(ValueError, match="not a loadable checkpoint"):
+    with pytest.raises(ValueError, match="not a segscope checkpoint") as refused:
         load_checkpoint(path)
+    assert "weights_only=False" not in str(refused.value)  # never advise running the file's code
     torch.save({"hello": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a segscope checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
@@ -157,6 +168,22 @@ def test_trained_model_segments_as_a_method_and_exports_to_onnx(toy_dataset, tmp
     np.testing.assert_allclose(onnx_seg.logits_fn(tile), torch_seg.logits_fn(tile), atol=1e-4)
     big = np.tile(image, (3, 2, 1))  # 144 x 128: tiled by both backends
     np.testing.assert_allclose(onnx_seg.probabilities(big), torch_seg.probabilities(big), atol=1e-4)
+
+
+def test_other_dtypes_are_brought_to_the_training_units_or_refused(toy_dataset, tmp_path):
+    # Trained on 8-bit images: the same picture as uint16 or as floats in 0..1 segments the same
+    # (it used to come out as one class everywhere); floats of another scale are refused.
+    result = train(_config(toy_dataset, tmp_path / "run", epochs=2, lr=1e-2), progress=False)
+    image = segscope.imread(toy_dataset / "val" / "images" / "img0.png")
+    expected = segscope.segment(image, result.checkpoint).class_map()
+    assert len(np.unique(expected)) == 2
+    wide = segscope.segment(image.astype(np.uint16) * 257, result.checkpoint)
+    np.testing.assert_array_equal(wide.class_map(), expected)
+    assert wide.provenance.details["input_units"] == "uint16 scaled to uint8"
+    unit = segscope.segment(image.astype(np.float32) / 255, result.checkpoint)
+    assert np.mean(unit.class_map() == expected) > 0.999  # float rounding only
+    with pytest.raises(ValueError, match=r"trained on uint8 images.*float32 image spans \[20, 2220\]"):
+        segscope.segment(image.astype(np.float32) * 10, result.checkpoint)
 
 
 def test_labels_outside_the_classes_are_refused_unless_declared(toy_dataset, tmp_path):

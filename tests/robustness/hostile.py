@@ -207,3 +207,43 @@ HOSTILE: dict[str, tuple[str, str, Maker]] = {
     "felzenszwalb scale=-1": ("ValueError", "needs scale > 0", felzenszwalb_negative_scale),
     "truncated .npz": ("ValueError", "cannot read a segscope Segmentation", truncated_npz),
 }
+
+
+def bsds_without_annotators(folder: Path) -> Callable[[], object]:
+    from scipy.io import savemat
+
+    from segscope.io import read_bsds_groundtruth
+
+    path = folder / "x.mat"
+    savemat(path, {"groundTruth": np.zeros((1, 1))})
+    return lambda: read_bsds_groundtruth(path)
+
+
+def pickle_named_onnx(folder: Path) -> Callable[[], object]:
+    import pickle
+
+    import segscope
+
+    path = folder / "model.onnx"
+    path.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    return lambda: segscope.segment(np.zeros((8, 8), np.uint8), path)
+
+
+def instances_without_categories(folder: Path) -> Callable[[], object]:
+    from segscope import Segmentation
+
+    return lambda: Segmentation.from_labels(np.array([[0, 1]]), kind="instance")
+
+
+def panoptic_scores_of_arrays(folder: Path) -> Callable[[], object]:
+    from segscope.metrics import evaluate
+
+    return lambda: evaluate(np.zeros((4, 4), int), np.zeros((4, 4), int), task="panoptic")
+
+
+HOSTILE.update({
+    "BSDS .mat of no annotator": ("ValueError", "not a BSDS ground-truth .mat file", bsds_without_annotators),
+    "a pickle named .onnx": ("ValueError", "not an ONNX model", pickle_named_onnx),
+    "instances without categories": ("ValueError", "pass categories", instances_without_categories),
+    "panoptic evaluation of arrays": ("TypeError", "must be a Segmentation", panoptic_scores_of_arrays),
+})

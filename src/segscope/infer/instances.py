@@ -39,7 +39,8 @@ class InstanceSegmenter:
     """``score_threshold`` when none is given."""
 
     def __init__(self, model: Any, *, class_names: Sequence[str], mean: Sequence[float],
-                 std: Sequence[float], device: Any, name: str, architecture: str | None = None) -> None:
+                 std: Sequence[float], device: Any, name: str, architecture: str | None = None,
+                 trained_dtype: str | None = None) -> None:
         self.model = model
         self.architecture = architecture
         self.class_names: list[str] = list(class_names)
@@ -47,6 +48,7 @@ class InstanceSegmenter:
         self.std = np.asarray(std, np.float32)
         self.device = device
         self.name = name
+        self.trained_dtype = trained_dtype
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], *, device: str | None = None) -> InstanceSegmenter:
@@ -68,7 +70,7 @@ class InstanceSegmenter:
         model, dev = build_network(checkpoint, device=device)
         return cls(model, class_names=checkpoint.class_names,
                    mean=checkpoint.inputs.mean, std=checkpoint.inputs.std, device=dev, name=name,
-                   architecture=checkpoint.model)
+                   architecture=checkpoint.model, trained_dtype=checkpoint.inputs.dtype)
 
     def for_tiles(self) -> InstanceSegmenter:
         """Images already run whole, one per call: the same predictor."""
@@ -77,7 +79,8 @@ class InstanceSegmenter:
     def _tensor(self, image: np.ndarray, channel_axis: int | None) -> Any:
         import torch
 
-        x = normalise_image(image, self.mean, self.std, channel_axis=channel_axis)
+        x = normalise_image(image, self.mean, self.std, channel_axis=channel_axis,
+                            trained_dtype=self.trained_dtype)
         return torch.from_numpy(x)[None].to(self.device)
 
     def segment(

@@ -16,7 +16,8 @@ from ..checkpoint import Checkpoint
 from ..imagecheck import check_image
 from ..result import Segmentation
 
-__all__ = ["Predictor", "build_network", "normalise_image", "predictor_class", "predicts"]
+__all__ = ["Predictor", "build_network", "normalise_image", "predictor_class", "predicts",
+           "to_training_units"]
 
 
 @runtime_checkable
@@ -80,12 +81,52 @@ def build_network(checkpoint: Checkpoint, *, device: str | None = None) -> tuple
     return model, dev
 
 
+def to_training_units(image: np.ndarray, trained: str | None) -> np.ndarray:
+    """``image`` in the units of the dtype the model was trained on, or a clear refusal.
+
+    A model knows its training images' dtype (:class:`~segscope.checkpoint.InputSpec`). An image
+    of the same dtype passes as it is. An integer image of another width is scaled by the ratio of
+    the two dtypes' ranges (uint16 to uint8: x 255/65535), as scikit-image's ``img_as_*`` do. A
+    float image given to an integer model is taken as 0..1 when it lies there, or as the training
+    units when it holds whole numbers in the training dtype's range; anything else is refused, as
+    is an integer image given to a model trained on floats (its scale cannot be known).
+
+    >>> to_training_units(np.array([[0, 65535]], np.uint16), "uint8").tolist()
+    [[0.0, 255.0]]
+    """
+    if trained is None or image.dtype.name == trained:
+        return image
+    target = np.dtype(trained)
+    if image.dtype == bool:
+        image = image.astype(np.uint8)
+        if target.kind in "iu":
+            return image * float(np.iinfo(target).max)
+    if target.kind in "iu" and image.dtype.kind in "iu":
+        return image.astype(np.float64) * (np.iinfo(target).max / np.iinfo(image.dtype).max)
+    if target.kind in "iu":
+        finite = image[np.isfinite(image)]
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        top = float(np.iinfo(target).max)
+        if low >= 0 and high <= 1:
+            return image.astype(np.float64) * top
+        if np.iinfo(target).min <= low and high <= top and np.array_equal(finite, np.round(finite)):
+            return image
+        raise ValueError(f"the model was trained on {trained} images (values {np.iinfo(target).min}.."
+                         f"{int(top)}); this {image.dtype} image spans [{low:g}, {high:g}]: scale it to "
+                         f"0..{int(top)} or to 0..1 first")
+    if image.dtype.kind in "iu":
+        raise ValueError(f"the model was trained on {trained} images; this image is {image.dtype}: convert "
+                         "it to the training images' float scale first")
+    return image
+
+
 def normalise_image(
-    image: np.ndarray, mean: np.ndarray, std: np.ndarray, *, channel_axis: int | None = None
+    image: np.ndarray, mean: np.ndarray, std: np.ndarray, *, channel_axis: int | None = None,
+    trained_dtype: str | None = None,
 ) -> np.ndarray:
-    """A (C_in, H, W) float32 array normalised with a checkpoint's per-channel ``mean`` and ``std``
-    (in the image's own units: no dtype rescaling)."""
-    image = check_image(image, channel_axis=channel_axis)
+    """A (C_in, H, W) float32 array normalised with a checkpoint's per-channel ``mean`` and ``std``,
+    in the units of the training images (:func:`to_training_units`; no other rescaling)."""
+    image = to_training_units(check_image(image, channel_axis=channel_axis), trained_dtype)
     if image.ndim == 2:
         image = image[..., None]
     if image.shape[-1] != mean.size:

@@ -109,6 +109,9 @@ class Segmenter:
         Recorded as the method in each result's provenance (the model file).
     architecture : str or None
         The network's registered name, recorded in each result's ``provenance.details``.
+    trained_dtype : str or None
+        The training images' dtype: other dtypes are brought to its units, or refused
+        (:func:`~segscope.infer.predictor.to_training_units`).
     batch_size : int
         Sliding windows per forward pass; 1 uses the least memory.
     """
@@ -127,6 +130,7 @@ class Segmenter:
         name: str = "checkpoint",
         batch_size: int = 4,
         architecture: str | None = None,
+        trained_dtype: str | None = None,
     ) -> None:
         if fixed_size and tile is None:
             raise ValueError("a fixed-size backend needs a tile size")
@@ -141,6 +145,7 @@ class Segmenter:
         self.fixed_size = fixed_size
         self.name = name
         self.architecture = architecture
+        self.trained_dtype = trained_dtype
 
     @classmethod
     def from_checkpoint(
@@ -180,6 +185,7 @@ class Segmenter:
             tile=(2 * crop if crop else None) if tile == "auto" else tile,  # type: ignore[arg-type]
             name=name,
             architecture=checkpoint.model,
+            trained_dtype=checkpoint.inputs.dtype,
         )
 
     @classmethod
@@ -192,7 +198,10 @@ class Segmenter:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such ONNX model")
-        session = ort.InferenceSession(str(path), providers=ort.get_available_providers())
+        try:
+            session = ort.InferenceSession(str(path), providers=ort.get_available_providers())
+        except Exception as exc:  # onnxruntime raises its own types for a file that is not a model
+            raise ValueError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
         meta = session.get_modelmeta().custom_metadata_map
         if "segscope" not in meta:
             raise ValueError(f"{path}: not exported by segscope (no 'segscope' metadata)")
@@ -211,6 +220,7 @@ class Segmenter:
             fixed_size=True,
             name=str(path),
             architecture=info.get("model", {}).get("name"),
+            trained_dtype=info.get("dtype"),
         )
 
     def for_tiles(self) -> Segmenter:
@@ -224,7 +234,8 @@ class Segmenter:
 
     def normalise(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
         """A (C_in, H, W) float32 array, normalised as in training (no dtype rescaling)."""
-        return normalise_image(image, self.mean, self.std, channel_axis=channel_axis)
+        return normalise_image(image, self.mean, self.std, channel_axis=channel_axis,
+                               trained_dtype=self.trained_dtype)
 
     def probabilities(
         self, image: np.ndarray, *, overlap: float = 0.25, flip: bool = False, channel_axis: int | None = None
@@ -259,7 +270,7 @@ class Segmenter:
         provenance = Provenance(
             self.name,
             parameters={"overlap": overlap, "flip": flip, "tile": self.tile},
-            details={"model": self.architecture},
+            details={"model": self.architecture, **_units_note(image, self.trained_dtype)},
             seconds=time.perf_counter() - start,
         )
         return Segmentation.from_class_map(
@@ -269,6 +280,12 @@ class Segmenter:
             probabilities=probs,
             provenance=provenance,
         )
+
+
+def _units_note(image: np.ndarray, trained: str | None) -> dict[str, str]:
+    """What provenance says when the image was brought to the training dtype's units."""
+    dtype = np.asarray(image).dtype.name
+    return {} if trained is None or dtype == trained else {"input_units": f"{dtype} scaled to {trained}"}
 
 
 def export_onnx(
@@ -321,6 +338,7 @@ def export_onnx(
         "mean": list(checkpoint.inputs.mean),
         "std": list(checkpoint.inputs.std),
         "tile": size,
+        "dtype": checkpoint.inputs.dtype,
         "model": {"name": checkpoint.model, **checkpoint.options},
     }
     entry = proto.metadata_props.add()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
 from ..groundtruth import BsdsGroundTruth
 from ..result import Segmentation
 from .formats import Format, register_format
+from .limits import require_regular_file
 
 __all__ = ["BsdsGroundTruth", "read_bsds_groundtruth"]
 
@@ -18,19 +18,19 @@ def read_bsds_groundtruth(path: str | os.PathLike[str]) -> BsdsGroundTruth:
     """Read a BSDS500 ``groundTruth/<split>/<id>.mat`` file (all annotators)."""
     from scipy.io import loadmat
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = require_regular_file(path)
+    segmentations, boundaries = [], []
     try:
         cell = loadmat(path)["groundTruth"]
-    except (KeyError, ValueError, OSError, NotImplementedError) as exc:
-        raise ValueError(f"{path}: not a BSDS ground-truth .mat file ({exc})") from exc
-    segmentations, boundaries = [], []
-    for k in range(cell.shape[1]):
-        entry = cell[0, k]
-        labels = np.asarray(entry["Segmentation"][0, 0]).astype(np.int32)
-        segmentations.append(Segmentation.from_labels(labels, kind="regions"))
-        boundaries.append(np.asarray(entry["Boundaries"][0, 0]).astype(bool))
+        for k in range(cell.shape[1]):
+            entry = cell[0, k]
+            labels = np.asarray(entry["Segmentation"][0, 0]).astype(np.int32)
+            segmentations.append(Segmentation.from_labels(labels, kind="regions"))
+            boundaries.append(np.asarray(entry["Boundaries"][0, 0]).astype(bool))
+    except (KeyError, ValueError, OSError, NotImplementedError, IndexError, TypeError) as exc:
+        raise ValueError(f"{path}: not a BSDS ground-truth .mat file ({type(exc).__name__}: {exc})") from None
+    if not segmentations:
+        raise ValueError(f"{path}: a BSDS ground-truth .mat file with no annotator")
     return BsdsGroundTruth(segmentations, boundaries)
 
 

@@ -266,11 +266,16 @@ def _load_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _with_categories(collected: Sequence[tuple[str, Segmentation]], name: str) -> None:
+def with_categories(collected: Sequence[tuple[str, Segmentation]]) -> list[tuple[str, Segmentation]]:
+    """Results as the COCO formats hold them: a regions result (which has no categories) becomes
+    instances of one category, "region"."""
+    out = []
     for file_name, seg in collected:
         if seg.kind == "regions":
-            raise ValueError(f"{file_name}: --format {name} needs categories; regions results have none "
-                             "(use --format png)")
+            seg = Segmentation.from_labels(seg.labels, kind="instance", categories=dict.fromkeys(
+                seg.ids.tolist(), 0), class_names=("region",), provenance=seg.provenance)
+        out.append((file_name, seg))
+    return out
 
 
 def _is_coco(data: Mapping[str, Any]) -> bool:
@@ -285,9 +290,8 @@ def _read_coco_file(path: Path) -> tuple[str, dict[str, Annotation]]:
 
 
 def _write_coco_file(collected: Sequence[tuple[str, Segmentation]], folder: Path) -> None:
-    _with_categories(collected, "coco")
-    write_coco(folder / "annotations.json",
-               {name: seg if seg.kind == "instance" else seg.to_panoptic() for name, seg in collected})
+    write_coco(folder / "annotations.json", {name: seg if seg.kind == "instance" else seg.to_panoptic()
+                                             for name, seg in with_categories(collected)})
 
 
 register_format(Format(

@@ -11,12 +11,12 @@ import io as _io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from .limits import ImageReadError, check_decoded_size, require_regular_file
+from .limits import ImageReadError, check_decoded_size, pil_decoded_shape, require_regular_file
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -104,16 +104,6 @@ def imread(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> np.
     if image.dtype.kind not in _SUPPORTED_KINDS:
         raise ImageReadError(f"{path}: unsupported pixel type {image.dtype}")
     return image
-
-
-def pil_decoded_shape(img: Any) -> tuple[tuple[int, ...], int]:
-    """The shape and item size of the array a Pillow image decodes to (palettes expand to RGBA,
-    every frame of an animation counted), read from its header."""
-    width, height = img.size
-    bands = 4 if img.mode in ("P", "PA") else len(img.getbands())
-    itemsize = 4 if img.mode in ("I", "F") else 2 if img.mode.startswith("I;16") else 1
-    frames = int(getattr(img, "n_frames", 1) or 1)
-    return (frames, height, width, bands), itemsize
 
 
 def _read_pil(path: Path, max_bytes: int | None) -> np.ndarray:

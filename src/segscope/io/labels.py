@@ -12,8 +12,7 @@ import numpy as np
 from ..atomic import atomic_write_bytes
 from ..result import Segmentation
 from .formats import Format, ReadContext, register_format
-from .images import pil_decoded_shape
-from .limits import ImageReadError, check_decoded_size, require_regular_file
+from .limits import ImageReadError, check_decoded_size, pil_decoded_shape, require_regular_file
 
 __all__ = [
     "VOC_VOID",

@@ -15,11 +15,12 @@ import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 __all__ = ["DEFAULT_MAX_BYTES", "ImageReadError", "check_decoded_size", "max_decoded_bytes",
-           "require_regular_file", "set_max_decoded_bytes"]
+           "pil_decoded_shape", "require_regular_file", "set_max_decoded_bytes"]
 
 class ImageReadError(ValueError):
     """A file exists but cannot be read: not an image, truncated, too large, empty, not a file."""
@@ -92,3 +93,13 @@ def require_regular_file(path: os.PathLike[str] | str) -> Path:
     if not stat.S_ISREG(mode):
         raise ImageReadError(f"{path}: not a regular file (a FIFO, device or socket); segscope reads files")
     return path
+
+
+def pil_decoded_shape(img: Any) -> tuple[tuple[int, ...], int]:
+    """The shape and item size of the array a Pillow image decodes to (palettes expand to RGBA,
+    every frame of an animation counted), read from its header."""
+    width, height = img.size
+    bands = 4 if img.mode in ("P", "PA") else len(img.getbands())
+    itemsize = 4 if img.mode in ("I", "F") else 2 if img.mode.startswith("I;16") else 1
+    frames = int(getattr(img, "n_frames", 1) or 1)
+    return (frames, height, width, bands), itemsize

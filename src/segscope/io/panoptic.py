@@ -170,10 +170,10 @@ def _read_panoptic_file(path: Path) -> tuple[str, dict[str, Annotation]]:
 
 
 def _write_panoptic_file(collected: Sequence[tuple[str, Segmentation]], folder: Path) -> None:
-    from .coco import _with_categories
+    from .coco import with_categories
 
-    _with_categories(collected, "panoptic")
-    records = [PanopticRecord(k, name, seg.to_panoptic()) for k, (name, seg) in enumerate(collected)]
+    records = [PanopticRecord(k, name, seg.to_panoptic())
+               for k, (name, seg) in enumerate(with_categories(collected))]
     write_coco_panoptic(folder / "panoptic.json", records)
 
 

@@ -53,7 +53,8 @@ class PanopticCounts:
 
 def _as_panoptic(value: Any, name: str) -> Segmentation:
     if not isinstance(value, Segmentation):
-        raise TypeError(f"{name} must be a Segmentation, got {type(value).__name__}")
+        raise TypeError(f"panoptic quality needs segments with categories: the {name} must be a "
+                        f"Segmentation (a COCO panoptic JSON or .npz results), got {type(value).__name__}")
     if value.kind == "regions":
         raise ValueError(f"{name} is a regions result: panoptic quality needs categories")
     return value

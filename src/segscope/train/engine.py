@@ -202,6 +202,11 @@ class _Run:
         saved = load_checkpoint(path, map_location=self.device)
         if saved.training is None:
             raise ValueError(f"{path}: holds no training state to resume from")
+        changed = _changed_settings(saved.recipe, self.config.to_dict())
+        if changed:
+            shown = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, a, b in changed[:5])
+            raise ValueError(f"{path} was trained with other settings ({shown}); resume with the same ones "
+                             f"(only {', '.join(sorted(_MAY_CHANGE))} may change)")
         t = saved.training
         self.model.load_state_dict(saved.state_dict)
         self.optimizer.load_state_dict(t.optimizer)
@@ -305,6 +310,29 @@ class _Run:
             s.stale += 1
         save_checkpoint(self.out / "last.pt", self.checkpoint(epoch + 1))
         _write_logs(self.out, s.history)
+
+
+_MAY_CHANGE = {"schedule.epochs", "schedule.max_minutes", "schedule.patience", "data.workers", "device",
+               "output"}
+"""What a resumed run may set differently from the run it continues."""
+
+
+def _changed_settings(before: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(setting, value in the checkpoint, value now) for each setting that differs."""
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in d.items():
+            if isinstance(value, dict) and key in ("model", "data", "optim", "schedule"):
+                out.update(flat(value, f"{key}."))
+            else:
+                out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    a, b = flat(before), flat(now)
+    if not a:  # a checkpoint of schema 1 without its recipe: nothing to compare
+        return []
+    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+            if k not in _MAY_CHANGE and a.get(k) != b.get(k)]
 
 
 def _write_logs(out: Path, history: list[dict[str, Any]]) -> None:
