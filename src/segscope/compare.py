@@ -115,12 +115,19 @@ def compare_methods(
     parameters = parameters or {}
     options = evaluate_options or {}
     jobs = [(Path(p), m) for p in images for m in methods]
-    cache: dict[Path, np.ndarray] = {}
+    cache: dict[Path, np.ndarray | str] = {}
     for path, method in progress(jobs):
         if path not in cache:
             cache.clear()
-            cache[path] = imread(path)
+            try:
+                cache[path] = imread(path)
+            except (OSError, ValueError) as exc:  # reported in the page; the other images go on
+                cache[path] = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
         image = cache[path]
+        if isinstance(image, str):
+            runs.append(MethodRun(method, path.stem, {}, 0.0, 0.0, np.zeros((1, 1, 3), np.uint8),
+                                  error=f"cannot read the image ({image})"))
+            continue
         tracemalloc.start()
         start = time.perf_counter()
         try:

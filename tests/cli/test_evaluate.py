@@ -141,3 +141,15 @@ def test_info_shows_infinite_values_and_palette_indices(tmp_path, capsys):
     assert main(["info", str(tmp_path / "f.tif"), str(tmp_path / "p.png")]) == 0
     out = capsys.readouterr().out
     assert "contains infinite values" in out and "palette indices" in out
+
+
+def test_compare_reports_an_unreadable_image_and_goes_on(tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    imwrite(folder / "good.png", (np.arange(64).reshape(8, 8) * 4).astype(np.uint8))
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    assert main(["compare", str(folder), "--methods", "otsu,li", "-o", str(tmp_path / "r")]) == 1
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "cannot read the image" in page and "broken.png" in page
+    assert "good" in page and "otsu failed" not in page.split("<h2>good</h2>")[1]
+    assert "broken.png" in capsys.readouterr().err

@@ -227,8 +227,36 @@ def test_an_interrupted_job_resumes_without_redoing_finished_tiles(tmp_path, mon
     assert result.resumed == 5 and len(done) == 15 and len(set(done)) == 15
     untiled = np.asarray(segscope.segment(image, "watershed_instances").labels)
     assert same_partition(result.read(), untiled)
+    assert not result.already_complete  # it ran the stages that were left
     again = run(path, "watershed_instances", out, tile=100, overlap=40)
-    assert again.resumed == again.tiles and again.objects == result.objects
+    assert again.resumed == again.tiles and again.objects == result.objects and again.already_complete
+
+
+def test_a_second_job_on_the_same_output_is_refused_while_the_first_runs(tmp_path):
+    import fcntl
+
+    path = write_tiff(tmp_path / "big.tif", blobs())
+    out = tmp_path / "out.zarr"
+    with open(tmp_path / "out.zarr.lock", "a+") as held:  # as a running job holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(FileExistsError, match="another segscope job is writing it now"):
+            run(path, "otsu", out, tile=128, overlap=0, overwrite=True)
+        assert not out.exists()
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert run(path, "otsu", out, tile=128, overlap=0).tiles == 12
+
+
+def test_an_input_rewritten_in_place_is_another_job(tmp_path):
+    # The same path, shape and dtype with other pixels: its tiles must not be reused.
+    path = write_tiff(tmp_path / "big.tif", blobs(seed=1))
+    out = tmp_path / "out.zarr"
+    run(path, "otsu", out, tile=128, overlap=0)
+    changed = blobs(seed=2)
+    write_tiff(path, changed)
+    with pytest.raises(FileExistsError, match="holds another job"):
+        run(path, "otsu", out, tile=128, overlap=0)
+    redone = run(path, "otsu", out, tile=128, overlap=0, overwrite=True)
+    np.testing.assert_array_equal(redone.read(), segscope.segment(changed, "otsu").class_map())
 
 
 def test_an_output_holding_another_job_is_refused_unless_overwritten(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -106,7 +107,7 @@ def _segment_tiled(args: argparse.Namespace) -> int:
     except (OSError, ValueError, TypeError, ImageReadError, ImportError, ConnectionError) as exc:
         return error(str(exc))
     height, width = result.shape
-    if result.resumed == result.tiles:
+    if result.already_complete:
         print(f"{args.method}: {result.path} already holds this job, finished; nothing to do")
         return 0
     resumed = f" ({result.resumed} done before)" if result.resumed else ""
@@ -232,7 +233,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     runs = compare_methods(paths, methods, truths=truths, task=task, parameters=parameters,
                            evaluate_options=options,
                            progress=lambda jobs: progress(jobs, desc="compare", unit="run"))
-    images = {p.stem: imread(p) for p in paths}
+    images = {}
+    for p in paths:
+        with contextlib.suppress(OSError, ValueError):  # an unreadable image's runs carry the reason
+            images[p.stem] = imread(p)
     report = outdir / "index.html"
     write_compare_report(report, runs, methods, images=images,
                          title=f"segscope compare: {', '.join(methods)} on {len(paths)} image(s)")

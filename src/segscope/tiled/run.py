@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
@@ -46,6 +49,8 @@ class TiledResult:
     objects: int | None = None
     class_names: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    already_complete: bool = False
+    """The output held this very job, finished: nothing was run."""
 
     def read(self) -> np.ndarray:
         """The whole label array (only for outputs that fit in memory)."""
@@ -247,20 +252,66 @@ def segment_tiled(
     resolved = resolve(method)
     plan = None if isinstance(resolved, ModelFile) else \
         _plans.make_plan(resolved.info, params, overlap=overlap)
-    with open_executor(workers=workers, scheduler=scheduler) as executor:
+    with _output_lock(output), open_executor(workers=workers, scheduler=scheduler) as executor:
+        if as_tiff and output.exists() and not overwrite:  # finished while this job waited to start
+            raise FileExistsError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
         if plan is None:
             model = Path(resolved.name)
             task = next(iter(executor.map(_plans.model_task, [str(model)], progress=False)))
             plan = _plans.model_plan(model, dict(params or {}), overlap=overlap, task=task)
         result = _run(plan, source, method, output, store_for(output), executor, tile=tile,
                       overlap=overlap, overwrite=overwrite, progress=progress)
-    result = replace(result, seconds=time.perf_counter() - start)
-    if as_tiff:  # assembled from the working Zarr, which goes once the TIFF is complete
-        store = store_for(output)
-        write_tiled_tiff(output, zarr.open_group(store, mode="r")["labels"], tile=tile,
-                         georeference=source.georeference)
-        shutil.rmtree(store)
+        result = replace(result, seconds=time.perf_counter() - start)
+        if as_tiff:  # assembled from the working Zarr, which goes once the TIFF is complete
+            store = store_for(output)
+            write_tiled_tiff(output, zarr.open_group(store, mode="r")["labels"], tile=tile,
+                             georeference=source.georeference)
+            shutil.rmtree(store)
     return result
+
+
+@contextmanager
+def _output_lock(output: Path) -> Iterator[None]:
+    """Hold ``<output>.lock`` for the whole job: a second job on the same output is refused at once
+    rather than racing this one (the lock file stays; the lock goes with the process)."""
+    import fcntl
+
+    lock_path = output.with_name(output.name + ".lock")
+    if not lock_path.parent.is_dir():
+        raise FileNotFoundError(f"{output}: output folder {lock_path.parent} does not exist")
+    handle = open(lock_path, "a+")  # noqa: SIM115 (held until the job ends)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise FileExistsError(f"{output}: another segscope job is writing it now (it holds {lock_path}); "
+                              "wait for it to end, or write elsewhere") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _fingerprint(source: LargeImage) -> dict[str, Any]:
+    """What identifies the input: its size and modification time, and a hash of its shape, dtype,
+    first bytes and nine sampled windows (a file rewritten in place is a different input)."""
+    digest = hashlib.sha256(f"{source.shape} {source.dtype.str}".encode())
+    path = source.path
+    info = os.stat(path)
+    if path.is_file():
+        with open(path, "rb") as handle:
+            digest.update(handle.read(1 << 16))
+    height, width = source.shape[:2]
+    side = 32
+    for fy in (0.0, 0.5, 1.0):
+        for fx in (0.0, 0.5, 1.0):
+            top = int(fy * max(height - side, 0))
+            left = int(fx * max(width - side, 0))
+            window = source.read(slice(top, min(top + side, height)), slice(left, min(left + side, width)))
+            digest.update(np.ascontiguousarray(window).tobytes())
+    return {"size": info.st_size if path.is_file() else None, "modified_ns": info.st_mtime_ns,
+            "sha256": digest.hexdigest()}
 
 
 def store_for(output: Path) -> Path:
@@ -276,7 +327,8 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
     height, width = source.shape[:2]
     tiles = tile_grid(height, width, tile=tile, overlap=plan.halo)
     job_id = {"source": str(source.path.resolve()), "shape": [height, width], "method": str(method),
-              "params": json.loads(json.dumps(plan.params, default=str)), "tile": tile, "overlap": overlap}
+              "params": json.loads(json.dumps(plan.params, default=str)), "tile": tile, "overlap": overlap,
+              "input": _fingerprint(source)}
     group = _open_store(store, job_id, overwrite=overwrite)
     attrs = dict(group.attrs.get("segscope", {}))
     label_dtype = _label_dtype(plan)
@@ -290,7 +342,8 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
             (store / folder).mkdir(exist_ok=True)
     if attrs.get("complete"):  # the same job, already finished: nothing to redo
         return TiledResult(output, plan.kind, (height, width), str(method), len(tiles), len(tiles),
-                           0.0, "", attrs["details"].get("objects"), plan.class_names, attrs["details"])
+                           0.0, "", attrs["details"].get("objects"), plan.class_names, attrs["details"],
+                           already_complete=True)
     # 1. What the whole image decides (a threshold), once; kept for a resumed job.
     clock = time.perf_counter()
     stages: dict[str, float] = {}
