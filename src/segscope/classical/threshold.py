@@ -434,21 +434,44 @@ def _adaptive(image: np.ndarray, block_size: int, offset: float, channel_axis: i
                                  details={"block_size": block_size, "offset": offset})
 
 
-def _above_local_mean(gray: np.ndarray, block_size: int, offset: float) -> np.ndarray:
-    """``gray > mean(block) - offset`` for an integer image, with the block sums counted exactly.
+def window_sums(gray: np.ndarray, size: int, *, squares: bool = False, edge_repeated: bool = True
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Sums (and sums of squares) of every ``size`` x ``size`` window, borders mirrored, from
+    OpenCV's unnormalised box filters. ``edge_repeated``: mirrored with the edge pixel repeated
+    (scipy's ``reflect``, ``dcba|abcd``), else around it (NumPy's ``reflect``, ``dcb|abcd``).
 
-    The sums come from an int64 integral image of the mirrored image (scipy's ``reflect``), so
-    every pixel's answer depends on its block's values alone, not on where the block lies: a tile
-    read with the block's reach as halo gives the same answer as the whole image.
+    For integer images the sums are exact (int32 for 8-bit windows that cannot overflow it,
+    float64 otherwise: every sum is an integer below 2**53), so a pixel's answer depends on its
+    window's values alone, not on where the image was cut: a tile read with the window's reach as
+    halo gives the same answer as the whole image.
     """
-    r = block_size // 2
-    padded = np.pad(gray.astype(np.int64), r, mode="symmetric")
-    integral = np.zeros((padded.shape[0] + 1, padded.shape[1] + 1), np.int64)
-    np.cumsum(padded, axis=0, out=integral[1:, 1:])
-    np.cumsum(integral[1:, 1:], axis=1, out=integral[1:, 1:])
-    b = block_size
-    sums = integral[b:, b:] - integral[:-b, b:] - integral[b:, :-b] + integral[:-b, :-b]
-    return (gray.astype(np.float64) + offset) * (b * b) > sums
+    if gray.dtype not in (np.uint8, np.uint16, np.int16, np.float32, np.float64):
+        gray = gray.astype(np.float64)  # exact for integers below 2**53
+    gray = np.ascontiguousarray(gray)
+    border = cv2.BORDER_REFLECT if edge_repeated else cv2.BORDER_REFLECT_101
+    depth = cv2.CV_32S if gray.dtype == np.uint8 and size * size * 255 < 2**31 else cv2.CV_64F
+    sums = cv2.boxFilter(gray, depth, (size, size), normalize=False, borderType=border)
+    square = cv2.sqrBoxFilter(gray, cv2.CV_64F, (size, size), normalize=False, borderType=border) \
+        if squares else None
+    return sums, square
+
+
+def _above_local_mean(gray: np.ndarray, block_size: int, offset: float) -> np.ndarray:
+    """``gray > mean(block) - offset`` for an integer image, with the block sums counted exactly."""
+    sums, _ = window_sums(gray, block_size)
+    n = block_size * block_size
+    if sums.dtype == np.int32 and float(offset * n).is_integer():  # all in integers: no rounding
+        return gray.astype(np.int32) * n + int(offset * n) > sums
+    return (gray.astype(np.float64) + offset) * n > sums
+
+
+def _mean_std(gray: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Local mean and standard deviation, computed as scikit-image's ``threshold_niblack`` and
+    ``threshold_sauvola`` compute them (the same formula on the same sums, exact for integers)."""
+    sums, squares = window_sums(gray, size, squares=True, edge_repeated=False)
+    n = float(size * size)
+    mean = sums / n
+    return mean, np.sqrt(np.clip(squares / n - mean * mean, 0, None))  # type: ignore[operator]
 
 
 def _half_window(parameter: str) -> Callable[[Mapping[str, Any]], int]:
@@ -555,11 +578,10 @@ def niblack(image: np.ndarray, *, window_size: int = 25, k: float = 0.2,
     >>> int(niblack(image, window_size=5).class_map()[4, 4])
     1
     """
-    from skimage.filters import threshold_niblack
-
     gray = grey(image, channel_axis=channel_axis)
     _check_block(window_size, gray, "window_size")
-    local = threshold_niblack(gray, window_size=window_size, k=k)
+    mean, std = _mean_std(gray, window_size)
+    local = mean - k * std
     return semantic_from_classes(gray > local, num_classes=2, method="niblack",
                                  details={"window_size": window_size, "k": k})
 
@@ -579,7 +601,8 @@ def sauvola(image: np.ndarray, *, window_size: int = 25, k: float = 0.2, r: floa
     k : float
         Weight of the normalised deviation.
     r : float or None
-        Dynamic range of the deviation; None uses half the image's value range.
+        Dynamic range of the deviation; None uses half the dtype's range (127.5 for uint8; 1 for
+        floats), as scikit-image does.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
 
@@ -594,11 +617,15 @@ def sauvola(image: np.ndarray, *, window_size: int = 25, k: float = 0.2, r: floa
     >>> int(sauvola(image, window_size=5).class_map()[4, 4])
     1
     """
-    from skimage.filters import threshold_sauvola
+    from skimage.util.dtype import dtype_limits
 
     gray = grey(image, channel_axis=channel_axis)
     _check_block(window_size, gray, "window_size")
-    local = threshold_sauvola(gray, window_size=window_size, k=k, r=r)
+    if r is None:  # as scikit-image: half the dtype's range
+        low, high = dtype_limits(gray, clip_negative=False)
+        r = 0.5 * (high - low)
+    mean, std = _mean_std(gray, window_size)
+    local = mean * (1 + k * ((std / r) - 1))
     return semantic_from_classes(gray > local, num_classes=2, method="sauvola",
                                  details={"window_size": window_size, "k": k})
 
