@@ -33,3 +33,11 @@ def test_a_hostile_input_is_refused_cleanly(name, tmp_path):
     assert words in message, f"{name}: {message!r} does not say {words!r}"
     if any(tmp_path.iterdir()):  # a file was involved: the message names it
         assert str(tmp_path) in message, f"{name}: {message!r} names no file"
+
+
+def test_the_published_table_lists_every_input():
+    from pathlib import Path
+
+    page = (Path(__file__).parents[2] / "docs" / "robustness.md").read_text()
+    for name, (error, words, _) in HOSTILE.items():
+        assert f"| {name} | `{error}` | {words} |" in page, name
