@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 MINUTES ?= 30
 
-.PHONY: install test lint typecheck unit demo bench bench-deep bench-scale clean
+.PHONY: install test lint typecheck unit demo fuzz bench bench-deep bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: lint typecheck unit
 
 demo: $(STAMP)
 	$(BIN)/python -m segscope.demo demo_out
+
+# Every reader fed mutated files (hypothesis): FUZZ_EXAMPLES per reader, a bounded run.
+FUZZ_EXAMPLES ?= 1000
+fuzz: $(STAMP)
+	SEGSCOPE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		--timeout 1800 tests/robustness/test_fuzz_readers.py
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

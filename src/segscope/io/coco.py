@@ -142,7 +142,11 @@ def read_coco(path: str | os.PathLike[str]) -> list[CocoRecord]:
             raise ValueError(f"{path}: not a COCO instance file (no {key!r} list)")
     try:
         return _coco_records(path, data)
-    except (KeyError, TypeError) as exc:
+    except ValueError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ValueError(f"{path}: a COCO entry holds a bad value ({exc})") from None
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: a COCO entry lacks or mangles {exc}") from None
 
 
@@ -259,7 +263,7 @@ def _load_json(path: Path) -> dict[str, Any]:
     require_regular_file(path)
     try:
         data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object at the top level")

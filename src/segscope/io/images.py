@@ -179,8 +179,8 @@ def _read_tiff(path: Path, max_bytes: int | None) -> np.ndarray:
                 image = np.moveaxis(image, 0, -1)
     except ImageReadError:
         raise
-    except (tifffile.TiffFileError, OSError, ValueError, IndexError) as exc:
-        raise ImageReadError(f"{path}: cannot decode TIFF ({exc})") from exc
+    except Exception as exc:  # tifffile and imagecodecs raise many types on damaged or hostile data
+        raise ImageReadError(f"{path}: cannot decode TIFF ({type(exc).__name__}: {exc})") from exc
     return image
 
 

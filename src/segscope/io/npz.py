@@ -10,6 +10,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ def load_segmentation(path: str | os.PathLike[str]) -> Segmentation:
                 class_names=meta.get("class_names"),
                 provenance=None if prov is None else Provenance(**prov),
             )
-    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise ValueError(f"{path}: cannot read a segscope Segmentation ({type(exc).__name__}: {exc})"
                          ) from exc
 

@@ -13,6 +13,7 @@ from ..atomic import atomic_write_bytes
 from ..result import Segmentation
 from .coco import mask_to_polygons, polygons_to_mask
 from .formats import Format, ReadContext, register_format
+from .limits import check_decoded_size, require_regular_file
 
 __all__ = ["read_yolo", "write_yolo"]
 
@@ -26,12 +27,15 @@ def read_yolo(
     Coordinates are normalised to [0, 1] by the image's width and height (``shape`` is (H, W)).
     Polygons are rasterised with pycocotools, as COCO polygons.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = require_regular_file(path)
     height, width = shape
+    check_decoded_size(path, (height, width), 1, what="YOLO label image")
     masks, cats = [], []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a YOLO label file (not text: {exc.reason})") from None
+    for line_no, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
