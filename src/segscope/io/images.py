@@ -158,9 +158,49 @@ def refuse_stacks(path: Path, shape: tuple[int, ...], axes: str) -> None:
             "segscope reads 2-D images here: save one plane per file, or wait for volume support")
 
 
+def check_page_chain(path: Path) -> None:
+    """Walk a TIFF's chain of pages (IFDs) before tifffile does: a chain that loops back on itself
+    (a damaged or hostile file) would keep a reader going forever."""
+    import struct
+
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+        if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+            return  # not a TIFF header: tifffile says what is wrong
+        order = "<" if head[:2] == b"II" else ">"
+        magic = struct.unpack(order + "H", head[2:4])[0]
+        if magic == 42:
+            count_fmt, entry, offset_fmt = "H", 12, "I"
+            offset = struct.unpack(order + "I", head[4:8])[0]
+        elif magic == 43 and len(head) >= 16:
+            count_fmt, entry, offset_fmt = "Q", 20, "Q"
+            offset = struct.unpack(order + "Q", head[8:16])[0]
+        else:
+            return
+        size = path.stat().st_size
+        seen: set[int] = set()
+        while offset:
+            if offset in seen:
+                raise ImageReadError(f"{path}: its chain of pages loops back to byte {offset} (damaged)")
+            if offset >= size:
+                return  # a bad offset: tifffile reports it
+            seen.add(offset)
+            handle.seek(offset)
+            raw = handle.read(struct.calcsize(count_fmt))
+            if len(raw) < struct.calcsize(count_fmt):
+                return
+            tags = struct.unpack(order + count_fmt, raw)[0]
+            handle.seek(offset + len(raw) + tags * entry)
+            raw = handle.read(struct.calcsize(offset_fmt))
+            if len(raw) < struct.calcsize(offset_fmt):
+                return
+            offset = struct.unpack(order + offset_fmt, raw)[0]
+
+
 def _read_tiff(path: Path, max_bytes: int | None) -> np.ndarray:
     import tifffile
 
+    check_page_chain(path)
     try:
         with tifffile.TiffFile(path) as tif:
             if not tif.pages:
