@@ -30,7 +30,7 @@ demo: $(STAMP)
 	$(BIN)/python -m segscope.demo demo_out
 
 # Every reader fed mutated files (hypothesis): FUZZ_EXAMPLES per reader, a bounded run.
-FUZZ_EXAMPLES ?= 1000
+FUZZ_EXAMPLES ?= 3000
 fuzz: $(STAMP)
 	SEGSCOPE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
 		--timeout 1800 tests/robustness/test_fuzz_readers.py

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import numpy as np
 
@@ -14,24 +18,53 @@ from .limits import require_regular_file
 __all__ = ["BsdsGroundTruth", "read_bsds_groundtruth"]
 
 
-def read_bsds_groundtruth(path: str | os.PathLike[str]) -> BsdsGroundTruth:
-    """Read a BSDS500 ``groundTruth/<split>/<id>.mat`` file (all annotators)."""
+def _parse(path: str) -> list[tuple[np.ndarray, np.ndarray]] | str:
+    """Each annotator's (segmentation, boundaries) of a BSDS .mat, or why it cannot be read."""
     from scipy.io import loadmat
 
-    path = require_regular_file(path)
-    segmentations, boundaries = [], []
     try:
         cell = loadmat(path)["groundTruth"]
+        found = []
         for k in range(cell.shape[1]):
             entry = cell[0, k]
-            labels = np.asarray(entry["Segmentation"][0, 0]).astype(np.int32)
-            segmentations.append(Segmentation.from_labels(labels, kind="regions"))
-            boundaries.append(np.asarray(entry["Boundaries"][0, 0]).astype(bool))
+            found.append((np.asarray(entry["Segmentation"][0, 0]).astype(np.int32),
+                          np.asarray(entry["Boundaries"][0, 0]).astype(bool)))
+        return found
     except Exception as exc:  # scipy's MAT reader raises many types on a damaged file
-        raise ValueError(f"{path}: not a BSDS ground-truth .mat file ({type(exc).__name__}: {exc})") from None
-    if not segmentations:
+        return f"{type(exc).__name__}: {exc}"
+
+
+_READER: ProcessPoolExecutor | None = None
+
+
+def _parse_apart(path: Path) -> list[tuple[np.ndarray, np.ndarray]] | str:
+    """:func:`_parse` in a helper process: SciPy's MAT reader can crash the process it runs in on
+    a damaged file (make fuzz found such files), so it runs where a crash only costs the helper."""
+    global _READER
+    if _READER is None:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        _READER = ProcessPoolExecutor(max_workers=1, mp_context=context)
+    try:
+        return _READER.submit(_parse, str(path)).result()
+    except BrokenProcessPool:
+        _READER = None
+        return "reading it crashed SciPy's MAT reader"
+
+
+def read_bsds_groundtruth(path: str | os.PathLike[str]) -> BsdsGroundTruth:
+    """Read a BSDS500 ``groundTruth/<split>/<id>.mat`` file (all annotators)."""
+    path = require_regular_file(path)
+    found = _parse_apart(path)
+    if isinstance(found, str):
+        raise ValueError(f"{path}: not a BSDS ground-truth .mat file ({found})")
+    if not found:
         raise ValueError(f"{path}: a BSDS ground-truth .mat file with no annotator")
-    return BsdsGroundTruth(segmentations, boundaries)
+    try:
+        segmentations = [Segmentation.from_labels(labels, kind="regions") for labels, _ in found]
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: a BSDS segmentation that is not a label image ({exc})") from None
+    return BsdsGroundTruth(segmentations, [b for _, b in found])
 
 
 register_format(Format(

@@ -67,16 +67,20 @@ def read_coco_panoptic(
     if "annotations" not in data or "categories" not in data:
         raise ValueError(f"{json_path}: not a COCO panoptic file (no annotations/categories)")
     folder = Path(png_dir) if png_dir is not None else json_path.with_suffix("")
-    max_cat = max((int(c["id"]) for c in data["categories"]), default=-1)
-    names = [""] * (max_cat + 1)
-    thing_cats = set()
-    for cat in data["categories"]:
-        names[int(cat["id"])] = str(cat["name"])
-        if cat.get("isthing", 0):
-            thing_cats.add(int(cat["id"]))
     try:
+        max_cat = max((int(c["id"]) for c in data["categories"]), default=-1)
+        names = [""] * (max_cat + 1)
+        thing_cats = set()
+        for cat in data["categories"]:
+            names[int(cat["id"])] = str(cat["name"])
+            if cat.get("isthing", 0):
+                thing_cats.add(int(cat["id"]))
         return _panoptic_records(json_path, data, folder, names, thing_cats)
-    except (KeyError, TypeError) as exc:
+    except ValueError as exc:
+        if str(json_path) in str(exc) or str(folder) in str(exc):
+            raise
+        raise ValueError(f"{json_path}: a COCO panoptic entry holds a bad value ({exc})") from None
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise ValueError(f"{json_path}: a COCO panoptic entry lacks or mangles {exc}") from None
 
 
