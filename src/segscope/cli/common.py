@@ -87,6 +87,7 @@ def map_labels(annotations: dict[str, Any], text: str | None) -> None:
         return
     import numpy as np
 
+    from segscope.io.labels import apply_label_map
     from segscope.trainconfig import parse_label_map
 
     try:
@@ -95,10 +96,7 @@ def map_labels(annotations: dict[str, Any], text: str | None) -> None:
         raise SystemExit(f"segscope: error: --label-map {exc}") from None
     for entry in annotations.values():
         if isinstance(entry.value, np.ndarray):
-            lut = np.arange(max(int(entry.value.max(initial=0)), *mapping) + 1)
-            for source, target in mapping.items():
-                lut[source] = target
-            entry.value = lut[entry.value]
+            entry.value = apply_label_map(entry.value, mapping)
 
 
 def save_result(seg: Any, image: Any, stem: str, outdir: Path, *, fmt: str, with_overlay: bool,

@@ -16,6 +16,7 @@ from .limits import ImageReadError, check_decoded_size, pil_decoded_shape, requi
 
 __all__ = [
     "VOC_VOID",
+    "apply_label_map",
     "read_label_png",
     "read_palette_png",
     "voc_palette",
@@ -121,6 +122,21 @@ def write_palette_png(
     buffer = _io.BytesIO()
     img.save(buffer, format="PNG", compress_level=3)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def apply_label_map(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    """``labels`` with each value ``source`` of ``mapping`` replaced by its ``target`` (ISBI's
+    {255: 1}); other values unchanged.
+
+    >>> apply_label_map(np.array([[0, 255]]), {255: 1}).tolist()
+    [[0, 1]]
+    """
+    if not mapping:
+        return labels
+    lut = np.arange(max(int(labels.max(initial=0)), *mapping) + 1)
+    for source, target in mapping.items():
+        lut[source] = target
+    return lut[labels]
 
 
 def read_palette_png(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from torchvision.transforms import v2
 
 from ..checkpoint import InputSpec
 from ..io.images import imread
-from ..io.labels import read_label_png
+from ..io.labels import apply_label_map, read_label_png
 
 __all__ = ["Augment", "LabelledFolder", "pair_by_stem"]
 
@@ -131,10 +131,7 @@ class LabelledFolder(Dataset):
         if label.shape != image.shape[:2]:
             raise ValueError(f"{label_path}: label is {label.shape}, image {image_path} is {image.shape[:2]}")
         if self.label_map:
-            lut = np.arange(max(int(label.max()), *self.label_map) + 1)
-            for source, target in self.label_map.items():
-                lut[source] = target
-            label = lut[label]
+            label = apply_label_map(label, self.label_map)
         out = (image, label.astype(np.int64))
         if self._cache is not None:
             self._cache[index] = out
