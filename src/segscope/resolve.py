@@ -54,9 +54,6 @@ class RegisteredMethod:
     def name(self) -> str:
         return self.info.name
 
-    model_path = None
-    """No model file stands behind a registered method."""
-
     def options_from_text(self, values: Mapping[str, str]) -> dict[str, Any]:
         """Options typed as text, converted by the method's annotations (only those given)."""
         bound = bind_parameters(self.info, values, from_text=True)

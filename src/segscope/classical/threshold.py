@@ -267,7 +267,8 @@ def threshold(image: np.ndarray, *, value: float | None = None,
     [[0, 1, 1]]
     """
     gray = grey(image, channel_axis=channel_axis)
-    low, high = value_range(gray)
+    # The rule reads the value range only to take the middle of a float image's values.
+    low, high = value_range(gray) if value is None and gray.dtype.kind == "f" else (0.0, 0.0)
     chosen = fixed_rule(GreyHistogram(np.zeros(0, np.int64), low, high, gray.dtype.str), {"value": value})
     return semantic_from_classes(_binary_map(gray, chosen), num_classes=2, method="threshold",
                                  details={"threshold": chosen[0]})

@@ -255,7 +255,7 @@ def segment_tiled(
     with _output_lock(output), open_executor(workers=workers, scheduler=scheduler) as executor:
         if as_tiff and output.exists() and not overwrite:  # finished while this job waited to start
             raise FileExistsError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
-        if plan is None:
+        if plan is None:  # a model file: a worker reads its task, so this process never loads torch
             model = Path(resolved.name)
             task = next(iter(executor.map(_plans.model_task, [str(model)], progress=False)))
             plan = _plans.model_plan(model, dict(params or {}), overlap=overlap, task=task)
