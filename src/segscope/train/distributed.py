@@ -50,6 +50,9 @@ class Distributed:
 
     def stop(self) -> None:
         if self.active and torch.distributed.is_initialized():
+            # Every process reaches the end before any tears the group down: one leaving while the
+            # other still holds gloo's connections aborted it at exit, once in about a dozen runs.
+            torch.distributed.barrier()
             torch.distributed.destroy_process_group()
 
     def agree(self, value: float, device: torch.device) -> float:
