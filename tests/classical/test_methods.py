@@ -87,11 +87,25 @@ def test_adaptive_mean_sums_integer_blocks_exactly(offset):
 
 
 @pytest.mark.parametrize("method", ["niblack", "sauvola"])
-def test_local_document_thresholds_equal_scikit_image(method):
-    image = data.page()
-    seg = segscope.segment(image, method, window_size=25)
-    local = getattr(skf, f"threshold_{method}")(image, window_size=25)
-    assert np.array_equal(seg.class_map(), (image > local).astype(np.uint8))
+@pytest.mark.parametrize("kind", ["uint8", "uint16"])
+def test_local_document_thresholds_equal_scikit_image(method, kind):
+    # uint8 sums its squares in 16/32-bit integers, uint16 in float64: both exact, both equal
+    # skimage. (Float images sum in a different order from skimage's integral image, so pixels
+    # near their threshold can differ: 1493 of page()/255 at window 7, k=0.5, as before.)
+    image = {"uint8": data.page(), "uint16": data.page().astype(np.uint16) * 250}[kind]
+    for window, k in ((25, 0.2), (7, 0.5), (51, -0.1)):
+        seg = segscope.segment(image, method, window_size=window, k=k)
+        local = getattr(skf, f"threshold_{method}")(image, window_size=window, k=k)
+        assert np.array_equal(seg.class_map(), (image > local).astype(np.uint8))
+
+
+def test_adaptive_gaussian_equals_scikit_image_on_more_images():
+    for image in (data.coins(), data.page(), data.moon(), data.text()):
+        for block, offset in ((3, 0), (11, 5), (35, -2.5)):
+            seg = segscope.segment(image, "adaptive_gaussian", block_size=block, offset=offset)
+            local = skf.threshold_local(image.astype(float), block, method="gaussian",
+                                        offset=offset, mode="reflect")
+            assert np.array_equal(seg.class_map(), (image > local).astype(np.uint8))
 
 
 def test_histogram_counts_and_plot(tmp_path):
@@ -112,11 +126,35 @@ def test_gradient_operators_equal_scikit_image(operator):
                        getattr(skf, operator)(image.astype(float)))
 
 
-def test_canny_and_log():
+def _canny_cases():
+    rng = np.random.default_rng(5)
+    for name in ("camera", "coins", "page", "moon", "text"):
+        for sigma in (0.0, 0.5, 1.0, 3.0):
+            yield getattr(data, name)(), sigma, None, None
+    yield data.camera(), 1.0, 20, 60
+    yield data.camera().astype(np.uint16) * 257, 2.0, None, None
+    yield data.camera() / 255.0, 1.0, 0.05, 0.3
+    yield data.camera().astype(np.float32) / 255, 1.5, None, None
+    yield data.camera().astype(np.int16), 1.0, None, None  # scikit-image's own path
+    for shape in ((1, 9), (20, 1), (3, 3), (5, 7), (12, 40)):  # smaller than the kernel
+        yield rng.integers(0, 256, shape).astype(np.uint8), 3.0, None, None
+
+
+def test_canny_equals_scikit_image():
+    # Our compiled Canny (float32 smoothing for 8/16-bit images) against skimage.feature.canny,
+    # pixel for pixel: across these 31 cases not one edge pixel differs.
     from skimage.feature import canny
 
+    for image, sigma, low, high in _canny_cases():
+        ours = edges(image, operator="canny", sigma=sigma, low_threshold=low, high_threshold=high)
+        theirs = canny(image, sigma=sigma, low_threshold=low, high_threshold=high)
+        assert ours.dtype == bool and np.array_equal(ours, theirs), (image.shape, image.dtype, sigma)
+    with pytest.raises(ValueError, match="must not exceed"):
+        edges(data.camera(), operator="canny", low_threshold=100, high_threshold=50)
+
+
+def test_canny_and_log():
     image = data.camera()
-    assert np.array_equal(edges(image, operator="canny", sigma=2), canny(image, sigma=2))
     assert np.allclose(edges(image, operator="log", sigma=2),
                        np.abs(ndimage.gaussian_laplace(image.astype(float), 2)))
     with pytest.raises(ValueError, match="operator must be one of"):

@@ -427,12 +427,16 @@ def _adaptive(image: np.ndarray, block_size: int, offset: float, channel_axis: i
         above = _above_local_mean(gray, block_size, offset)
     elif method == "gaussian":
         # scikit-image's threshold_local: scipy's Gaussian (sigma (block - 1) / 6, cut at 4 sigma)
-        # with mirrored borders; OpenCV applies the same kernel about 8x faster.
+        # with mirrored borders. OpenCV applies the same kernel, in float64 as scipy does (a
+        # float32 pass is 5x faster but moves pixels within rounding of their threshold, flat
+        # areas above all, so it is not used).
         sigma = (block_size - 1) / 6.0
         side = 2 * _gaussian_reach({"block_size": block_size}) + 1
-        local = cv2.GaussianBlur(gray.astype(np.float64), (side, side), sigma, sigmaY=sigma,
-                                 borderType=cv2.BORDER_REFLECT)
-        above = gray > local - offset
+        kernel = cv2.getGaussianKernel(side, sigma, cv2.CV_64F)
+        local = cv2.sepFilter2D(gray.astype(np.float64), cv2.CV_64F, kernel, kernel,
+                                borderType=cv2.BORDER_REFLECT)
+        np.subtract(local, offset, out=local)
+        above = gray > local
     else:
         from skimage.filters import threshold_local
 
@@ -467,20 +471,32 @@ def window_sums(gray: np.ndarray, size: int, *, squares: bool = False, edge_repe
 
 def _above_local_mean(gray: np.ndarray, block_size: int, offset: float) -> np.ndarray:
     """``gray > mean(block) - offset`` for an integer image, with the block sums counted exactly."""
+    from ._pixel_kernels import above_block_mean, above_block_mean_float
+
     sums, _ = window_sums(gray, block_size)
     n = block_size * block_size
     if sums.dtype == np.int32 and float(offset * n).is_integer():  # all in integers: no rounding
-        return gray.astype(np.int32) * n + int(offset * n) > sums
-    return (gray.astype(np.float64) + offset) * n > sums
+        return above_block_mean(gray, sums, n, int(offset * n))
+    return above_block_mean_float(gray, sums, float(n), float(offset))
 
 
-def _mean_std(gray: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Local mean and standard deviation, computed as scikit-image's ``threshold_niblack`` and
-    ``threshold_sauvola`` compute them (the same formula on the same sums, exact for integers)."""
-    sums, squares = window_sums(gray, size, squares=True, edge_repeated=False)
-    n = float(size * size)
-    mean = sums / n
-    return mean, np.sqrt(np.clip(squares / n - mean * mean, 0, None))  # type: ignore[operator]
+def _above_local_threshold(gray: np.ndarray, size: int, k: float, r: float, *, sauvola: bool
+                           ) -> np.ndarray:
+    """Niblack's or Sauvola's comparison, from the local mean and standard deviation computed as
+    scikit-image's ``threshold_niblack`` and ``threshold_sauvola`` compute them (the same formula
+    on the same sums, exact for integers)."""
+    from ._pixel_kernels import above_local_deviation
+
+    if gray.dtype == np.uint8 and size * size * 255 * 255 < 2**31:
+        # Squares of 8-bit values fit 16 bits, and their window sums int32: exact and fastest.
+        border = cv2.BORDER_REFLECT_101
+        sums = cv2.boxFilter(gray, cv2.CV_32S, (size, size), normalize=False, borderType=border)
+        squares = cv2.boxFilter(cv2.multiply(gray, gray, dtype=cv2.CV_16U), cv2.CV_32S, (size, size),
+                                normalize=False, borderType=border)
+    else:
+        sums, squares = window_sums(gray, size, squares=True, edge_repeated=False)  # type: ignore[assignment]
+    return above_local_deviation(np.ascontiguousarray(gray), sums, squares, float(size * size),
+                                 float(k), float(r), sauvola)
 
 
 def _half_window(parameter: str) -> Callable[[Mapping[str, Any]], int]:
@@ -589,9 +605,8 @@ def niblack(image: np.ndarray, *, window_size: int = 25, k: float = 0.2,
     """
     gray = grey(image, channel_axis=channel_axis)
     _check_block(window_size, gray, "window_size")
-    mean, std = _mean_std(gray, window_size)
-    local = mean - k * std
-    return semantic_from_classes(gray > local, num_classes=2, method="niblack",
+    above = _above_local_threshold(gray, window_size, k, 1.0, sauvola=False)
+    return semantic_from_classes(above, num_classes=2, method="niblack",
                                  details={"window_size": window_size, "k": k})
 
 
@@ -633,9 +648,8 @@ def sauvola(image: np.ndarray, *, window_size: int = 25, k: float = 0.2, r: floa
     if r is None:  # as scikit-image: half the dtype's range
         low, high = dtype_limits(gray, clip_negative=False)
         r = 0.5 * (high - low)
-    mean, std = _mean_std(gray, window_size)
-    local = mean * (1 + k * ((std / r) - 1))
-    return semantic_from_classes(gray > local, num_classes=2, method="sauvola",
+    above = _above_local_threshold(gray, window_size, k, r, sauvola=True)
+    return semantic_from_classes(above, num_classes=2, method="sauvola",
                                  details={"window_size": window_size, "k": k})
 
 
