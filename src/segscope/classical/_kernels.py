@@ -297,3 +297,74 @@ def absorb_small_regions(labels: np.ndarray, data: np.ndarray, min_size: int) ->
         for c in range(width):
             out[r, c] = _find(parent, labels[r, c])
     return out
+
+
+@njit(cache=True)
+def reconstruct_by_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Grey-level reconstruction by dilation of ``seed`` under ``mask`` (8-connected, 2-D; seed <=
+    mask everywhere), by Vincent's hybrid algorithm: a raster and an anti-raster scan, then a
+    FIFO queue for what the scans left. It compares values and never computes new ones, so the
+    result equals any exact reconstruction (``skimage.morphology.reconstruction``'s), without
+    sorting the pixels.
+
+    L. Vincent, "Morphological grayscale reconstruction in image analysis: applications and
+    efficient algorithms", IEEE Trans. Image Processing 2(2), 176-201, 1993.
+    """
+    height, width = seed.shape
+    out = seed.copy()
+    for r in range(height):
+        for c in range(width):
+            best = out[r, c]
+            for dr, dc in ((-1, -1), (-1, 0), (-1, 1), (0, -1)):
+                rr, cc = r + dr, c + dc
+                if rr >= 0 and 0 <= cc < width and out[rr, cc] > best:
+                    best = out[rr, cc]
+            out[r, c] = min(best, mask[r, c])
+    capacity = max(height * width, 16)
+    queue = np.empty(capacity, np.int64)
+    head = 0
+    tail = 0
+    for r in range(height - 1, -1, -1):
+        for c in range(width - 1, -1, -1):
+            best = out[r, c]
+            for dr, dc in ((0, 1), (1, -1), (1, 0), (1, 1)):
+                rr, cc = r + dr, c + dc
+                if rr < height and 0 <= cc < width and out[rr, cc] > best:
+                    best = out[rr, cc]
+            value = min(best, mask[r, c])
+            out[r, c] = value
+            for dr, dc in ((0, 1), (1, -1), (1, 0), (1, 1)):
+                rr, cc = r + dr, c + dc
+                if rr < height and 0 <= cc < width and out[rr, cc] < value and out[rr, cc] < mask[rr, cc]:
+                    queue[tail] = r * width + c
+                    tail += 1
+                    break
+    while head != tail:
+        p = queue[head]
+        head += 1
+        if head == capacity:
+            head = 0
+        r, c = p // width, p % width
+        value = out[r, c]
+        for dr in (-1, 0, 1):
+            rr = r + dr
+            if rr < 0 or rr >= height:
+                continue
+            for dc in (-1, 0, 1):
+                cc = c + dc
+                if cc < 0 or cc >= width or (dr == 0 and dc == 0):
+                    continue
+                if out[rr, cc] < value and mask[rr, cc] != out[rr, cc]:
+                    out[rr, cc] = min(value, mask[rr, cc])
+                    queue[tail] = rr * width + cc
+                    tail += 1
+                    if tail == capacity:
+                        tail = 0
+                    if tail == head:  # full: grow, keeping FIFO order
+                        bigger = np.empty(capacity * 2, np.int64)
+                        bigger[: capacity - head] = queue[head:]
+                        bigger[capacity - head: capacity] = queue[:head]
+                        head, tail = 0, capacity
+                        queue = bigger
+                        capacity *= 2
+    return out

@@ -8,7 +8,7 @@ from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Segmentation
 from ..tiling import Objects
-from ._common import regions
+from ._common import h_minima, regions
 
 __all__ = ["EDGE_OPERATORS", "edge_regions", "edges"]
 
@@ -190,7 +190,7 @@ def edge_regions(
             gray = filters.gaussian(gray, sigma=sigma, preserve_range=True)
         magnitude = getattr(filters, "sobel" if operator == "canny" else operator)(gray)
     span = float(magnitude.max() - magnitude.min())
-    seeds = morphology.h_minima(magnitude, h * span) if span > 0 and h > 0 else \
+    seeds = h_minima(magnitude, h * span) if span > 0 and h > 0 else \
         morphology.local_minima(magnitude)
     markers, count = ndimage.label(seeds)
     labels = segmentation.watershed(magnitude, markers)

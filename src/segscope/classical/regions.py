@@ -8,7 +8,7 @@ from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Segmentation
 from ..tiling import Objects
-from ._common import absorb_small, regions
+from ._common import absorb_small, h_minima, regions
 from ._kernels import merge_homogeneous, quadtree_leaves, relabel_sequential, seeded_region_growing
 
 __all__ = ["felzenszwalb", "region_growing", "region_merging", "split_and_merge"]
@@ -24,12 +24,12 @@ def _features(image: np.ndarray) -> np.ndarray:
 
 def _auto_seeds(image: np.ndarray, h: float) -> np.ndarray:
     from scipy import ndimage
-    from skimage import filters, morphology
+    from skimage import filters
 
     gray = to_gray(image).astype(np.float64)
     gradient = filters.sobel(filters.gaussian(gray, sigma=1.0, preserve_range=True))
     span = float(gradient.max() - gradient.min())
-    minima = morphology.h_minima(gradient, h * span) if span > 0 else \
+    minima = h_minima(gradient, h * span) if span > 0 else \
         np.ones(gray.shape, bool)
     return ndimage.label(minima)[0].astype(np.int32)
 

@@ -11,7 +11,7 @@ from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Provenance, Segmentation
 from ..tiling import FromHistogram, FromTiles, GreyHistogram, Objects, grey, grey_histogram
-from ._common import regions
+from ._common import h_maxima, h_minima, regions
 
 __all__ = ["watershed"]
 
@@ -156,7 +156,7 @@ def minima_markers(surface: np.ndarray, depth: float) -> np.ndarray:
     from scipy import ndimage
     from skimage import morphology
 
-    minima = morphology.h_minima(surface, depth) if depth > 0 else morphology.local_minima(surface)
+    minima = h_minima(surface, depth) if depth > 0 else morphology.local_minima(surface)
     return ndimage.label(minima)[0]
 
 
@@ -299,7 +299,7 @@ def split_foreground(mask: np.ndarray, *, h: float, smoothing: float, min_size: 
     distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     if smoothing > 0:
         distance = cv2.GaussianBlur(distance, (0, 0), smoothing)
-    peaks = morphology.h_maxima(distance, h) if h > 0 else morphology.local_maxima(distance)
+    peaks = h_maxima(distance, h) if h > 0 else morphology.local_maxima(distance)
     markers, count = ndimage.label(peaks & mask)
     labels = segmentation.watershed(-distance, markers, mask=mask)
     if min_size > 0 and labels.max() > 0:
