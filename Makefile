@@ -29,11 +29,12 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/python -m segscope.demo demo_out
 
-# Every reader fed mutated files (hypothesis): FUZZ_EXAMPLES per reader, a bounded run.
+# Every reader fed mutated files (hypothesis): FUZZ_EXAMPLES per reader, and FUZZ_EXAMPLES / 10
+# parameter draws per method; a bounded run.
 FUZZ_EXAMPLES ?= 3000
 fuzz: $(STAMP)
 	SEGSCOPE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
-		--timeout 1800 tests/robustness/test_fuzz_readers.py
+		--timeout 1800 tests/robustness/test_fuzz_readers.py tests/robustness/test_method_parameters.py
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

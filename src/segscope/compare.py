@@ -134,7 +134,8 @@ def compare_methods(
             seg = segment(image, method, **parameters.get(method, {}))
         except (ValueError, TypeError, MemoryError) as exc:
             tracemalloc.stop()
-            runs.append(MethodRun(method, path.stem, {}, 0.0, 0.0, to_display(image), error=str(exc)))
+            runs.append(MethodRun(method, path.stem, {}, 0.0, 0.0, to_display(image),
+                                  error=str(exc) if str(path) in str(exc) else f"{path}: {exc}"))
             continue
         seconds = time.perf_counter() - start
         peak = tracemalloc.get_traced_memory()[1] / 2**20

@@ -381,8 +381,8 @@ def test_mean_shift_groups_modes_closer_than_half_the_colour_radius():
 
 
 @settings(max_examples=150, deadline=None)
-@given(hnp.arrays(st.sampled_from([np.float32, np.float64]), hnp.array_shapes(min_dims=2, max_dims=2, max_side=25),
-                  elements=st.floats(0, 20, width=32)),
+@given(hnp.arrays(st.sampled_from([np.float32, np.float64]),
+                  hnp.array_shapes(min_dims=2, max_dims=2, max_side=25), elements=st.floats(0, 20, width=32)),
        st.sampled_from([0.25, 1.0, 3.0, 30.0]))
 def test_h_extrema_equal_scikit_image(image, h):
     # Vincent's hybrid reconstruction (no sort) against skimage's, exact on any float image.

@@ -28,7 +28,7 @@ def test_panoptic_json_evaluates_against_itself(data_dir, capsys):
 def test_bad_inputs_name_the_file(tmp_path):
     bad = tmp_path / "a.json"
     bad.write_text("{not json")
-    with pytest.raises(ValueError, match=r"a\.json: not a readable JSON"):
+    with pytest.raises(ValueError, match=r"a\.json: not valid JSON"):
         read_annotations(bad)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=r"no annotation files of a known format.*png: \.png \.tif"):

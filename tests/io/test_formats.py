@@ -245,3 +245,22 @@ def test_bsds_groundtruth(data_dir):
     assert first.kind == "regions" and first.shape in ((321, 481), (481, 321))
     assert first.labels.min() >= 1  # every pixel belongs to a human region
     assert truth.boundaries[0].dtype == bool and truth.boundaries[0].shape == first.shape
+
+
+def test_bsds_relative_paths_follow_the_working_folder(tmp_path, monkeypatch):
+    # The .mat is parsed in a helper process that outlives a chdir: relative paths must still
+    # name the file in the caller's working folder (found by the README test).
+    from scipy.io import savemat
+
+    from segscope.io import read_bsds_groundtruth
+
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        cell = np.empty((1, 1), dtype=object)
+        shape = (3, 4) if name == "first" else (5, 2)
+        cell[0, 0] = {"Segmentation": np.ones(shape, np.uint16), "Boundaries": np.zeros(shape, bool)}
+        savemat(tmp_path / name / "gt.mat", {"groundTruth": cell})
+    monkeypatch.chdir(tmp_path / "first")
+    assert read_bsds_groundtruth("gt.mat")[0].shape == (3, 4)
+    monkeypatch.chdir(tmp_path / "second")
+    assert read_bsds_groundtruth("gt.mat")[0].shape == (5, 2)

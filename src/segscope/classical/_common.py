@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..result import Provenance, Segmentation
+
+
+def check_parameter(method: str, name: str, value: float, *, low: float | None = None,
+                    strict: bool = False, high: float | None = None) -> None:
+    """A finite number, at least ``low`` (above it when ``strict``) and at most ``high``; else a
+    ValueError naming the method, the parameter and the bounds."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and \
+        (low is None or (value > low if strict else value >= low)) and (high is None or value <= high)
+    if not ok:
+        bounds = [f"{'>' if strict else '>='} {low:g}"] if low is not None else []
+        bounds += [f"<= {high:g}"] if high is not None else []
+        raise ValueError(f"{method}: {name} must be a finite number{' ' if bounds else ''}"
+                         f"{' and '.join(bounds)}, got {value!r}")
+
+
+def check_sigma(method: str, name: str, value: float, image: np.ndarray) -> None:
+    """A Gaussian's sigma: finite, >= 0, and no wider than the image (a wider one only smooths it
+    flat, and an astronomical one would ask for a kernel of that many pixels)."""
+    check_parameter(method, name, value, low=0, high=float(max(10, *image.shape[:2])))
 
 
 def semantic_from_classes(

@@ -11,7 +11,7 @@ from ..imagecheck import check_image
 from ..registry import register_method
 from ..result import Provenance, Segmentation
 from ..tiling import Clusters, Components, FromHistogram, GreyHistogram, Objects, grey
-from ._common import absorb_small, regions, semantic_from_classes
+from ._common import absorb_small, check_parameter, regions, semantic_from_classes
 
 __all__ = ["connected_components", "kmeans", "mean_shift", "slic"]
 
@@ -125,6 +125,7 @@ def kmeans(
         raise ValueError(f"k must be at least 1, got {k}")
     if sample_size < k:
         raise ValueError(f"sample_size must be at least k={k}, got {sample_size}")
+    check_parameter("kmeans", "spatial_weight", spatial_weight, low=0, high=1e6)
     data = image.astype(np.float32)
     scale = 0.0
     if spatial_weight > 0:
@@ -202,7 +203,7 @@ def slic(
         the human segmentations of BSDS500 train (``benchmarks/bsds_tuning.py``); as a
         pre-processing step (superpixels proper) ask for hundreds, for example 400.
     compactness : float
-        Balance of colour against space; higher gives squarer superpixels.
+        Balance of colour against space, 0.001 to 1e6; higher gives squarer superpixels.
     sigma : float
         Gaussian smoothing before clustering.
     channel_axis : int or None
@@ -224,6 +225,10 @@ def slic(
     image = check_image(image, channel_axis=channel_axis)
     if n_segments < 1:
         raise ValueError(f"n_segments must be at least 1, got {n_segments}")
+    # scikit-image weighs space by (step / compactness)**2: a compactness near 0 overflows it, and
+    # its Cython loop then writes out of bounds (found by hypothesis: heap corruption at 5e-278).
+    check_parameter("slic", "compactness", compactness, low=1e-3, high=1e6)
+    check_parameter("slic", "sigma", sigma, low=0, high=max(image.shape[:2]))
     data = image.astype(np.uint8) if image.dtype == bool else image
     if data.ndim == 2:
         # scikit-image's compactness assumes values in [0, 1] for grey input.

@@ -8,7 +8,7 @@ from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Segmentation
 from ..tiling import Objects
-from ._common import h_minima, regions
+from ._common import check_parameter, check_sigma, h_minima, regions
 
 __all__ = ["EDGE_OPERATORS", "edge_regions", "edges"]
 
@@ -64,6 +64,7 @@ def edges(
     if operator not in EDGE_OPERATORS:
         raise ValueError(f"operator must be one of {EDGE_OPERATORS}, got {operator!r}")
     gray = to_gray(check_image(image, channel_axis=channel_axis))
+    check_sigma("edges", "sigma", sigma, gray)
     if operator == "canny":
         if gray.dtype not in _CANNY_SCALE or sigma == 0:
             # Signed or exotic integers, or no smoothing (where exact ties decide the
@@ -171,6 +172,12 @@ def edge_regions(
 
     if mode not in ("watershed", "enclosed"):
         raise ValueError(f"mode must be 'watershed' or 'enclosed', got {mode!r}")
+    if operator not in EDGE_OPERATORS:
+        raise ValueError(f"operator must be one of {EDGE_OPERATORS}, got {operator!r}")
+    check_sigma("edge_regions", "sigma", sigma, np.asarray(image))
+    check_parameter("edge_regions", "h", h, low=0)
+    check_sigma("edge_regions", "sigma", sigma, image)
+    check_parameter("edge_regions", "h", h, low=0)
     if mode == "enclosed":
         edge_map = edges(image, operator="canny", sigma=sigma, channel_axis=channel_axis)
         labels, count = ndimage.label(~edge_map)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Segmentation
 from ..tiling import Objects
-from ._common import absorb_small, h_minima, regions
+from ._common import absorb_small, check_parameter, check_sigma, h_minima, regions
 from ._kernels import merge_homogeneous, quadtree_leaves, relabel_sequential, seeded_region_growing
 
 __all__ = ["felzenszwalb", "region_growing", "region_merging", "split_and_merge"]
@@ -193,7 +195,8 @@ def felzenszwalb(
     from skimage import segmentation
 
     image = check_image(image, channel_axis=channel_axis)
-    if not scale > 0 or not sigma >= 0 or min_size < 0:
+    check_sigma("felzenszwalb", "sigma", sigma, image)
+    if not scale > 0 or not math.isfinite(scale) or min_size < 0:
         raise ValueError(f"felzenszwalb needs scale > 0, sigma >= 0 and min_size >= 0; got scale={scale}, "
                          f"sigma={sigma}, min_size={min_size}")
     labels = segmentation.felzenszwalb(image, scale=scale, sigma=sigma, min_size=min_size,
@@ -252,6 +255,8 @@ def region_merging(
     if data.shape[-1] not in (1, 3):
         raise ValueError(f"region_merging supports 1 or 3 bands (RGBA alpha dropped), got "
                          f"{data.shape[-1]}")
+    check_parameter("region_merging", "n_segments", n_segments, low=1)
+    check_parameter("region_merging", "threshold", threshold, low=0)
     initial = segmentation.slic(data, n_segments=n_segments, compactness=10.0 if data.shape[-1]
                                 > 1 else 0.1, start_label=1, channel_axis=-1,
                                 convert2lab=False, enforce_connectivity=True)

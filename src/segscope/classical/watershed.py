@@ -11,7 +11,7 @@ from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Provenance, Segmentation
 from ..tiling import FromHistogram, FromTiles, GreyHistogram, Objects, grey, grey_histogram
-from ._common import h_maxima, h_minima, regions
+from ._common import check_parameter, check_sigma, h_maxima, h_minima, regions
 
 __all__ = ["watershed"]
 
@@ -105,8 +105,9 @@ def watershed(
         mask = np.asarray(mask, bool)
         if mask.shape != image.shape[:2]:
             raise ValueError(f"mask shape {mask.shape} differs from image shape {image.shape[:2]}")
-    if not h >= 0:
-        raise ValueError(f"h must be non-negative, got {h}")
+    check_parameter("watershed", "h", h, low=0)
+    check_sigma("watershed", "smoothing", smoothing, image)
+    check_parameter("watershed", "compactness", compactness, low=0)
     foreground = image.dtype == bool and image.ndim == 2
     if foreground:
         distance = ndimage.distance_transform_edt(image)
@@ -263,8 +264,10 @@ def watershed_instances(
     gray = grey(image, channel_axis=channel_axis)
     if foreground not in ("auto", "bright", "dark"):
         raise ValueError(f"foreground must be 'auto', 'bright' or 'dark', got {foreground!r}")
-    if h < 0 or smoothing < 0:
-        raise ValueError(f"h and smoothing must be non-negative, got h={h}, smoothing={smoothing}")
+    check_parameter("watershed_instances", "h", h, low=0)
+    check_sigma("watershed_instances", "smoothing", smoothing, gray)
+    if threshold is not None:
+        check_parameter("watershed_instances", "threshold", threshold)
     params: dict[str, Any] = {"foreground": foreground, "threshold": threshold}
     if threshold is None or foreground == "auto":
         params = foreground_side(grey_histogram(gray), params)

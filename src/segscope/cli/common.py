@@ -160,7 +160,7 @@ def run_batch(inputs: Sequence[str], work: Callable[..., Any], *, outdir: Path, 
     check_output_dir(outdir)
     paths = expand_inputs(inputs)
     if not paths:
-        return error("no input images found")
+        return error(f"no input images found in {', '.join(map(str, inputs))}")
     items: list[tuple[Path, str]] = []
     stems: set[str] = set()
     for path in paths:

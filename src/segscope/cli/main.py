@@ -207,7 +207,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     paths = expand_inputs(args.inputs)
     missing = [p for p in paths if not p.is_file()]
     if missing or not paths:
-        reason = f"no such image: {missing[0]}" if missing else "no input images"
+        reason = f"no such image: {missing[0]}" if missing else \
+            f"no input images found in {', '.join(args.inputs)}"
         print(f"segscope: error: {reason}", file=sys.stderr)
         return 2
     if args.limit is not None:

@@ -55,7 +55,7 @@ def _parse_apart(path: Path) -> list[tuple[np.ndarray, np.ndarray]] | str:
 def read_bsds_groundtruth(path: str | os.PathLike[str]) -> BsdsGroundTruth:
     """Read a BSDS500 ``groundTruth/<split>/<id>.mat`` file (all annotators)."""
     path = require_regular_file(path)
-    found = _parse_apart(path)
+    found = _parse_apart(path.resolve())  # the helper process may have another working folder
     if isinstance(found, str):
         raise ValueError(f"{path}: not a BSDS ground-truth .mat file ({found})")
     if not found:

@@ -79,6 +79,16 @@ def polygons_to_mask(polygons: Sequence[Sequence[float]], height: int, width: in
     if odd:
         raise ValueError(f"a polygon is a list of x, y pairs; got {odd[0]} numbers")
     valid = [list(map(float, p)) for p in polygons if len(p) >= 6]
+    # pycocotools walks every edge pixel by pixel (five steps a pixel): a coordinate that is not
+    # finite, or lies far outside the image, would make it allocate without bound.
+    reach = 10 * max(height, width) + 10
+    for polygon in valid:
+        coords = np.asarray(polygon)
+        if not np.isfinite(coords).all():
+            raise ValueError("a polygon holds a coordinate that is not a finite number")
+        if np.abs(coords).max() > reach:
+            raise ValueError(f"a polygon coordinate ({np.abs(coords).max():g}) lies far outside "
+                             f"the {width}x{height} image")
     if not valid:
         return np.zeros((height, width), bool)
     rles = mask_utils.frPyObjects(valid, height, width)
@@ -136,7 +146,7 @@ def read_coco(path: str | os.PathLike[str]) -> list[CocoRecord]:
     annotation give an empty instance result.
     """
     path = Path(path)
-    data = _load_json(path)
+    data = load_json(path)
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise ValueError(f"{path}: not a COCO instance file (no {key!r} list)")
@@ -259,7 +269,9 @@ def write_coco(
     atomic_write_bytes(path, json.dumps(payload).encode())
 
 
-def _load_json(path: Path) -> dict[str, Any]:
+def load_json(path: Path) -> dict[str, Any]:
+    """A JSON file holding an object, read with every failure (bad UTF-8, bad syntax, nesting
+    deep enough to exhaust the parser) a ValueError naming the file."""
     require_regular_file(path)
     try:
         data = json.loads(path.read_text())

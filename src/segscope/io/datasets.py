@@ -7,7 +7,6 @@ One reader for every form a user has on disk, as the formats declare themselves
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -59,11 +58,8 @@ def read_annotations(
 def _read_one_file(path: Path) -> tuple[str, dict[str, Annotation]]:
     if path.suffix.lower() != ".json":
         raise ValueError(f"{path}: expected a folder or a COCO / COCO panoptic .json file")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable JSON file ({exc})") from exc
-    fmt = for_json(data) if isinstance(data, dict) else None
+    data = coco.load_json(path)
+    fmt = for_json(data)
     if fmt is None or fmt.read_all is None:
         raise ValueError(f"{path}: not a JSON of a known format (COCO instances or COCO panoptic)")
     return fmt.read_all(path)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from .limits import ImageReadError, check_decoded_size, pil_decoded_shape, require_regular_file
+from .limits import ImageReadError, check_decoded_size, open_pil, pil_decoded_shape, require_regular_file
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -107,14 +107,10 @@ def imread(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> np.
 
 
 def _read_pil(path: Path, max_bytes: int | None) -> np.ndarray:
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import ImageOps, UnidentifiedImageError
 
-    pillow_limit = Image.MAX_IMAGE_PIXELS
     try:
-        # segscope's own limit, checked below, counts bands and bytes too: Pillow's pixel count
-        # (a warning at 89 MP, an error at 179 MP) is lifted for this read only.
-        Image.MAX_IMAGE_PIXELS = None
-        with Image.open(path) as img:
+        with open_pil(path) as img:
             shape, itemsize = pil_decoded_shape(img)
             check_decoded_size(path, shape, itemsize, max_bytes=max_bytes)
             img.load()
@@ -125,8 +121,6 @@ def _read_pil(path: Path, max_bytes: int | None) -> np.ndarray:
         raise ImageReadError(f"{path}: not a recognised image file") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"{path}: cannot decode image ({exc})") from exc
-    finally:
-        Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def _pil_to_array(img: PILImage) -> np.ndarray:
@@ -247,11 +241,11 @@ def image_info(path: str | os.PathLike[str]) -> ImageInfo:
 
 
 def _is_palette(path: Path) -> bool:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     require_regular_file(path)
     try:
-        with Image.open(path) as img:
+        with open_pil(path) as img:
             return img.mode == "P"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return False  # imread says what is wrong with it

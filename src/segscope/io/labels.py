@@ -12,7 +12,7 @@ import numpy as np
 from ..atomic import atomic_write_bytes
 from ..result import Segmentation
 from .formats import Format, ReadContext, register_format
-from .limits import ImageReadError, check_decoded_size, pil_decoded_shape, require_regular_file
+from .limits import ImageReadError, check_decoded_size, open_pil, pil_decoded_shape, require_regular_file
 
 __all__ = [
     "VOC_VOID",
@@ -68,11 +68,11 @@ def write_label_png(path: str | os.PathLike[str], labels: np.ndarray) -> None:
 
 def read_label_png(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a label PNG (8-bit, 16-bit or palette indices) as an int32 array."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     path = require_regular_file(path)
     try:
-        with Image.open(path) as img:
+        with open_pil(path) as img:
             shape, itemsize = pil_decoded_shape(img)
             check_decoded_size(path, shape, itemsize)
             img.load()
@@ -141,10 +141,8 @@ def apply_label_map(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
 
 def read_palette_png(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """Read a palette PNG: the (H, W) index image (int32) and its (n, 3) palette."""
-    from PIL import Image
-
     indices = read_label_png(path)
-    with Image.open(path) as img:
+    with open_pil(Path(path)) as img:
         if img.mode != "P":
             raise ImageReadError(f"{path}: not a palette PNG (mode {img.mode})")
         raw = img.getpalette() or []

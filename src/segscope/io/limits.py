@@ -11,16 +11,18 @@ for one call.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 __all__ = ["DEFAULT_MAX_BYTES", "ImageReadError", "check_decoded_size", "max_decoded_bytes",
-           "pil_decoded_shape", "require_regular_file", "set_max_decoded_bytes"]
+           "open_pil", "pil_decoded_shape", "require_regular_file", "set_max_decoded_bytes"]
 
 class ImageReadError(ValueError):
     """A file exists but cannot be read: not an image, truncated, too large, empty, not a file."""
@@ -93,6 +95,39 @@ def require_regular_file(path: os.PathLike[str] | str) -> Path:
     if not stat.S_ISREG(mode):
         raise ImageReadError(f"{path}: not a regular file (a FIFO, device or socket); segscope reads files")
     return path
+
+
+_pillow_lock = threading.Lock()
+_pillow_readers = 0
+_pillow_limit: Any = None
+
+
+@contextlib.contextmanager
+def open_pil(path: Path) -> Iterator[Any]:
+    """``PIL.Image.open(path)`` for a reader that checks segscope's limit before it loads.
+
+    Pillow's own pixel-count limit (a warning at 89 MP, an error at 179 MP, bands and bytes not
+    counted) is lifted while any segscope reader has a file open: one limit serves every reader.
+    The lift is counted, so concurrent readers in threads never restore it under one another.
+    """
+    from PIL import Image
+
+    global _pillow_readers, _pillow_limit
+    with _pillow_lock:
+        if _pillow_readers == 0:
+            _pillow_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _pillow_readers += 1
+    try:
+        with Image.open(path) as img:
+            yield img
+    except Image.DecompressionBombError as exc:  # a plugin that checks on its own: still a clear error
+        raise ImageReadError(f"{path}: refused by Pillow as a decompression bomb ({exc})") from exc
+    finally:
+        with _pillow_lock:
+            _pillow_readers -= 1
+            if _pillow_readers == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow_limit
 
 
 def pil_decoded_shape(img: Any) -> tuple[tuple[int, ...], int]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes
 from ..result import Segmentation
-from .coco import _load_json
+from .coco import load_json
 from .formats import Annotation, Format, register_format
 from .images import imread
 
@@ -63,7 +63,7 @@ def read_coco_panoptic(
     Categories index ``class_names`` directly; each segment's ``isthing`` comes from its category.
     """
     json_path = Path(json_path)
-    data = _load_json(json_path)
+    data = load_json(json_path)
     if "annotations" not in data or "categories" not in data:
         raise ValueError(f"{json_path}: not a COCO panoptic file (no annotations/categories)")
     folder = Path(png_dir) if png_dir is not None else json_path.with_suffix("")
@@ -76,10 +76,11 @@ def read_coco_panoptic(
             if cat.get("isthing", 0):
                 thing_cats.add(int(cat["id"]))
         return _panoptic_records(json_path, data, folder, names, thing_cats)
-    except ValueError as exc:
-        if str(json_path) in str(exc) or str(folder) in str(exc):
+    except (ValueError, OSError) as exc:
+        if str(json_path) in str(exc):
             raise
-        raise ValueError(f"{json_path}: a COCO panoptic entry holds a bad value ({exc})") from None
+        # A PNG's own error names the PNG; the JSON that listed it is named first.
+        raise type(exc)(f"{json_path}: a COCO panoptic entry holds a bad value ({exc})") from None
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise ValueError(f"{json_path}: a COCO panoptic entry lacks or mangles {exc}") from None
 

@@ -235,6 +235,10 @@ def segment_tiled(
     """
     start = time.perf_counter()
     output = Path(output)
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+        raise ValueError(f"tile must be a whole number of pixels, at least 1; got {tile!r}")
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+        raise ValueError(f"overlap must be a whole number of pixels, at least 0; got {overlap!r}")
     if output.suffix.lower() not in _OUTPUT_SUFFIXES:
         raise ValueError(f"{output}: the output must end in .zarr, .tif or .tiff")
     as_tiff = output.suffix.lower() in (".tif", ".tiff")
@@ -259,8 +263,13 @@ def segment_tiled(
             model = Path(resolved.name)
             task = next(iter(executor.map(_plans.model_task, [str(model)], progress=False)))
             plan = _plans.model_plan(model, dict(params or {}), overlap=overlap, task=task)
-        result = _run(plan, source, method, output, store_for(output), executor, tile=tile,
-                      overlap=overlap, overwrite=overwrite, progress=progress)
+        try:
+            result = _run(plan, source, method, output, store_for(output), executor, tile=tile,
+                          overlap=overlap, overwrite=overwrite, progress=progress)
+        except ValueError as exc:  # a method refusing the image's values: say which image
+            if str(source.path) in str(exc):
+                raise
+            raise ValueError(f"{source.path}: {exc}") from exc
         result = replace(result, seconds=time.perf_counter() - start)
         if as_tiff:  # assembled from the working Zarr, which goes once the TIFF is complete
             store = store_for(output)
