@@ -392,3 +392,11 @@ def test_h_extrema_equal_scikit_image(image, h):
 
     assert np.array_equal(h_maxima(image, h), morphology.h_maxima(image, h))
     assert np.array_equal(h_minima(image, h), morphology.h_minima(image, h))
+
+
+@settings(max_examples=150, deadline=None)
+@given(hnp.arrays(bool, hnp.array_shapes(min_dims=2, max_dims=2, max_side=30)))
+def test_fill_holes_equals_scipy(mask):
+    from segscope.classical._common import fill_holes
+
+    assert np.array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))

@@ -368,3 +368,17 @@ def reconstruct_by_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
                         queue = bigger
                         capacity *= 2
     return out
+
+
+@njit(cache=True)
+def first_pixels_and_counts(flat: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For labels 0..n-1 of a flat array: each label's first index (-1 where absent) and count,
+    in one pass (``np.unique(..., return_index=True, return_counts=True)`` sorts)."""
+    first = np.full(n, -1, np.int64)
+    counts = np.zeros(n, np.int64)
+    for i in range(flat.size):
+        label = flat[i]
+        if counts[label] == 0:
+            first[label] = i
+        counts[label] += 1
+    return first, counts

@@ -11,7 +11,7 @@ from ..imagecheck import check_image, to_gray
 from ..registry import register_method
 from ..result import Provenance, Segmentation
 from ..tiling import FromHistogram, FromTiles, GreyHistogram, Objects, grey, grey_histogram
-from ._common import check_parameter, check_sigma, h_maxima, h_minima, regions
+from ._common import check_parameter, check_sigma, fill_holes, h_maxima, h_minima, regions
 
 __all__ = ["watershed"]
 
@@ -298,7 +298,7 @@ def split_foreground(mask: np.ndarray, *, h: float, smoothing: float, min_size: 
     from scipy import ndimage
     from skimage import morphology, segmentation
 
-    mask = ndimage.binary_fill_holes(mask)
+    mask = fill_holes(mask)
     distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     if smoothing > 0:
         distance = cv2.GaussianBlur(distance, (0, 0), smoothing)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .grid import Tile
 
-__all__ = ["TileSummary", "UnionFind", "join_pieces", "name_objects", "seam_strips"]
+__all__ = ["TileSummary", "UnionFind", "join_pieces", "object_names", "seam_strips"]
 
 
 @dataclass
@@ -34,12 +34,22 @@ class TileSummary:
     right: np.ndarray
 
     @classmethod
-    def of(cls, core: np.ndarray, tile: Tile, *, width: int) -> TileSummary:
-        ids, first, counts = np.unique(core, return_index=True, return_counts=True)
-        keep = ids != 0
-        rows, cols = np.divmod(first[keep], core.shape[1])
+    def of(cls, core: np.ndarray, tile: Tile, *, width: int, local: np.ndarray | None = None,
+           lookup: np.ndarray | None = None) -> TileSummary:
+        """From the names of a tile's core; ``local`` (the method's labels of the core) and
+        ``lookup`` (local label -> name) give the same in one linear pass instead of a sort."""
+        if local is None or lookup is None:
+            ids, first, counts = np.unique(core, return_index=True, return_counts=True)
+            keep = ids != 0
+            ids, first, counts = ids[keep], first[keep], counts[keep]
+        else:
+            values, first, counts = _first_pixels(local)
+            ids = lookup[values]
+            order = np.argsort(ids)
+            ids, first, counts = ids[order], first[order], counts[order]
+        rows, cols = np.divmod(first, core.shape[1])
         firsts = (tile.top + rows) * width + tile.left + cols
-        return cls(ids[keep], counts[keep], firsts, core[0].copy(), core[-1].copy(), core[:, 0].copy(),
+        return cls(ids, counts, firsts, core[0].copy(), core[-1].copy(), core[:, 0].copy(),
                    core[:, -1].copy())
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -47,16 +57,25 @@ class TileSummary:
                 "bottom": self.bottom, "left": self.left, "right": self.right}
 
 
-def _first_pixels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each non-zero label and the flat index of its first pixel in raster order."""
-    values, first = np.unique(labels.ravel(), return_index=True)
-    keep = values != 0
-    return values[keep], first[keep]
+def _first_pixels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each non-zero label, the flat index of its first pixel in raster order and its pixel count
+    (labels are a method's: non-negative and dense enough to count in an array as long as the
+    largest)."""
+    from ..classical._kernels import first_pixels_and_counts
+
+    flat = np.ascontiguousarray(labels).ravel()
+    if flat.size == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    first, counts = first_pixels_and_counts(flat, int(flat.max()) + 1)
+    values = np.flatnonzero(counts)
+    values = values[values != 0]
+    return values, first[values], counts[values]
 
 
-def name_objects(labels: np.ndarray, tile: Tile, *, height: int, width: int, whole: bool,
+def object_names(labels: np.ndarray, tile: Tile, *, height: int, width: int, whole: bool,
                  stride: int) -> np.ndarray:
-    """Name the objects of a padded tile: an int64 map of the padded window, 0 where ``labels`` is 0.
+    """The name of each label of a padded tile (index: the label; 0 for 0).
 
     ``whole`` says whether objects that touch no inner halo edge are whole (style ``objects``);
     for ``components`` tiles are read without a halo and every piece is provisional. ``stride``
@@ -64,7 +83,7 @@ def name_objects(labels: np.ndarray, tile: Tile, *, height: int, width: int, who
     never collide.
     """
     padded_h, padded_w = labels.shape
-    values, first = _first_pixels(labels)
+    values, first, _ = _first_pixels(labels)
     rows, cols = np.divmod(first, padded_w)
     names = (tile.pad_top + rows) * width + (tile.pad_left + cols) + 1
     # Pieces that reach an edge of the padded window inside the image may be cut: provisional.
@@ -88,7 +107,7 @@ def name_objects(labels: np.ndarray, tile: Tile, *, height: int, width: int, who
     lookup[values] = names
     lookup[provisional] = base + provisional
     lookup[0] = 0
-    return lookup[labels]
+    return lookup
 
 
 _SIDES = ("north", "south", "west", "east")
