@@ -11,6 +11,8 @@ race), and a tiled BigTIFF streamed from that array, written to a temporary file
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,11 @@ GEOTIFF_TAGS = {
 }
 
 _TIFF_SUFFIXES = {".tif", ".tiff"}
+
+
+CHUNK_CACHE_BYTES = 192 * 2**20
+"""Decoded chunks a :class:`LargeImage` keeps (least recently used dropped first): for 1024 x 1024
+8-bit tiles, three rows of a 20000-pixel-wide image."""
 
 
 class _Squeezed:
@@ -90,6 +97,9 @@ class LargeImage:
         self._handle: Any = None
         self._channels_first = False
         self.georeference: dict[int, tuple[int, int, Any]] = {}
+        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._cached_bytes = 0
+        self._cache_lock = threading.Lock()
         self._open()
 
     # --------------------------------------------------------------------------------- opening
@@ -163,18 +173,79 @@ class LargeImage:
         return self.shape[1]
 
     def read(self, rows: slice, cols: slice) -> np.ndarray:
-        """The pixels of one window, channels last, exactly as stored."""
+        """The pixels of one window, channels last, exactly as stored.
+
+        Windows of a chunked file (TIFF tiles or strips, Zarr chunks) are assembled from whole
+        decoded chunks kept in a small LRU cache (:data:`CHUNK_CACHE_BYTES`), so that the
+        overlapping windows of neighbouring tiles decode each chunk once rather than up to nine
+        times.
+        """
         if self._array is None:
             self._open()
         try:
-            if self._channels_first:
-                return np.moveaxis(np.asarray(self._array[:, rows, cols]), 0, -1)
-            return np.asarray(self._array[rows, cols])
+            chunks = self._chunk_shape()
+            if chunks is None:
+                return self._read_direct(rows, cols)
+            return self._read_chunked(rows, cols, chunks)
         except (OSError, ValueError, RuntimeError) as exc:
             raise ImageReadError(f"{self.path}: cannot read window rows {rows.start}:{rows.stop}, "
                                  f"columns {cols.start}:{cols.stop} ({exc})") from exc
 
+    def _read_direct(self, rows: slice, cols: slice) -> np.ndarray:
+        if self._channels_first:
+            return np.moveaxis(np.asarray(self._array[:, rows, cols]), 0, -1)
+        return np.asarray(self._array[rows, cols])
+
+    def _chunk_shape(self) -> tuple[int, int] | None:
+        """(rows, cols) of the file's chunks, or None for an image held in memory."""
+        if isinstance(self._array, np.ndarray):
+            return None
+        source = self._array._array if isinstance(self._array, _Squeezed) else self._array
+        chunks = getattr(source, "chunks", None)
+        if chunks is None:
+            return None
+        if isinstance(self._array, _Squeezed):
+            chunks = tuple(chunks[k] for k in self._array._kept)
+        if self._channels_first:
+            chunks = chunks[1:]
+        return int(chunks[0]), int(chunks[1])
+
+    def _read_chunked(self, rows: slice, cols: slice, chunks: tuple[int, int]) -> np.ndarray:
+        top, bottom, _ = rows.indices(self.shape[0])
+        left, right, _ = cols.indices(self.shape[1])
+        out = np.empty((max(bottom - top, 0), max(right - left, 0), *self.shape[2:]), self.dtype)
+        ch, cw = chunks
+        for ci in range(top // ch, (bottom - 1) // ch + 1 if bottom > top else 0):
+            for cj in range(left // cw, (right - 1) // cw + 1 if right > left else 0):
+                block = self._chunk(ci, cj, chunks)
+                r0, r1 = max(top, ci * ch), min(bottom, (ci + 1) * ch)
+                c0, c1 = max(left, cj * cw), min(right, (cj + 1) * cw)
+                out[r0 - top:r1 - top, c0 - left:c1 - left] = block[r0 - ci * ch:r1 - ci * ch,
+                                                                     c0 - cj * cw:c1 - cj * cw]
+        return out
+
+    def _chunk(self, ci: int, cj: int, chunks: tuple[int, int]) -> np.ndarray:
+        key = (ci, cj)
+        with self._cache_lock:
+            block = self._cache.get(key)
+            if block is not None:
+                self._cache.move_to_end(key)
+                return block
+        ch, cw = chunks
+        block = self._read_direct(slice(ci * ch, min((ci + 1) * ch, self.shape[0])),
+                                  slice(cj * cw, min((cj + 1) * cw, self.shape[1])))
+        with self._cache_lock:
+            self._cache[key] = block
+            self._cached_bytes += block.nbytes
+            while self._cached_bytes > CHUNK_CACHE_BYTES and len(self._cache) > 1:
+                _, dropped = self._cache.popitem(last=False)
+                self._cached_bytes -= dropped.nbytes
+        return block
+
     def close(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+            self._cached_bytes = 0
         if self._handle is not None:
             self._handle.close()
         self._handle = None

@@ -110,6 +110,11 @@ def _group(path: str) -> Any:
     return zarr.open_group(path, mode="r+")
 
 
+_STORE_FORMAT = 2
+"""The layout of a job's working files (2: per-tile labels and their names); part of the job's
+identity, so an unfinished job of another layout is never resumed."""
+
+
 def _atomic_save(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """An .npz that np.load reads, deflated at level 1: a tile's names are long runs, which the
     fastest level packs nearly as well as the default at a fifth of the time."""
@@ -148,15 +153,15 @@ def _tile_pass(tile: Tile, *, job: _Job) -> int:
     labels = _plans.segment_tile(plan, pixels, job.state, origin=(tile.pad_top, tile.pad_left))
     group = _group(job.store)
     if plan.stitches:
+        # The core keeps the method's own labels (int32, small); the summary holds each label's
+        # name, and the numbering pass maps labels to final numbers through it.
         lookup = object_names(labels, tile, height=job.height, width=job.width,
                               whole=not plan.joins_by_touch, stride=job.stride)
-        names = lookup[labels]
-        core = names[tile.core_in_padded]
-        group["_ids"][tile.core] = core
-        summary = TileSummary.of(core, tile, width=job.width, local=labels[tile.core_in_padded],
-                                 lookup=lookup).arrays()
+        local = labels[tile.core_in_padded]
+        group["_ids"][tile.core] = local
+        summary = {**TileSummary.of(local, lookup, tile, width=job.width).arrays(), "lookup": lookup}
         if not plan.joins_by_touch:
-            summary.update(seam_strips(names, tile))
+            summary.update(seam_strips(labels, lookup, tile))
     else:
         core = labels[tile.core_in_padded]
         group["labels"][tile.core] = core.astype(job.label_dtype, copy=False)
@@ -168,10 +173,13 @@ def _tile_pass(tile: Tile, *, job: _Job) -> int:
 
 def _relabel_pass(tile: Tile, *, job: _Job, names: np.ndarray, labels: np.ndarray) -> int:
     group = _group(job.store)
-    ids = np.asarray(group["_ids"][tile.core])
-    final = labels[np.searchsorted(names, ids)]
-    final[ids == 0] = 0
-    group["labels"][tile.core] = final.astype(job.label_dtype, copy=False)
+    lookup = _read_summary(Path(job.store), tile.index, ("lookup",))["lookup"]
+    # Labels seen only in the halo have names no core holds: they map to nothing (and no core
+    # pixel carries them).
+    where = np.minimum(np.searchsorted(names, lookup), len(names) - 1)
+    final_of_local = np.where((names[where] == lookup) & (lookup != 0), labels[where], 0)
+    local = np.asarray(group["_ids"][tile.core])
+    group["labels"][tile.core] = final_of_local[local].astype(job.label_dtype, copy=False)
     (Path(job.store) / "_relabelled" / str(tile.index)).touch()
     return tile.index
 
@@ -346,7 +354,7 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
     tiles = tile_grid(height, width, tile=tile, overlap=plan.halo)
     job_id = {"source": str(source.path.resolve()), "shape": [height, width], "method": str(method),
               "params": json.loads(json.dumps(plan.params, default=str)), "tile": tile, "overlap": overlap,
-              "input": _fingerprint(source)}
+              "input": _fingerprint(source), "store_format": _STORE_FORMAT}
     group = _open_store(store, job_id, overwrite=overwrite)
     attrs = dict(group.attrs.get("segscope", {}))
     label_dtype = _label_dtype(plan)
@@ -354,7 +362,7 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
         group.create_array("labels", shape=(height, width), chunks=(tile, tile), dtype=label_dtype,
                            fill_value=0)
         if plan.stitches:
-            group.create_array("_ids", shape=(height, width), chunks=(tile, tile), dtype="int64",
+            group.create_array("_ids", shape=(height, width), chunks=(tile, tile), dtype="int32",
                                fill_value=0)
         for folder in ("_tiles", "_relabelled"):
             (store / folder).mkdir(exist_ok=True)

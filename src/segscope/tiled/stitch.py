@@ -34,23 +34,17 @@ class TileSummary:
     right: np.ndarray
 
     @classmethod
-    def of(cls, core: np.ndarray, tile: Tile, *, width: int, local: np.ndarray | None = None,
-           lookup: np.ndarray | None = None) -> TileSummary:
-        """From the names of a tile's core; ``local`` (the method's labels of the core) and
-        ``lookup`` (local label -> name) give the same in one linear pass instead of a sort."""
-        if local is None or lookup is None:
-            ids, first, counts = np.unique(core, return_index=True, return_counts=True)
-            keep = ids != 0
-            ids, first, counts = ids[keep], first[keep], counts[keep]
-        else:
-            values, first, counts = _first_pixels(local)
-            ids = lookup[values]
-            order = np.argsort(ids)
-            ids, first, counts = ids[order], first[order], counts[order]
-        rows, cols = np.divmod(first, core.shape[1])
+    def of(cls, local: np.ndarray, lookup: np.ndarray, tile: Tile, *, width: int) -> TileSummary:
+        """From the method's labels of a tile's core (``local``) and each label's name
+        (``lookup``), in one linear pass."""
+        values, first, counts = _first_pixels(local)
+        ids = lookup[values]
+        order = np.argsort(ids)
+        ids, first, counts = ids[order], first[order], counts[order]
+        rows, cols = np.divmod(first, local.shape[1])
         firsts = (tile.top + rows) * width + tile.left + cols
-        return cls(ids, counts, firsts, core[0].copy(), core[-1].copy(), core[:, 0].copy(),
-                   core[:, -1].copy())
+        return cls(ids, counts, firsts, lookup[local[0]], lookup[local[-1]], lookup[local[:, 0]],
+                   lookup[local[:, -1]])
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"ids": self.ids, "counts": self.counts, "firsts": self.firsts, "top": self.top,
@@ -113,7 +107,7 @@ def object_names(labels: np.ndarray, tile: Tile, *, height: int, width: int, who
 _SIDES = ("north", "south", "west", "east")
 
 
-def seam_strips(names: np.ndarray, tile: Tile) -> dict[str, np.ndarray]:
+def seam_strips(labels: np.ndarray, lookup: np.ndarray, tile: Tile) -> dict[str, np.ndarray]:
     """The names a tile gives to the strips on each side of its four seams.
 
     ``halo_<side>`` is the tile's own reading of the neighbour's core next to the seam (its halo);
@@ -129,14 +123,14 @@ def seam_strips(names: np.ndarray, tile: Tile) -> dict[str, np.ndarray]:
         if n == 0:
             continue
         if side == "north":
-            halo, rim = names[:n, core_cols], names[n:2 * n, core_cols]
+            halo, rim = labels[:n, core_cols], labels[n:2 * n, core_cols]
         elif side == "south":
-            halo, rim = names[-n:, core_cols], names[-2 * n:-n, core_cols]
+            halo, rim = labels[-n:, core_cols], labels[-2 * n:-n, core_cols]
         elif side == "west":
-            halo, rim = names[core_rows, :n], names[core_rows, n:2 * n]
+            halo, rim = labels[core_rows, :n], labels[core_rows, n:2 * n]
         else:
-            halo, rim = names[core_rows, -n:], names[core_rows, -2 * n:-n]
-        strips[f"halo_{side}"], strips[f"rim_{side}"] = halo, rim
+            halo, rim = labels[core_rows, -n:], labels[core_rows, -2 * n:-n]
+        strips[f"halo_{side}"], strips[f"rim_{side}"] = lookup[halo], lookup[rim]
     return strips
 
 
