@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 MINUTES ?= 30
 
-.PHONY: install test lint typecheck unit demo fuzz bench bench-deep bench-scale clean
+.PHONY: install test lint typecheck unit demo fuzz zoo bench bench-deep bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ FUZZ_EXAMPLES ?= 3000
 fuzz: $(STAMP)
 	SEGSCOPE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
 		--timeout 1800 tests/robustness/test_fuzz_readers.py tests/robustness/test_method_parameters.py
+
+# Retrain every zoo model from its card's recipe (fixed epochs; resumable: run it again after an
+# interruption) and rewrite the cards' figures. ZOO= names some models only. Needs ../shared/data.
+ZOO ?=
+zoo: $(STAMP)
+	$(BIN)/python -m segscope.zoo.build $(ZOO)
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

@@ -102,6 +102,7 @@ def make_workspace(root: Path) -> None:
             segscope.imwrite(folder("slides") / f"n{k}.png", image)
             write_label_png(folder("truth") / f"n{k}.png", objects.astype(np.uint16))
             segscope.imwrite(folder("cells") / f"n{k}.png", image[..., 0])
+            segscope.imwrite(folder("em_sections") / f"s{k}.png", image[..., 1])
             segscope.imwrite(folder("scans") / f"s{k}.tif", image[..., 1])
             segscope.imwrite(folder("folder") / f"n{k}.png", image)
             segscope.imwrite(folder("bsds500/images/val") / f"b{k}.png", image)

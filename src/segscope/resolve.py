@@ -21,7 +21,7 @@ from .registry import MethodInfo, bind_parameters, get_method
 from .result import Provenance, Segmentation
 from .textvalues import convert_all
 
-__all__ = ["MODEL_SUFFIXES", "ModelFile", "RegisteredMethod", "is_model_file", "resolve"]
+__all__ = ["MODEL_SUFFIXES", "ModelFile", "RegisteredMethod", "is_model_file", "model_path", "resolve"]
 
 MODEL_SUFFIXES = (".pt", ".pth", ".onnx")
 """File endings that make a method a trained model rather than a registered method's name."""
@@ -72,13 +72,15 @@ class RegisteredMethod:
 
 @dataclass(frozen=True)
 class ModelFile:
-    """A trained checkpoint or an exported ONNX model (running it needs segscope[deep])."""
+    """A trained checkpoint or an exported ONNX model (running it needs segscope[deep]); a zoo
+    model is one whose ``label`` is its zoo name."""
 
     model_path: Path
+    label: str | None = None
 
     @property
     def name(self) -> str:
-        return str(self.model_path)
+        return self.label or str(self.model_path)
 
     def predictor(self) -> Any:
         """The file's predictor, kept open between calls (:func:`segscope.infer.predictor_for`)."""
@@ -103,7 +105,7 @@ class ModelFile:
         result = predictor.segment(image, **params)
         made = result.provenance
         return result.with_provenance(Provenance(
-            str(self.model_path), parameters=made.parameters if made is not None else dict(params),
+            self.name, parameters=made.parameters if made is not None else dict(params),
             details=made.details if made is not None else {},
             seconds=made.seconds if made is not None else None, version=_version()))
 
@@ -112,11 +114,31 @@ Method = RegisteredMethod | ModelFile
 
 
 def resolve(method: str | os.PathLike[str]) -> Method:
-    """The method ``method`` names: a model file (which must exist) or a registered method (an
-    unknown name is a ValueError listing the valid ones)."""
+    """The method ``method`` names: a model file (which must exist), a registered method, or a
+    model of the zoo (:mod:`segscope.zoo`, its weights checked against their sha256). An unknown
+    name is a ValueError listing the valid ones."""
     if is_model_file(method):
         path = Path(method)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such checkpoint or ONNX model")
         return ModelFile(path)
-    return RegisteredMethod(get_method(str(method)))
+    from .zoo import verified_weights, zoo_cards
+
+    name = str(method)
+    try:
+        return RegisteredMethod(get_method(name))
+    except ValueError as exc:
+        if name not in zoo_cards():
+            zoo = f"; zoo models: {', '.join(sorted(zoo_cards()))}" if zoo_cards() else ""
+            raise ValueError(f"{exc}{zoo}") from None
+    return ModelFile(verified_weights(name), label=name)
+
+
+def model_path(checkpoint: str | os.PathLike[str]) -> Path:
+    """A checkpoint or ONNX file, or a zoo model's name: the file to load (a zoo model's weights
+    checked against their sha256 first)."""
+    from .zoo import verified_weights, zoo_cards
+
+    if not is_model_file(checkpoint) and str(checkpoint) in zoo_cards():
+        return verified_weights(str(checkpoint))
+    return Path(checkpoint)

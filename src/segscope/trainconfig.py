@@ -152,6 +152,9 @@ class TrainConfig:
                 unknown = sorted(set(value) - valid)
                 if unknown:
                     raise ValueError(f"{key} configuration has no {unknown}; it has {sorted(valid)}")
+                if key == "data" and value.get("label_map") is not None:
+                    # JSON holds a mapping's keys as text ({"255": 1}): values are whole numbers.
+                    value = {**value, "label_map": {int(k): int(v) for k, v in value["label_map"].items()}}
                 parts[key] = part(**value)
             elif key in ("output", "seed", "device"):
                 parts[key] = value

@@ -63,14 +63,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from functools import partial
 
     from segscope.infer import Predictor, Segmenter, load_predictor
+    from segscope.resolve import model_path
 
     predictor: Predictor
     try:
+        checkpoint = model_path(args.checkpoint)  # a file, or a zoo model's name
         if args.backend == "onnx":
-            predictor = Segmenter.from_onnx(args.checkpoint)
+            predictor = Segmenter.from_onnx(checkpoint)
         else:
             tile = "auto" if args.tile is None else (args.tile or None)  # --tile 0: whole images
-            predictor = load_predictor(args.checkpoint, device=args.device, tile=tile)
+            predictor = load_predictor(checkpoint, device=args.device, tile=tile)
     except (OSError, ValueError, ImportError) as exc:
         return error(str(exc))
     if args.panoptic and predictor.task != "panoptic":
@@ -88,9 +90,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     _need_torch()
     from segscope.infer import export_onnx
+    from segscope.resolve import model_path
 
     try:
-        info = export_onnx(args.checkpoint, args.output, tile=args.tile)
+        info = export_onnx(model_path(args.checkpoint), args.output, tile=args.tile)
     except (OSError, ValueError, ImportError) as exc:
         return error(str(exc))
     print(
@@ -182,7 +185,8 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("predict", help="segment images with a trained checkpoint or ONNX model")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument(
-        "--checkpoint", required=True, help="a .pt checkpoint, or a .onnx file with --backend onnx"
+        "--checkpoint", required=True,
+        help="a .pt checkpoint, a .onnx file with --backend onnx, or a zoo model's name"
     )
     p.add_argument("--backend", choices=("torch", "onnx"), default="torch")
     p.add_argument(
@@ -202,7 +206,7 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help="a .pt checkpoint or a zoo model's name")
     p.add_argument("--format", choices=("onnx",), default="onnx")
     p.add_argument("--tile", type=int, help="input size of the exported model (default: twice the crop)")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
@@ -215,7 +219,13 @@ def add_parsers(sub: Any) -> None:
 def cmd_models(args: argparse.Namespace) -> int:
     _need_torch()
     from segscope.models import get_model_info, list_models
+    from segscope.zoo import zoo_cards
 
+    print("architectures (segscope train --model NAME):")
     for name in list_models():
-        print(f"{name}: {get_model_info(name).summary}")
+        print(f"  {name}: {get_model_info(name).summary}")
+    cards = zoo_cards()
+    print(f"\ntrained models in the zoo (a method everywhere: -m NAME), {len(cards)}:")
+    for card in cards.values():
+        print("  " + card.describe().replace("\n", "\n  "))
     return 0

@@ -208,7 +208,11 @@ class LargeImage:
             chunks = tuple(chunks[k] for k in self._array._kept)
         if self._channels_first:
             chunks = chunks[1:]
-        return int(chunks[0]), int(chunks[1])
+        rows, cols = int(chunks[0]), int(chunks[1])
+        bands = int(np.prod(self.shape[2:], dtype=np.int64)) if len(self.shape) > 2 else 1
+        if rows * cols * bands * self.dtype.itemsize > CHUNK_CACHE_BYTES // 8:
+            return None  # large chunks (a TIFF of a few big strips): read only the window
+        return rows, cols
 
     def _read_chunked(self, rows: slice, cols: slice, chunks: tuple[int, int]) -> np.ndarray:
         top, bottom, _ = rows.indices(self.shape[0])

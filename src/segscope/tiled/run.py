@@ -105,6 +105,14 @@ def _open_source(path: str, modified: int, size: int) -> LargeImage:
 
 
 def _group(path: str) -> Any:
+    """The job's Zarr group, opened once per process and job (a store made afresh, as by
+    ``--overwrite``, has a new metadata file and is opened again)."""
+    stat = os.stat(Path(path) / "zarr.json")
+    return _open_group(path, stat.st_mtime_ns, stat.st_ino)
+
+
+@lru_cache(maxsize=2)
+def _open_group(path: str, modified: int, inode: int) -> Any:
     import zarr
 
     return zarr.open_group(path, mode="r+")
@@ -271,13 +279,15 @@ def segment_tiled(
         raise FileExistsError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
     # Methods are checked before any cluster starts; a model file is opened by a worker.
     resolved = resolve(method)
-    plan = None if isinstance(resolved, ModelFile) else \
+    method_plan = None if isinstance(resolved, ModelFile) else \
         _plans.make_plan(resolved.info, params, overlap=overlap)
     with _output_lock(output), open_executor(workers=workers, scheduler=scheduler) as executor:
         if as_tiff and output.exists() and not overwrite:  # finished while this job waited to start
             raise FileExistsError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
-        if plan is None:  # a model file: a worker reads its task, so this process never loads torch
-            model = Path(resolved.name)
+        if method_plan is not None:
+            plan = method_plan
+        else:  # a model file: a worker reads its task, so this process never loads torch
+            model = resolved.model_path  # type: ignore[union-attr]
             task = next(iter(executor.map(_plans.model_task, [str(model)], progress=False)))
             plan = _plans.model_plan(model, dict(params or {}), overlap=overlap, task=task)
         try:

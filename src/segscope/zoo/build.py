@@ -1,0 +1,211 @@
+"""Rebuild zoo models from their cards: ``python -m segscope.zoo.build [NAME ...]`` (``make zoo``).
+
+For each card: split the data as ``training.split`` says, train with ``training.recipe`` (a
+:class:`~segscope.trainconfig.TrainConfig` dict; ``{data}`` and ``{work}`` in its paths stand for the
+data folder and a work folder) for its fixed number of epochs, so its step count is fixed too; keep
+the checkpoint that scored best on the validation data; store its weights in fp16 when that moves
+the held-out figure by less than 0.001 (else in fp32); score the held-out data with the card's
+``evaluation`` strategy; time inference on this machine; and rewrite the card (figures, steps and
+images seen, sha256, size, speed). Training resumes from the work folder's ``last.pt`` when a
+run was interrupted (the same command again).
+
+A card declares its split and its evaluation by naming one of the strategies below; adding a model
+adds a card (and its weights) and touches nothing here unless it needs a new strategy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import ZOO_DIR, Figure, ZooCard, sha256_of, zoo_cards
+
+DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+
+
+# ----------------------------------------------------------------------------------- splits
+def _split_by_stems(spec: dict[str, Any], data: Path, work: Path) -> dict[str, Path]:
+    """Pairs of one image folder and one label folder split by file stem: ``held_out`` stems are
+    the validation (and held-out) set, the rest train. Links, not copies."""
+    images, labels = data / spec["images"], data / spec["labels"]
+    held = set(spec["held_out"])
+    folders = {}
+    for part in ("train", "val"):
+        for kind, source in (("images", images), ("labels", labels)):
+            target = work / "split" / part / kind
+            target.mkdir(parents=True, exist_ok=True)
+            folders[f"{part}_{kind}"] = target
+            for path in sorted(source.iterdir()):
+                if (path.stem in held) == (part == "val"):
+                    link = target / path.name
+                    if not link.exists():
+                        link.symlink_to(path.resolve())
+    return folders
+
+
+def _split_by_folders(spec: dict[str, Any], data: Path, work: Path) -> dict[str, Path]:
+    """The dataset's own train and validation folders."""
+    return {key: data / value for key, value in spec["folders"].items()}
+
+
+SPLITS: dict[str, Callable[[dict[str, Any], Path, Path], dict[str, Path]]] = {
+    "stems": _split_by_stems, "folders": _split_by_folders}
+
+
+# ------------------------------------------------------------------------------ evaluation
+def _pairs(folders: dict[str, Path]) -> list[tuple[Path, Path]]:
+    labels = {p.stem: p for p in folders["val_labels"].iterdir()}
+    return [(p, labels[p.stem]) for p in sorted(folders["val_images"].iterdir()) if p.stem in labels]
+
+
+def _rand_f_cells(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[str, float]:
+    """Foreground-restricted Rand F of the cells (4-connected components of the ``cell`` class)
+    and the pixel error, as the ISBI 2012 challenge scores them (without border thinning)."""
+    from scipy import ndimage
+
+    import segscope
+    from segscope.io import read_label_png
+    from segscope.metrics import rand_f_score
+
+    cell = int(spec["cell_value"])
+    rand, errors = [], []
+    for image_path, label_path in _pairs(folders):
+        predicted = segscope.segment(segscope.imread(image_path), str(model)).class_map() == 1
+        truth = read_label_png(label_path) == cell
+        errors.append(float(np.mean(predicted != truth)))
+        rand.append(rand_f_score(ndimage.label(predicted)[0], ndimage.label(truth)[0]))
+    return {"rand_f": float(np.mean(rand)), "pixel_error": float(np.mean(errors))}
+
+
+def _miou(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[str, float]:
+    """Pooled mean IoU over the validation pairs (the card's ``ignore`` value not scored)."""
+    import segscope
+    from segscope.io import read_label_png
+    from segscope.metrics import Evaluator
+
+    evaluator = Evaluator(task="semantic", num_classes=int(spec["num_classes"]),
+                          ignore_index=spec.get("ignore"))
+    for image_path, label_path in _pairs(folders):
+        evaluator.update(segscope.segment(segscope.imread(image_path), str(model)).class_map(),
+                         read_label_png(label_path))
+    return {"miou": float(evaluator.compute()["miou"])}
+
+
+EVALUATIONS: dict[str, Callable[[Path, dict[str, Path], dict[str, Any]], dict[str, float]]] = {
+    "rand_f_cells": _rand_f_cells, "miou": _miou}
+
+
+# ----------------------------------------------------------------------------------- build
+def _fill(value: Any, data: Path, work: Path) -> Any:
+    if isinstance(value, str):
+        return value.format(data=data, work=work)
+    if isinstance(value, dict):
+        return {k: _fill(v, data, work) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, data, work) for v in value]
+    return value
+
+
+def _store(checkpoint_path: Path, target: Path, *, half: bool) -> None:
+    """The checkpoint without its training state, weights in fp16 when ``half``."""
+    import torch
+
+    from segscope.checkpoint import load_checkpoint, save_checkpoint
+
+    saved = load_checkpoint(checkpoint_path)
+    weights = {k: (v.half() if half and torch.is_floating_point(v) else v)
+               for k, v in saved.state_dict.items()}
+    save_checkpoint(target, dataclasses.replace(saved, state_dict=weights, training=None))
+
+
+def _seconds_per_image(model: Path, folders: dict[str, Path]) -> float:
+    import segscope
+
+    images = [segscope.imread(p) for p, _ in _pairs(folders)][:3]
+    segscope.segment(images[0], str(model))  # warm-up
+    start = time.perf_counter()
+    for image in images:
+        segscope.segment(image, str(model))
+    return (time.perf_counter() - start) / len(images)
+
+
+def build(card: ZooCard, *, data: Path, work: Path) -> ZooCard:
+    from segscope.train import TrainConfig, train
+
+    training = dict(card.training)
+    folders = SPLITS[training["split"]["strategy"]](training["split"], data, work)
+    recipe = _fill(training["recipe"], data, work)
+    recipe["data"].update({k: str(v) for k, v in folders.items()})
+    recipe["output"] = str(work / "run")
+    config = TrainConfig.from_dict(recipe)
+    last = work / "run" / "last.pt"
+    start = time.perf_counter()
+    result = train(config, resume=last if last.exists() else None, progress=True)
+    minutes = (time.perf_counter() - start) / 60
+    evaluation = training["evaluation"]
+    score = EVALUATIONS[evaluation["strategy"]]
+    full = score(result.checkpoint, folders, evaluation)
+    half_path = work / "half.pt"
+    _store(result.checkpoint, half_path, half=True)
+    half = score(half_path, folders, evaluation)
+    key = evaluation["metric"]
+    use_half = abs(half[key] - full[key]) < 1e-3
+    target = ZOO_DIR / card.weights
+    tmp = target.with_name(f".{target.name}.tmp")
+    _store(result.checkpoint, tmp, half=use_half)
+    os.replace(tmp, target)
+    figures = (half if use_half else full)
+    crop = int(recipe["data"].get("crop", 256))
+    batch = int(recipe.get("optim", {}).get("batch_size", 8))
+    training.update({"steps": result.steps, "epochs": result.epochs,
+                     "images_seen": result.steps * batch * int(recipe.get("optim", {}).get("accumulate", 1)),
+                     "crop": crop, "minutes_here": round(minutes, 1), "fp16": use_half,
+                     "fp32_figures": full})
+    seconds = _seconds_per_image(target, folders)
+    new = dataclasses.replace(
+        card, training=training,
+        figures=tuple(Figure(metric=m, value=round(v, 4), data=evaluation["data"],
+                             command=f"python -m segscope.zoo.build {card.name}",
+                             peer=_peer(evaluation, m)[0], peer_value=_peer(evaluation, m)[1])
+                      for m, v in figures.items()),
+        speed={"seconds_per_image": round(seconds, 3),
+               "description": f"{seconds:.2f} s per {evaluation['data_shape']} image on this 2-core CPU"},
+        sha256=sha256_of(target), size_bytes=target.stat().st_size)
+    path = ZOO_DIR / f"{card.name}.json"
+    tmp_card = path.with_name(f".{path.name}.tmp")
+    tmp_card.write_text(json.dumps(new.to_dict(), indent=2) + "\n")
+    os.replace(tmp_card, path)
+    return new
+
+
+def _peer(evaluation: dict[str, Any], metric: str) -> tuple[str | None, float | None]:
+    peer = evaluation.get("peer", {})
+    return (peer.get("name"), peer.get(metric)) if metric in peer else (None, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="zoo models to rebuild (default: all)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the datasets' folder")
+    parser.add_argument("--work", type=Path, default=Path("zoo_work"), help="work folder (resumable)")
+    args = parser.parse_args(argv)
+    cards = zoo_cards()
+    for name in args.names or sorted(cards):
+        if name not in cards:
+            parser.error(f"no zoo card {name!r}; cards: {sorted(cards)}")
+        made = build(cards[name], data=args.data, work=args.work / name)
+        print(made.describe(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
