@@ -83,3 +83,34 @@ def test_a_zoo_name_is_a_method_on_the_command_line(tmp_path, capsys):
 def test_an_unknown_method_lists_the_zoo_too():
     with pytest.raises(ValueError, match="zoo models: "):
         segscope.segment(np.zeros((8, 8), np.uint8), "no_such_method")
+
+
+def test_colour_masks_become_label_pngs_and_areas_stay_whole(tmp_path):
+    # The split the aerial card needs: whole areas held out, RGB masks turned into classes.
+    from segscope.io import read_label_png
+    from segscope.zoo.build import SPLITS
+
+    colours = {"#3C1098": 0, "#8429F6": 1, "#9B9B9B": 255}
+    rgb = {0: (0x3C, 0x10, 0x98), 1: (0x84, 0x29, 0xF6), 255: (0x9B, 0x9B, 0x9B)}
+    rng = np.random.default_rng(0)
+    truths = {}
+    for area in ("tile_1", "tile_2", "tile_3"):
+        (tmp_path / "data" / "aerial" / area / "images").mkdir(parents=True)
+        (tmp_path / "data" / "aerial" / area / "masks").mkdir(parents=True)
+        classes = rng.choice([0, 1, 255], size=(6, 7)).astype(np.uint8)
+        mask = np.zeros((6, 7, 3), np.uint8)
+        for value, colour in rgb.items():
+            mask[classes == value] = colour
+        segscope.imwrite(tmp_path / "data" / "aerial" / area / "images" / "part_1.png", mask)
+        segscope.imwrite(tmp_path / "data" / "aerial" / area / "masks" / "part_1.png", mask)
+        truths[area] = classes
+    spec = {"strategy": "colour_masks", "root": "aerial", "train": ["tile_1", "tile_2"], "val": ["tile_3"],
+            "colours": colours}
+    folders = SPLITS["colour_masks"](spec, tmp_path / "data", tmp_path / "work")
+    trained = sorted(p.name for p in folders["train_labels"].iterdir())
+    assert trained == ["tile_1_part_1.png", "tile_2_part_1.png"]
+    assert [p.name for p in folders["val_images"].iterdir()] == ["tile_3_part_1.png"]
+    assert np.array_equal(read_label_png(folders["val_labels"] / "tile_3_part_1.png"), truths["tile_3"])
+    spec["colours"] = {"#3C1098": 0}
+    with pytest.raises(ValueError, match=r"colours \['#"):
+        SPLITS["colour_masks"](spec, tmp_path / "data", tmp_path / "work2")

@@ -16,19 +16,19 @@ __all__ = ["Executor", "open_executor"]
 
 
 class Executor:
-    """Runs ``fn(item, **shared)`` for every item and yields the results as they finish."""
+    """Runs ``fn(item)`` for every item and yields the results as they finish."""
 
     description = "this process"
 
-    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, shared: dict[str, Any] | None = None,
-            desc: str = "", progress: bool = True, unit: str = "tile") -> Iterator[Any]:
+    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, desc: str = "", progress: bool = True,
+            unit: str = "tile") -> Iterator[Any]:
         from tqdm import tqdm
 
         items = list(items)
         with tqdm(total=len(items), desc=desc, unit=unit, disable=None if progress else True,
                   dynamic_ncols=True) as bar:
             for item in items:
-                yield fn(item, **(shared or {}))
+                yield fn(item)
                 bar.update()
 
     def close(self) -> None:
@@ -49,17 +49,15 @@ class DaskExecutor(Executor):
         self.cluster = cluster
         self.description = description
 
-    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, shared: dict[str, Any] | None = None,
-            desc: str = "", progress: bool = True, unit: str = "tile") -> Iterator[Any]:
+    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, desc: str = "", progress: bool = True,
+            unit: str = "tile") -> Iterator[Any]:
         from distributed import as_completed
         from tqdm import tqdm
 
         items = list(items)
         if not items:
             return
-        # Large shared inputs (a relabelling table) go to each worker once, not once per task.
-        scattered = {k: self.client.scatter(v, broadcast=True) for k, v in (shared or {}).items()}
-        futures = self.client.map(fn, items, pure=False, **scattered)
+        futures = self.client.map(fn, items, pure=False)
         try:
             with tqdm(total=len(items), desc=desc, unit=unit, disable=None if progress else True,
                       dynamic_ncols=True) as bar:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import shutil
 import time
@@ -179,17 +180,22 @@ def _tile_pass(tile: Tile, *, job: _Job) -> int:
     return tile.index
 
 
-def _relabel_pass(tile: Tile, *, job: _Job, names: np.ndarray, labels: np.ndarray) -> int:
+def _relabel_pass(item: tuple[Tile, np.ndarray], *, job: _Job) -> int:
+    """Write a tile's final numbers: its working labels mapped through its table (local label ->
+    final number, made by the main process from the tile's names)."""
+    tile, final_of_local = item
     group = _group(job.store)
-    lookup = _read_summary(Path(job.store), tile.index, ("lookup",))["lookup"]
-    # Labels seen only in the halo have names no core holds: they map to nothing (and no core
-    # pixel carries them).
-    where = np.minimum(np.searchsorted(names, lookup), len(names) - 1)
-    final_of_local = np.where((names[where] == lookup) & (lookup != 0), labels[where], 0)
     local = np.asarray(group["_ids"][tile.core])
     group["labels"][tile.core] = final_of_local[local].astype(job.label_dtype, copy=False)
     (Path(job.store) / "_relabelled" / str(tile.index)).touch()
     return tile.index
+
+
+def _final_numbers(lookup: np.ndarray, names: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """A tile's table from local label to final number. Labels seen only in its halo have names no
+    core holds: they map to 0 (and no core pixel carries them)."""
+    where = np.minimum(np.searchsorted(names, lookup), len(names) - 1)
+    return np.where((names[where] == lookup) & (lookup != 0), labels[where], 0)
 
 
 # ------------------------------------------------------------------------------------- job
@@ -260,10 +266,11 @@ def segment_tiled(
     """
     start = time.perf_counter()
     output = Path(output)
-    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+    if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1:
         raise ValueError(f"tile must be a whole number of pixels, at least 1; got {tile!r}")
-    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+    if isinstance(overlap, bool) or not isinstance(overlap, numbers.Integral) or overlap < 0:
         raise ValueError(f"overlap must be a whole number of pixels, at least 0; got {overlap!r}")
+    tile, overlap = int(tile), int(overlap)
     if output.suffix.lower() not in _OUTPUT_SUFFIXES:
         raise ValueError(f"{output}: the output must end in .zarr, .tif or .tiff")
     as_tiff = output.suffix.lower() in (".tif", ".tiff")
@@ -287,7 +294,7 @@ def segment_tiled(
         if method_plan is not None:
             plan = method_plan
         else:  # a model file: a worker reads its task, so this process never loads torch
-            model = resolved.model_path  # type: ignore[union-attr]
+            model = resolved.model_path
             task = next(iter(executor.map(_plans.model_task, [str(model)], progress=False)))
             plan = _plans.model_plan(model, dict(params or {}), overlap=overlap, task=task)
         try:
@@ -409,10 +416,10 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
         names, labels, objects = _numbering(plan, tiles, summaries, store)
         stages["joining seams"], clock = time.perf_counter() - clock, time.perf_counter()
         relabelled = {int(p.name) for p in (store / "_relabelled").iterdir()}
-        for _ in executor.map(partial(_relabel_pass, job=job),
-                              [t for t in tiles if t.index not in relabelled],
-                              shared={"names": names, "labels": labels},
-                              desc=f"{plan.method}: numbering", progress=progress):
+        work = [(t, _final_numbers(_read_summary(store, t.index, ("lookup",))["lookup"], names, labels))
+                for t in tiles if t.index not in relabelled]
+        for _ in executor.map(partial(_relabel_pass, job=job), work, desc=f"{plan.method}: numbering",
+                              progress=progress):
             pass
         details["objects"] = objects
         stages["numbering"] = time.perf_counter() - clock

@@ -57,8 +57,45 @@ def _split_by_folders(spec: dict[str, Any], data: Path, work: Path) -> dict[str,
     return {key: data / value for key, value in spec["folders"].items()}
 
 
+def _split_colour_masks(spec: dict[str, Any], data: Path, work: Path) -> dict[str, Path]:
+    """Areas (sub-folders of ``root``, each with ``images`` and ``masks`` folders) split whole into
+    train and validation, as the Dubai aerial set is held out by tile. Colour masks become label
+    PNGs through ``colours`` ({"#RRGGBB": class}); a colour not listed is refused by name."""
+    from segscope import imread
+    from segscope.io import write_label_png
+
+    lut = {int(code.lstrip("#"), 16): int(value) for code, value in spec["colours"].items()}
+    folders = {}
+    for part in ("train", "val"):
+        images_out, labels_out = work / "split" / part / "images", work / "split" / part / "labels"
+        images_out.mkdir(parents=True, exist_ok=True)
+        labels_out.mkdir(parents=True, exist_ok=True)
+        folders[f"{part}_images"], folders[f"{part}_labels"] = images_out, labels_out
+        for area in spec[part]:
+            masks = {p.stem: p for p in (data / spec["root"] / area / spec.get("masks", "masks")).iterdir()}
+            for image in sorted((data / spec["root"] / area / spec.get("images", "images")).iterdir()):
+                if image.stem not in masks:
+                    continue
+                stem = f"{area}_{image.stem}"
+                link = images_out / f"{stem}{image.suffix}"
+                if not link.exists():
+                    link.symlink_to(image.resolve())
+                target = labels_out / f"{stem}.png"
+                if target.exists():
+                    continue
+                rgb = imread(masks[image.stem])[..., :3].astype(np.int64)
+                codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+                found, inverse = np.unique(codes, return_inverse=True)
+                unknown = [f"#{c:06X}" for c in found.tolist() if c not in lut]
+                if unknown:
+                    raise ValueError(f"{masks[image.stem]}: colours {unknown} are not in the card's colours")
+                classes = np.array([lut[c] for c in found.tolist()], np.uint8)[inverse.reshape(codes.shape)]
+                write_label_png(target, classes)
+    return folders
+
+
 SPLITS: dict[str, Callable[[dict[str, Any], Path, Path], dict[str, Path]]] = {
-    "stems": _split_by_stems, "folders": _split_by_folders}
+    "stems": _split_by_stems, "folders": _split_by_folders, "colour_masks": _split_colour_masks}
 
 
 # ------------------------------------------------------------------------------ evaluation
