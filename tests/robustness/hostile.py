@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import struct
-import zlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,49 +17,15 @@ import numpy as np
 
 Maker = Callable[[Path], Callable[[], object]]
 
-
-def _png_header_only(width: int, height: int, colour_type: int = 0, depth: int = 8) -> bytes:
-    """A PNG whose header claims width x height and whose data is a few bytes (a bomb's shape)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + \
-        chunk(b"IEND", b"")
-
-
-def _tiff_claiming(path: Path, *, pages: int, height: int, width: int, samples: int = 1) -> None:
-    """A little TIFF (a few hundred bytes a page) whose pages each claim height x width x samples
-    bytes; every strip points at the same 16 bytes."""
-    entries_per_ifd = 9
-    ifd_size = 2 + 12 * entries_per_ifd + 4
-    data_offset = 8
-    out = bytearray(b"II*\x00" + struct.pack("<I", 8 + 16) + b"\x00" * 16)
-    for page in range(pages):
-        start = len(out)
-        bits_offset = start + ifd_size  # BitsPerSample values follow the IFD when samples > 1
-        tags = [
-            (256, 4, 1, width), (257, 4, 1, height),
-            (258, 3, samples, 8 if samples == 1 else bits_offset),
-            (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, data_offset), (277, 3, 1, samples),
-            (278, 4, 1, height), (279, 4, 1, 16),
-        ]
-        nxt = 0 if page == pages - 1 else bits_offset + (2 * samples if samples > 1 else 0)
-        out += struct.pack("<H", len(tags))
-        for code, kind, count, value in tags:
-            out += struct.pack("<HHII" if kind == 4 or count > 1 else "<HHIHH", code, kind, count,
-                               *((value,) if kind == 4 or count > 1 else (value, 0)))
-        out += struct.pack("<I", nxt)
-        if samples > 1:
-            out += struct.pack(f"<{samples}H", *([8] * samples))
-    path.write_bytes(bytes(out))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import _png_claiming, _tiff_claiming  # noqa: E402  (the corpus's bomb writers)
 
 
 def png_bomb(folder: Path) -> Callable[[], object]:
     from segscope.io import imread
 
     path = folder / "bomb.png"
-    path.write_bytes(_png_header_only(200_000, 200_000))
+    path.write_bytes(_png_claiming(200_000, 200_000))
     return lambda: imread(path)
 
 
@@ -68,7 +33,7 @@ def tiff_pages(folder: Path) -> Callable[[], object]:
     from segscope.io import image_info
 
     path = folder / "pages.tif"
-    _tiff_claiming(path, pages=20, height=100_000, width=100_000)
+    path.write_bytes(_tiff_claiming(20, 100_000, 100_000))
     return lambda: image_info(path)
 
 
@@ -76,7 +41,7 @@ def tiff_samples(folder: Path) -> Callable[[], object]:
     from segscope.io import imread
 
     path = folder / "samples.tif"
-    _tiff_claiming(path, pages=1, height=30_000, width=30_000, samples=200)
+    path.write_bytes(_tiff_claiming(1, 30_000, 30_000, 200))
     return lambda: imread(path)
 
 

@@ -13,24 +13,19 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def above_block_mean(gray: np.ndarray, sums: np.ndarray, n: int, offset_n: int) -> np.ndarray:
-    """``gray * n + offset_n > sums`` in 64-bit integers: the exact ``gray > mean - offset``."""
+def above_block_mean(gray: np.ndarray, sums: np.ndarray, n: float, offset: float,
+                     in_integers: bool) -> np.ndarray:
+    """``gray > sums / n - offset``: with ``in_integers`` (``n`` and ``offset`` pre-multiplied by
+    ``n`` given as whole numbers) as ``gray * n + offset > sums`` in 64-bit integers, exactly;
+    otherwise as ``(gray + offset) * n > sums`` in float64."""
     height, width = gray.shape
     out = np.empty((height, width), np.uint8)
     for r in prange(height):
         for c in range(width):
-            out[r, c] = np.int64(gray[r, c]) * n + offset_n > np.int64(sums[r, c])
-    return out
-
-
-@njit(cache=True, parallel=True)
-def above_block_mean_float(gray: np.ndarray, sums: np.ndarray, n: float, offset: float) -> np.ndarray:
-    """``(gray + offset) * n > sums`` in float64, for offsets that are not whole in sum units."""
-    height, width = gray.shape
-    out = np.empty((height, width), np.uint8)
-    for r in prange(height):
-        for c in range(width):
-            out[r, c] = (np.float64(gray[r, c]) + offset) * n > np.float64(sums[r, c])
+            if in_integers:
+                out[r, c] = np.int64(gray[r, c]) * np.int64(n) + np.int64(offset) > np.int64(sums[r, c])
+            else:
+                out[r, c] = (np.float64(gray[r, c]) + offset) * n > np.float64(sums[r, c])
     return out
 
 

@@ -471,13 +471,13 @@ def window_sums(gray: np.ndarray, size: int, *, squares: bool = False, edge_repe
 
 def _above_local_mean(gray: np.ndarray, block_size: int, offset: float) -> np.ndarray:
     """``gray > mean(block) - offset`` for an integer image, with the block sums counted exactly."""
-    from ._pixel_kernels import above_block_mean, above_block_mean_float
+    from ._pixel_kernels import above_block_mean
 
     sums, _ = window_sums(gray, block_size)
     n = block_size * block_size
     if sums.dtype == np.int32 and float(offset * n).is_integer():  # all in integers: no rounding
-        return above_block_mean(gray, sums, n, int(offset * n))
-    return above_block_mean_float(gray, sums, float(n), float(offset))
+        return above_block_mean(gray, sums, float(n), float(offset * n), True)
+    return above_block_mean(gray, sums, float(n), float(offset), False)
 
 
 def _above_local_threshold(gray: np.ndarray, size: int, k: float, r: float, *, sauvola: bool
