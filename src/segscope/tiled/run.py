@@ -404,9 +404,10 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
     for _ in executor.map(partial(_tile_pass, job=job), todo, desc=f"{plan.method}: tiles",
                           progress=progress):
         pass
-    summary_fields = ("ids", "counts", "firsts", "top", "bottom", "left", "right") if plan.stitches \
-        else ("class_pixels",)
+    summary_fields = ("ids", "counts", "firsts", "top", "bottom", "left", "right", "lookup") \
+        if plan.stitches else ("class_pixels",)
     summaries = {t.index: _read_summary(store, t.index, summary_fields) for t in tiles}
+    lookups = {i: s.pop("lookup") for i, s in summaries.items() if "lookup" in s}
     stages["tiles"], clock = time.perf_counter() - clock, time.perf_counter()
 
     # 3. Objects: join pieces across seams, then number them 1..n.
@@ -416,8 +417,8 @@ def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[st
         names, labels, objects = _numbering(plan, tiles, summaries, store)
         stages["joining seams"], clock = time.perf_counter() - clock, time.perf_counter()
         relabelled = {int(p.name) for p in (store / "_relabelled").iterdir()}
-        work = [(t, _final_numbers(_read_summary(store, t.index, ("lookup",))["lookup"], names, labels))
-                for t in tiles if t.index not in relabelled]
+        work = [(t, _final_numbers(lookups[t.index], names, labels)) for t in tiles
+                if t.index not in relabelled]
         for _ in executor.map(partial(_relabel_pass, job=job), work, desc=f"{plan.method}: numbering",
                               progress=progress):
             pass
