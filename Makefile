@@ -37,10 +37,12 @@ fuzz: $(STAMP)
 		--timeout 1800 tests/robustness/test_fuzz_readers.py tests/robustness/test_method_parameters.py
 
 # Retrain every zoo model from its card's recipe (fixed epochs; resumable: run it again after an
-# interruption) and rewrite the cards' figures. ZOO= names some models only. Needs ../shared/data.
+# interruption or a time box) and rewrite the cards' figures. ZOO= names some models only;
+# ZOO_MINUTES= time-boxes each model for this call. Needs ../shared/data.
 ZOO ?=
+ZOO_MINUTES ?=
 zoo: $(STAMP)
-	$(BIN)/python -m segscope.zoo.build $(ZOO)
+	$(BIN)/python -m segscope.zoo.build $(ZOO) $(if $(ZOO_MINUTES),--minutes $(ZOO_MINUTES))
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

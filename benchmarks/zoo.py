@@ -1,13 +1,18 @@
 """A zoo model against a peer trained by the same recipe, scored the same way, in one run.
 
-    python benchmarks/zoo.py membranes [--peer smp_unet] [--work bench_out/zoo]
+    python benchmarks/zoo.py membranes [--peer smp_unet] [--work bench_out/zoo] [--tiled 512]
 
 The shipped model (``segscope.zoo``) is scored on its card's held-out data with its card's
 evaluation; the peer (segmentation_models_pytorch's Unet with a ResNet-18 encoder and no
 pretrained weights, by default) is trained on the card's split with the card's recipe (same data,
 augmentation, optimiser, batch and number of epochs, so the same number of steps), then scored the
 same way. It prints both and their difference, and with ``--write-card`` records the peer's figures
-on the card.
+on the card. The peer's run resumes from its work folder, so a second call scores without training.
+
+It also draws held-out images next to their truth, our prediction and the peer's, in the card's
+colours (``--picture``, black where the truth is unlabelled). With ``--tiled TILE``, the largest
+held-out image is segmented again as a tiled job (``segscope.segment_tiled``, TILE-pixel tiles) and
+compared with the whole-image prediction: time, peak memory and agreement, and a picture.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from deep_common import register_peer
-from segscope.zoo import ZOO_DIR, zoo_card
-from segscope.zoo.build import DEFAULT_DATA, EVALUATIONS, SPLITS, _fill
+import numpy as np
+
+from deep_common import colour_panel, register_peer
+from segscope.zoo import ZOO_DIR, ZooCard, zoo_card
+from segscope.zoo.build import DEFAULT_DATA, EVALUATIONS, SPLITS, _fill, _pairs
 
 
 def main() -> int:
@@ -31,6 +39,9 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--work", type=Path, default=Path("bench_out/zoo"))
     parser.add_argument("--write-card", action="store_true", help="record the peer's figures on the card")
+    parser.add_argument("--picture", type=Path, help="default: docs/figures/zoo_NAME.png")
+    parser.add_argument("--rows", type=int, default=4, help="held-out images in the picture")
+    parser.add_argument("--tiled", type=int, help="also run the largest held-out image as a tiled job")
     args = parser.parse_args()
     from segscope.train import TrainConfig, train
     from segscope.zoo import verified_weights
@@ -48,8 +59,9 @@ def main() -> int:
     recipe["model"] = {"name": args.peer, "options": {}}
     recipe["data"].update({k: str(v) for k, v in folders.items()})
     recipe["output"] = str(work / args.peer)
+    last = work / args.peer / "last.pt"
     start = time.perf_counter()
-    result = train(TrainConfig.from_dict(recipe), progress=False)
+    result = train(TrainConfig.from_dict(recipe), resume=last if last.exists() else None, progress=False)
     minutes = (time.perf_counter() - start) / 60
     theirs = score(result.checkpoint, folders, evaluation)
 
@@ -69,7 +81,86 @@ def main() -> int:
                         if f.metric in theirs else f for f in card.figures)
         path = ZOO_DIR / f"{args.name}.json"
         path.write_text(json.dumps(dataclasses.replace(card, figures=figures).to_dict(), indent=2) + "\n")
+    root = Path(__file__).resolve().parents[1]
+    picture = args.picture or root / "docs" / "figures" / f"zoo_{args.name}.png"
+    pairs = _pairs(folders)
+    chosen = [pairs[round(k)] for k in np.linspace(0, len(pairs) - 1, min(args.rows, len(pairs)))]
+    _picture(card, chosen, [str(verified_weights(args.name)), str(result.checkpoint)], picture)
+    print(f"picture: {picture} (image | truth | {args.name} | {args.peer})")
+    if args.tiled:
+        _tiled(card, max(pairs, key=lambda p: p[0].stat().st_size)[0], args.tiled, work)
     return 0
+
+
+def _colours(card: ZooCard, classes: np.ndarray) -> np.ndarray:
+    """Class indices in the card's colours; values outside the classes (unlabelled) black."""
+    table = np.zeros((256, 3), np.uint8)
+    table[: len(card.colours)] = card.colours
+    return table[np.clip(classes, 0, 255)]
+
+
+def _small(picture: np.ndarray, height: int, *, labels: bool) -> np.ndarray:
+    from PIL import Image
+
+    if picture.shape[0] <= height:
+        return picture
+    width = round(picture.shape[1] * height / picture.shape[0])
+    resample = Image.Resampling.NEAREST if labels else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(picture).resize((width, height), resample))
+
+
+def _truth(card: ZooCard, path: Path) -> np.ndarray:
+    """The label file as class indices, through the recipe's ``label_map``."""
+    from segscope.io import read_label_png
+
+    labels = read_label_png(path).astype(np.int64)
+    mapping: dict[Any, Any] = card.training["recipe"]["data"].get("label_map") or {}
+    out = labels.copy()
+    for source, target in mapping.items():
+        out[labels == int(source)] = int(target)
+    return out
+
+
+def _picture(card: ZooCard, pairs: list[tuple[Path, Path]], models: list[str], path: Path) -> None:
+    import segscope
+
+    rows = []
+    for image_path, label_path in pairs:
+        image = segscope.imread(image_path)
+        shown = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
+        panels = [_small(shown.astype(np.uint8), 256, labels=False),
+                  _small(_colours(card, _truth(card, label_path)), 256, labels=True)]
+        panels += [_small(_colours(card, segscope.segment(image, m).class_map()), 256, labels=True)
+                   for m in models]
+        rows.append(panels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    colour_panel(rows, path)
+
+
+def _tiled(card: ZooCard, image_path: Path, tile: int, work: Path) -> None:
+    """The largest held-out image as a tiled job against the whole-image prediction."""
+    import segscope
+    from segscope.tiled import segment_tiled
+
+    image = segscope.imread(image_path)
+    start = time.perf_counter()
+    whole = segscope.segment(image, card.name).class_map()
+    whole_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    tiled = segment_tiled(image_path, card.name, work / "tiled.zarr", tile=tile, overlap=tile // 8,
+                          workers=1, overwrite=True, progress=False)
+    tiled_seconds = time.perf_counter() - start
+    labels = tiled.read()
+    agree = float(np.mean(labels == whole))
+    size = f"{image.shape[1]}x{image.shape[0]}"
+    print(f"\ntiled job on the largest held-out image, {image_path.name} ({size}): {tiled_seconds:.1f} s in "
+          f"{tile}-pixel tiles (overlap {tile // 8}) against {whole_seconds:.1f} s whole; "
+          f"{100 * agree:.2f}% of pixels agree")
+    root = Path(__file__).resolve().parents[1]
+    picture = root / "docs" / "figures" / f"zoo_{card.name}_tiled.png"
+    shown = [_small(image[..., :3], 512, labels=False), _small(_colours(card, labels), 512, labels=True)]
+    colour_panel([shown], picture)
+    print(f"picture: {picture} (image | tiled prediction)")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,9 @@ class ScheduleConfig:
     max_minutes: float | None = field(default=None, metadata=flag(
         "--minutes", "stop after this much training time (the learning rate decays with the clock)"))
     patience: int | None = field(default=None, metadata=flag(
-        "--patience", "stop after N epochs without a better validation score"))
+        "--patience", "stop after N validations without a better score"))
+    val_every: int = field(default=1, metadata=flag(
+        "--val-every", "validate every N epochs (and after the last); small datasets make short epochs"))
 
 
 @dataclass
@@ -177,8 +179,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {optim.optimizer!r}")
         if schedule.schedule not in ("poly", "cosine", "constant"):
             raise ValueError(f"schedule must be 'poly', 'cosine' or 'constant', got {schedule.schedule!r}")
-        if optim.batch_size < 1 or optim.accumulate < 1 or schedule.epochs < 1:
-            raise ValueError("batch_size, accumulate and epochs must be positive")
+        if optim.batch_size < 1 or optim.accumulate < 1 or schedule.epochs < 1 or schedule.val_every < 1:
+            raise ValueError("batch_size, accumulate, epochs and val_every must be positive")
         if data.class_names is not None and len(data.class_names) != data.num_classes:
             raise ValueError(f"{len(data.class_names)} class names for {data.num_classes} classes")
         if (data.val_images is None) != (data.val_labels is None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from segscope.models import SegmentationModel, get_model, list_models
+from segscope.models import SegmentationModel, get_model, get_model_info, list_models
 
 SMALL = {  # small widths keep the suite fast; the architecture is the same
     "unet": {"base_width": 8, "depth": 3},
@@ -13,11 +13,14 @@ SMALL = {  # small widths keep the suite fast; the architecture is the same
     "deeplabv3plus": {},
     "segformer": {"variant": "b0"},
     "vit": {"dim": 64, "depth": 2, "heads": 4},
+    "swiftnet": {"width": 0.25, "decoder_width": 16},
 }
 
 
 def test_registry_lists_every_family():
-    assert set(list_models()) >= {"fcn", "unet", "deeplabv3plus", "segformer", "vit"}
+    assert set(list_models()) >= {"fcn", "unet", "deeplabv3plus", "segformer", "vit", "swiftnet"}
+    # Every registered network that returns logits is exercised below.
+    assert {n for n in list_models() if get_model_info(n).task == "semantic"} <= set(SMALL)
     with pytest.raises(ValueError, match="unknown model 'nope'; available"):
         get_model("nope", num_classes=2)
     with pytest.raises(TypeError, match="unet"):
@@ -79,3 +82,18 @@ def test_backbone_weights_load_from_a_local_file(tmp_path):
     assert torch.allclose(grey.backbone.conv1.weight, expected)
     with pytest.raises(ValueError, match="neither an existing file"):
         get_model("fcn", num_classes=2, weights_backbone=str(tmp_path / "missing.pth"))
+
+
+def test_swiftnet_encoder_at_full_width_is_resnet18():
+    """At width 1 the encoder has exactly torchvision's ResNet-18 layers (less its classifier)."""
+    import torchvision
+
+    model = get_model("swiftnet", num_classes=3, width=1.0)
+    ours = sum(p.numel() for part in (model.stem, model.stages) for p in part.parameters())
+    reference = torchvision.models.resnet18(weights=None)
+    theirs = sum(p.numel() for name, p in reference.named_parameters() if not name.startswith("fc."))
+    assert ours == theirs
+    half = get_model("swiftnet", num_classes=3, width=0.5)
+    assert [stage[0].conv1[0].out_channels for stage in half.stages] == [32, 64, 128, 256]
+    with pytest.raises(ValueError, match="width must be between"):
+        get_model("swiftnet", num_classes=3, width=0.0)

@@ -95,6 +95,26 @@ def test_resume_continues_exactly(toy_dataset, tmp_path):
     assert a.inputs.dtype == "uint8" and 0 <= a.inputs.value_range[0] < a.inputs.value_range[1] <= 255
 
 
+def test_validation_every_n_epochs_and_after_the_last(toy_dataset, tmp_path):
+    result = train(_config(toy_dataset, tmp_path / "a", epochs=5, val_every=2), progress=False)
+    history = load_checkpoint(tmp_path / "a" / "last.pt").scores.history
+    assert [r["epoch"] for r in history if "val_miou" in r] == [2, 4, 5]
+    assert len(history) == 5 and result.best_epoch in (2, 4, 5)
+    with pytest.raises(ValueError, match="val_every must be positive"):
+        _config(toy_dataset, tmp_path / "b", val_every=0).validate()
+
+
+def test_a_time_box_ends_at_an_epoch_and_the_same_call_continues(toy_dataset, tmp_path):
+    boxed = train(_config(toy_dataset, tmp_path / "a", epochs=3), stop_after_minutes=0, progress=False)
+    assert boxed.epochs == 1
+    last = tmp_path / "a" / "last.pt"
+    resumed = train(_config(toy_dataset, tmp_path / "a", epochs=3), resume=last, progress=False)
+    finished = train(_config(toy_dataset, tmp_path / "a", epochs=3), resume=last, progress=False)
+    assert resumed.epochs == finished.epochs == 3 and finished.steps == resumed.steps
+    seconds = [row["seconds"] for row in finished.history]
+    assert seconds == sorted(seconds) and len(seconds) == 3  # training time summed over the calls
+
+
 def test_resume_refuses_other_settings(toy_dataset, tmp_path):
     train(_config(toy_dataset, tmp_path / "b", epochs=2), stop_after_epoch=1, progress=False)
     with pytest.raises(ValueError, match=r"other settings \(optim\.lr: 0\.001 there, 0\.01 now\)"):

@@ -36,6 +36,12 @@ def test_a_zoo_model_loads_checks_and_segments_with_its_declared_classes(name):
     saved = load_checkpoint(path)
     assert tuple(saved.class_names) == card.class_names
     assert saved.training is None  # weights only: no optimizer state ships
+    assert saved.inputs.channels == int(card.inputs["bands"])
+    # The network's last layer has one output per declared class.
+    from segscope.models import get_model
+
+    net = get_model(saved.model, **{**saved.options, "num_classes": len(card.class_names)})
+    net.load_state_dict({k: v.float() for k, v in saved.state_dict.items()})
     bands = int(card.inputs["bands"])
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (64, 80) if bands == 1 else (64, 80, bands)).astype(card.inputs["dtype"])
@@ -66,8 +72,8 @@ def test_a_changed_byte_in_the_weights_is_refused(tmp_path, monkeypatch):
         zoo.zoo_cards.cache_clear()
 
 
-def test_a_zoo_name_is_a_method_on_the_command_line(tmp_path, capsys):
-    name = sorted(CARDS)[0]
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_a_zoo_name_is_a_method_on_the_command_line(name, tmp_path, capsys):
     card = CARDS[name]
     image = np.random.default_rng(1).integers(0, 256, (40, 48) if card.inputs["bands"] == 1 else
                                               (40, 48, card.inputs["bands"])).astype(np.uint8)
@@ -78,6 +84,18 @@ def test_a_zoo_name_is_a_method_on_the_command_line(tmp_path, capsys):
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
     assert f"{name} (v{card.version}" in listing and card.sha256[:12] in listing
+
+
+def test_a_zoo_model_exports_to_onnx_and_gives_the_same_classes(tmp_path):
+    pytest.importorskip("onnxruntime")
+    name = min(CARDS, key=lambda n: CARDS[n].size_bytes)
+    card = CARDS[name]
+    shape = (64, 64) if card.inputs["bands"] == 1 else (64, 64, card.inputs["bands"])
+    image = np.random.default_rng(2).integers(0, 256, shape).astype(np.uint8)
+    onnx_file = tmp_path / f"{name}.onnx"
+    assert main(["export", "--checkpoint", name, "--tile", "64", "-o", str(onnx_file)]) == 0
+    exported = segscope.segment(image, onnx_file).class_map()
+    assert np.mean(exported == segscope.segment(image, name).class_map()) > 0.99
 
 
 def test_an_unknown_method_lists_the_zoo_too():
@@ -114,3 +132,51 @@ def test_colour_masks_become_label_pngs_and_areas_stay_whole(tmp_path):
     spec["colours"] = {"#3C1098": 0}
     with pytest.raises(ValueError, match=r"colours \['#"):
         SPLITS["colour_masks"](spec, tmp_path / "data", tmp_path / "work2")
+
+
+def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
+    """``python -m segscope.zoo.build`` end to end on a toy card: split by stems, a time box that
+    stops the first call with nothing written, then the same call finishing and rewriting weights,
+    sha256, figures and training facts."""
+    import json
+
+    from segscope.io import write_label_png
+    from segscope.zoo import build
+
+    rng = np.random.default_rng(0)
+    for folder in ("image", "label"):
+        (tmp_path / "data" / "toy" / folder).mkdir(parents=True)
+    for k in range(6):
+        label = np.zeros((32, 32), np.uint8)
+        label[rng.integers(0, 16):, rng.integers(0, 16):] = 1
+        segscope.imwrite(tmp_path / "data" / "toy" / "image" / f"{k}.png",
+                         (label * 150 + rng.integers(0, 60, label.shape)).astype(np.uint8))
+        write_label_png(tmp_path / "data" / "toy" / "label" / f"{k}.png", label)
+    card = json.loads((zoo.ZOO_DIR / "membranes.json").read_text())
+    card.update(name="toy", weights="toy.pt", sha256="", size_bytes=0, figures=[], speed={}, notes=[])
+    card["training"] = {
+        "split": {"strategy": "stems", "images": "toy/image", "labels": "toy/label", "held_out": ["5"]},
+        "recipe": {"model": {"name": "unet", "options": {"base_width": 4, "depth": 2}},
+                   "data": {"num_classes": 2, "class_names": ["membrane", "cell"], "crop": 32},
+                   "optim": {"batch_size": 5}, "schedule": {"epochs": 2}, "seed": 0},
+        "evaluation": {"strategy": "miou", "metric": "miou", "num_classes": 2, "data": "toy 5",
+                       "data_shape": "32x32"}}
+    zoo_dir = tmp_path / "zoo"
+    zoo_dir.mkdir()
+    (zoo_dir / "toy.json").write_text(json.dumps(card))
+    monkeypatch.setattr(zoo, "ZOO_DIR", zoo_dir)
+    monkeypatch.setattr(build, "ZOO_DIR", zoo_dir)
+    zoo.zoo_cards.cache_clear()
+    try:
+        args = ["toy", "--data", str(tmp_path / "data"), "--work", str(tmp_path / "work")]
+        assert build.main([*args, "--minutes", "0"]) == 3  # one epoch, then the time box
+        assert not (zoo_dir / "toy.pt").exists()
+        assert build.main(args) == 0
+        zoo.zoo_cards.cache_clear()
+        made = zoo.zoo_card("toy")
+        assert made.sha256 == zoo.sha256_of(zoo_dir / "toy.pt")
+        assert made.training["steps"] == 2 and made.training["images_seen"] == 10
+        assert [f.metric for f in made.figures] == ["miou"] and 0 <= made.figures[0].value <= 1
+        assert made.speed["seconds_per_image"] > 0
+    finally:
+        zoo.zoo_cards.cache_clear()

@@ -89,6 +89,7 @@ def train(
     *,
     resume: str | Path | None = None,
     stop_after_epoch: int | None = None,
+    stop_after_minutes: float | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train a model as ``config`` says; return the best validation score and where it was saved.
@@ -102,8 +103,9 @@ def train(
     Writes ``last.pt`` (every epoch, to resume) and ``best.pt`` (best validation score) into
     ``config.output``, and the per-epoch log as ``log.csv`` and ``log.json``. ``resume`` continues
     from a ``last.pt`` exactly where it stopped (same schedule, same data order, same random
-    state); ``stop_after_epoch`` ends this call early, as an interruption would, without
-    changing the schedule.
+    state); ``stop_after_epoch`` and ``stop_after_minutes`` (checked at the end of each epoch) end
+    this call early, as an interruption would, without changing the schedule: a time box for a
+    fixed-length recipe, continued by the same call with ``resume``.
 
     Started by ``torchrun --nproc_per_node=N``, it trains with DistributedDataParallel: each
     process takes one GPU (or a CPU share), ``batch_size`` images per step and its part of each
@@ -116,7 +118,7 @@ def train(
     world.start(device)
     try:
         return _Run(config, world, device, progress=progress and world.main).fit(
-            resume=resume, stop_after_epoch=stop_after_epoch)
+            resume=resume, stop_after_epoch=stop_after_epoch, stop_after_minutes=stop_after_minutes)
     finally:
         world.stop()
 
@@ -231,24 +233,30 @@ class _Run:
         )
 
     # -------------------------------------------------------------------------- loop
-    def fit(self, *, resume: str | Path | None, stop_after_epoch: int | None) -> TrainResult:
+    def fit(self, *, resume: str | Path | None, stop_after_epoch: int | None,
+            stop_after_minutes: float | None) -> TrainResult:
         if resume is not None:
             self.resume_from(resume)
         started = time.perf_counter()
         self.clock["start"] = started
         epochs = self.config.schedule.epochs
-        epoch = self.state.epoch
+        done = self.state.epoch  # epochs finished; a finished run resumed trains none
+        # The log's "seconds" count training time over every call of a resumed run.
+        before = float(self.state.history[-1].get("seconds", 0.0)) if self.state.history else 0.0
         for epoch in range(self.state.epoch, epochs):
             losses, out_of_time = self.train_epoch(epoch)
+            done = epoch + 1
             row: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "step": self.state.step,
                 "loss": float(np.mean(losses)) if losses else None,
                 "lr": self.scheduler.get_last_lr()[0],
-                "seconds": time.perf_counter() - started,
+                "seconds": before + time.perf_counter() - started,
             }
+            last = epoch + 1 == epochs or out_of_time
             if self.world.main:  # one process validates, saves and logs
-                self.validate_and_save(epoch, row)
+                self.validate_and_save(
+                    epoch, row, validate=last or (epoch + 1) % self.config.schedule.val_every == 0)
             if self.progress:
                 from tqdm.auto import tqdm
 
@@ -260,8 +268,11 @@ class _Run:
                 break
             if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
                 break
+            if stop_after_minutes is not None and self.world.from_main(
+                    float(time.perf_counter() - started >= 60 * stop_after_minutes), self.device):
+                break
         s = self.state
-        return TrainResult(self.prepared.metric, s.best_score, s.best_epoch, epoch + 1, s.step,
+        return TrainResult(self.prepared.metric, s.best_score, s.best_epoch, done, s.step,
                            time.perf_counter() - started, s.history, self.out / "best.pt")
 
     def train_epoch(self, epoch: int) -> tuple[list[float], bool]:
@@ -297,22 +308,25 @@ class _Run:
                 return losses, True
         return losses, False
 
-    def validate_and_save(self, epoch: int, row: dict[str, Any]) -> None:
+    def validate_and_save(self, epoch: int, row: dict[str, Any], *, validate: bool) -> None:
+        """Log the epoch and save ``last.pt``; when ``validate``, score it and keep ``best.pt``."""
         s, metric = self.state, self.prepared.metric
-        row.update(self.prepared.validate())
+        if validate:
+            row.update(self.prepared.validate())
         s.history.append(row)
-        if metric not in row or row[metric] > s.best_score:
+        if validate and (metric not in row or row[metric] > s.best_score):
             s.best_score = row.get(metric, s.best_score)
             s.best_epoch = epoch + 1
             s.stale = 0
             save_checkpoint(self.out / "best.pt", self.checkpoint(epoch + 1))
-        else:
+        elif validate:
             s.stale += 1
         save_checkpoint(self.out / "last.pt", self.checkpoint(epoch + 1))
         _write_logs(self.out, s.history)
 
 
-_MAY_CHANGE = {"schedule.epochs", "schedule.max_minutes", "schedule.patience", "data.workers", "device",
+_MAY_CHANGE = {"schedule.epochs", "schedule.max_minutes", "schedule.patience", "schedule.val_every",
+               "data.workers", "device",
                "output"}
 """What a resumed run may set differently from the run it continues."""
 

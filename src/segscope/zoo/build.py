@@ -7,7 +7,8 @@ the checkpoint that scored best on the validation data; store its weights in fp1
 the held-out figure by less than 0.001 (else in fp32); score the held-out data with the card's
 ``evaluation`` strategy; time inference on this machine; and rewrite the card (figures, steps and
 images seen, sha256, size, speed). Training resumes from the work folder's ``last.pt`` when a
-run was interrupted (the same command again).
+run was interrupted (the same command again); ``--minutes`` time-boxes each call, so a long recipe
+can be trained in several sittings with the same result.
 
 A card declares its split and its evaluation by naming one of the strategies below; adding a model
 adds a card (and its weights) and touches nothing here unless it needs a new strategy.
@@ -175,7 +176,9 @@ def _seconds_per_image(model: Path, folders: dict[str, Path]) -> float:
     return (time.perf_counter() - start) / len(images)
 
 
-def build(card: ZooCard, *, data: Path, work: Path) -> ZooCard:
+def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None) -> ZooCard | None:
+    """Train ``card``'s recipe (resuming), score it and rewrite its weights and card; ``None``
+    when ``minutes`` ran out first (nothing is written; the same call continues)."""
     from segscope.train import TrainConfig, train
 
     training = dict(card.training)
@@ -185,9 +188,13 @@ def build(card: ZooCard, *, data: Path, work: Path) -> ZooCard:
     recipe["output"] = str(work / "run")
     config = TrainConfig.from_dict(recipe)
     last = work / "run" / "last.pt"
-    start = time.perf_counter()
-    result = train(config, resume=last if last.exists() else None, progress=True)
-    minutes = (time.perf_counter() - start) / 60
+    result = train(config, resume=last if last.exists() else None, stop_after_minutes=minutes,
+                   progress=True)
+    if result.epochs < config.schedule.epochs:
+        print(f"{card.name}: time box over at epoch {result.epochs} of {config.schedule.epochs}; "
+              "run the same command to continue", flush=True)
+        return None
+    trained_minutes = float(result.history[-1]["seconds"]) / 60 if result.history else 0.0
     evaluation = training["evaluation"]
     score = EVALUATIONS[evaluation["strategy"]]
     full = score(result.checkpoint, folders, evaluation)
@@ -205,7 +212,7 @@ def build(card: ZooCard, *, data: Path, work: Path) -> ZooCard:
     batch = int(recipe.get("optim", {}).get("batch_size", 8))
     training.update({"steps": result.steps, "epochs": result.epochs,
                      "images_seen": result.steps * batch * int(recipe.get("optim", {}).get("accumulate", 1)),
-                     "crop": crop, "minutes_here": round(minutes, 1), "fp16": use_half,
+                     "crop": crop, "minutes_here": round(trained_minutes, 1), "fp16": use_half,
                      "fp32_figures": full})
     seconds = _seconds_per_image(target, folders)
     new = dataclasses.replace(
@@ -234,14 +241,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="zoo models to rebuild (default: all)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the datasets' folder")
     parser.add_argument("--work", type=Path, default=Path("zoo_work"), help="work folder (resumable)")
+    parser.add_argument("--minutes", type=float, help="time box per model for this call (then resume)")
     args = parser.parse_args(argv)
     cards = zoo_cards()
+    unfinished = 0
     for name in args.names or sorted(cards):
         if name not in cards:
             parser.error(f"no zoo card {name!r}; cards: {sorted(cards)}")
-        made = build(cards[name], data=args.data, work=args.work / name)
-        print(made.describe(), flush=True)
-    return 0
+        made = build(cards[name], data=args.data, work=args.work / name, minutes=args.minutes)
+        if made is None:
+            unfinished += 1
+        else:
+            print(made.describe(), flush=True)
+    return 3 if unfinished else 0
 
 
 if __name__ == "__main__":
