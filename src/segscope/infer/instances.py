@@ -16,7 +16,7 @@ import numpy as np
 
 from ..checkpoint import Checkpoint
 from ..result import Provenance, Segmentation
-from .predictor import build_network, normalise_image, predictor_class, predicts
+from .predictor import build_network, normalise_image, predictor_of, predicts
 
 __all__ = ["CentrePredictor", "DetectionPredictor", "InstanceSegmenter"]
 
@@ -57,7 +57,7 @@ class InstanceSegmenter:
         from ..checkpoint import load_checkpoint
 
         checkpoint = load_checkpoint(path)
-        family: Any = predictor_class(checkpoint.task, source=str(path))
+        family: Any = predictor_of(checkpoint, source=str(path))
         if not issubclass(family, InstanceSegmenter):
             raise ValueError(f"{path}: a {checkpoint.task} model, not an instance or panoptic one")
         predictor: InstanceSegmenter = family.from_checkpoint_data(checkpoint, device=device, name=str(path))

@@ -1,5 +1,5 @@
-"""Opening a model file as a predictor: the checkpoint's task picks the class, a small cache
-keeps the last few open."""
+"""Opening a model file as a predictor: the checkpoint's model family picks the class, a small
+cache keeps the last few open."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import load_checkpoint
-from .instances import InstanceSegmenter  # noqa: F401  (registers the instance predictor)
-from .predictor import Predictor, predictor_class
+from .instances import InstanceSegmenter  # noqa: F401  (registers the instance predictors)
+from .predictor import Predictor, predictor_of
 from .segmenter import Segmenter
+from .star import StarPredictor  # noqa: F401  (registers the star-convex polygon predictor)
 
 __all__ = ["CACHE_SIZE", "load_predictor", "predictor_for"]
 
@@ -32,7 +33,7 @@ def load_predictor(
     if path.suffix == ".onnx":
         return Segmenter.from_onnx(path)
     checkpoint = load_checkpoint(path)
-    cls: Any = predictor_class(checkpoint.task, source=str(path))
+    cls: Any = predictor_of(checkpoint, source=str(path))
     predictor: Predictor = cls.from_checkpoint_data(checkpoint, device=device, tile=tile, name=str(path))
     return predictor
 

@@ -1,8 +1,11 @@
 """What every trained model offers as a method: the predictor protocol, and what they share.
 
 A predictor has a ``task``, its ``class_names`` and ``segment(image, **options) -> Segmentation``.
-Predictor classes say which checkpoint tasks they run with :func:`predicts`; loading a file picks
-the class by the checkpoint's task (:mod:`segscope.infer.loading`), with no list of names.
+Predictor classes say what they decode with :func:`predicts`: a task's usual output
+(``"semantic"`` logits, ``"instance"`` detections, ``"panoptic"`` centres and offsets), or the
+name a family declares with ``register_model(..., predictor=...)`` when its output needs its own
+decoding (``"star_polygons"``). Loading a file picks the class by the checkpoint's model family
+(:func:`predictor_of`), with no list of names.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from ..checkpoint import Checkpoint
 from ..imagecheck import check_image
 from ..result import Segmentation
 
-__all__ = ["Predictor", "build_network", "normalise_image", "predictor_class", "predicts",
+__all__ = ["Predictor", "build_network", "normalise_image", "predictor_class", "predictor_of", "predicts",
            "to_training_units"]
 
 
@@ -41,30 +44,42 @@ class Predictor(Protocol):
         semantic models, ``score_threshold`` and ``min_area`` for instance models)."""
 
 
-_BY_TASK: dict[str, Callable[..., Predictor]] = {}
+_DECODERS: dict[str, Callable[..., Predictor]] = {}
 
 
-def predicts(*tasks: str) -> Callable[[type], type]:
-    """Class decorator: this predictor runs checkpoints of ``tasks``; it is built with
-    ``cls.from_checkpoint_data(checkpoint, device=..., tile=..., name=...)``."""
+def predicts(*outputs: str) -> Callable[[type], type]:
+    """Class decorator: this predictor decodes ``outputs`` (task names, or a family's declared
+    ``predictor``); it is built with ``cls.from_checkpoint_data(checkpoint, device=..., tile=...,
+    name=...)``."""
 
     def register(cls: type) -> type:
-        for task in tasks:
-            if task in _BY_TASK:
-                raise ValueError(f"checkpoints of task {task!r} already run with {_BY_TASK[task]}")
-            _BY_TASK[task] = cls
+        for output in outputs:
+            if output in _DECODERS:
+                raise ValueError(f"{output!r} outputs are already decoded by {_DECODERS[output]}")
+            _DECODERS[output] = cls
         return cls
 
     return register
 
 
-def predictor_class(task: str, *, source: str) -> Callable[..., Predictor]:
-    """The predictor class that runs checkpoints of ``task``."""
+def predictor_class(output: str, *, source: str) -> Callable[..., Predictor]:
+    """The predictor class that decodes ``output`` (a task, or a family's declared predictor)."""
     try:
-        return _BY_TASK[task]
+        return _DECODERS[output]
     except KeyError:
-        raise ValueError(f"{source}: no predictor runs {task!r} checkpoints; known tasks: "
-                         f"{sorted(_BY_TASK)}") from None
+        raise ValueError(f"{source}: no predictor decodes {output!r} outputs; known: "
+                         f"{sorted(_DECODERS)}") from None
+
+
+def predictor_of(checkpoint: Checkpoint, *, source: str) -> Callable[..., Predictor]:
+    """The predictor class for ``checkpoint``: the one its model family declares."""
+    from ..models import get_model_info
+
+    try:
+        info = get_model_info(checkpoint.model)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    return predictor_class(info.predictor, source=source)
 
 
 def build_network(checkpoint: Checkpoint, *, device: str | None = None) -> tuple[Any, Any]:

@@ -77,6 +77,9 @@ class ModelInfo:
     adapter: str = "semantic"
     """The task adapter that trains it (:mod:`segscope.train.adapters`): its data, loss and validation."""
     defaults: dict[str, Any] = field(default_factory=dict)
+    predictor: str = "semantic"
+    """What decodes its output (:func:`segscope.infer.predictor.predicts`): its task's usual
+    predictor, or a family's own."""
 
 
 _MODELS: dict[str, ModelInfo] = {}
@@ -87,12 +90,14 @@ TASKS = tuple(kind for kind in KINDS if kind != "regions")
 """What a network can be trained for (every kind of result but unlabelled regions)."""
 
 
-def register_model(name: str, *, task: str = "semantic", adapter: str | None = None
-                   ) -> Callable[[Builder], Builder]:
+def register_model(name: str, *, task: str = "semantic", adapter: str | None = None,
+                   predictor: str | None = None) -> Callable[[Builder], Builder]:
     """Register a lowercase builder ``fn(*, num_classes, in_channels=3, **options)`` under ``name``.
 
     ``adapter`` names the task adapter that trains it (default: ``task``'s own, "semantic" for
     semantic models); a new family with its own loss registers its adapter under a new name.
+    ``predictor`` names what decodes its output (default: ``task``'s predictor); a family whose
+    output needs its own decoding registers a predictor under a new name.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -101,7 +106,8 @@ def register_model(name: str, *, task: str = "semantic", adapter: str | None = N
         if name in _MODELS:
             raise ValueError(f"a model named {name!r} is already registered")
         doc = (builder.__doc__ or "").strip().splitlines()
-        _MODELS[name] = ModelInfo(name, builder, doc[0] if doc else "", task, adapter or task)
+        _MODELS[name] = ModelInfo(name, builder, doc[0] if doc else "", task, adapter or task,
+                                  predictor=predictor or task)
         return builder
 
     return decorate

@@ -7,6 +7,7 @@ from .data import Augment, LabelledFolder, pair_by_stem
 from .engine import TrainResult, evaluate_model, train
 from .instances import InstanceFolder, PanopticDeepLabLoss, instance_sources
 from .losses import SegmentationLoss, median_frequency_weights
+from .star import StarPolygonAdapter  # noqa: F401  (registers the star-convex polygon adapter)
 
 __all__ = [
     "Augment",

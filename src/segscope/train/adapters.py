@@ -19,12 +19,12 @@ import torch
 
 from ..checkpoint import InputSpec
 from ..metrics import Evaluator
-from ..models import get_model
+from ..models import get_model, get_model_info
 from ..trainconfig import TrainConfig
 from .data import Augment, LabelledFolder, input_statistics, pair_by_stem
 from .losses import SegmentationLoss, median_frequency_weights
 
-__all__ = ["Prepared", "TaskAdapter", "get_adapter", "register_adapter"]
+__all__ = ["InstanceAdapter", "Prepared", "TaskAdapter", "get_adapter", "object_names", "register_adapter"]
 
 
 @dataclass
@@ -204,7 +204,7 @@ class SemanticAdapter:
 
 
 # ----------------------------------------------------------------------------- instances
-class _InstanceAdapter:
+class InstanceAdapter:
     """Instance annotations (label PNGs, VOC objects, COCO JSON); validated by F1 at IoU 0.5 through
     the very predictor that runs the checkpoint later."""
 
@@ -243,7 +243,8 @@ class _InstanceAdapter:
         model = get_model(config.model.name, **{"in_channels": inputs.channels, **config.model.options,
                                                 **options}).to(device)
         # The predictor that will run the checkpoint validates it, so the two filter alike.
-        family: Any = predictor_class(self.task, source=config.model.name)
+        family: Any = predictor_class(get_model_info(config.model.name).predictor,
+                                            source=config.model.name)
         predictor = family(model, class_names=names, mean=inputs.mean, std=inputs.std, device=device,
                            name="validation", architecture=config.model.name)
 
@@ -263,18 +264,18 @@ class _InstanceAdapter:
                         validate, collate_instances, unused_parameters=self.unused_parameters)
 
 
-def _object_names(config: TrainConfig) -> list[str]:
+def object_names(config: TrainConfig) -> list[str]:
     return list(config.data.class_names or [f"object_{k}" for k in range(int(config.data.num_classes or 0))])
 
 
 @register_adapter("detection")
-class DetectionAdapter(_InstanceAdapter):
+class DetectionAdapter(InstanceAdapter):
     """Detectors that compute their own losses from box and mask targets (Mask R-CNN)."""
 
     unused_parameters = True
 
     def network_options(self, config: TrainConfig) -> tuple[dict[str, Any], list[str]]:
-        return {"num_classes": config.data.num_classes}, _object_names(config)
+        return {"num_classes": config.data.num_classes}, object_names(config)
 
     def loss(self, model: torch.nn.Module, device: torch.device) -> Callable[[Any], torch.Tensor]:
         from .instances import maskrcnn_targets
@@ -290,7 +291,7 @@ class DetectionAdapter(_InstanceAdapter):
 
 
 @register_adapter("centre_offsets")
-class CentreOffsetAdapter(_InstanceAdapter):
+class CentreOffsetAdapter(InstanceAdapter):
     """Bottom-up panoptic models: a semantic head (background first), object centre heatmaps and
     offsets to the centre (Panoptic-DeepLab)."""
 
@@ -300,7 +301,7 @@ class CentreOffsetAdapter(_InstanceAdapter):
         n = int(config.data.num_classes or 0)
         # Trained from instances, the semantic head has one stuff class (background) before the objects.
         return ({"num_classes": n + 1, "thing_classes": list(range(1, n + 1))},
-                ["background", *_object_names(config)])
+                ["background", *object_names(config)])
 
     def loss(self, model: torch.nn.Module, device: torch.device) -> Callable[[Any], torch.Tensor]:
         from .instances import PanopticDeepLabLoss, panoptic_targets, stack_targets

@@ -1,0 +1,65 @@
+"""StarDist: a U-Net that predicts, per pixel, an object probability and star-convex polygon distances.
+
+Schmidt et al. (2018) describe each nucleus by the distances from a pixel inside it to its
+boundary along ``n_rays`` directions (:mod:`segscope.star`). The network predicts, for every
+pixel, how central it is in an object (a probability) and those distances; decoding keeps the
+most central pixels' polygons through non-maximum suppression. Touching, crowded round objects
+come apart because every object is proposed from its own centre.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .base import SegmentationModel, register_model
+from .unet import UNet
+
+__all__ = ["StarDist", "StarOutput", "stardist"]
+
+
+class StarOutput(NamedTuple):
+    """A StarDist network's output, at the input's size."""
+
+    probability: torch.Tensor
+    """(N, 1, H, W) object-probability logits (apply a sigmoid for probabilities)."""
+    distances: torch.Tensor
+    """(N, n_rays, H, W) distances to the object's boundary along each ray, in pixels."""
+
+
+class StarDist(SegmentationModel):
+    """A U-Net trunk, a 3x3 feature layer, and two 1x1 heads: object probability and ray distances."""
+
+    def __init__(
+        self, *, num_classes: int = 1, in_channels: int = 1, n_rays: int = 32, base_width: int = 32,
+        depth: int = 3, head_width: int = 128,
+    ) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels)
+        if num_classes != 1:
+            raise ValueError(f"stardist segments one object class; num_classes must be 1, got {num_classes}")
+        if n_rays < 3:
+            raise ValueError(f"n_rays must be at least 3, got {n_rays}")
+        self.n_rays = n_rays
+        self.trunk = UNet(num_classes=base_width, in_channels=in_channels, depth=depth, base_width=base_width)
+        self.size_divisor = self.trunk.size_divisor
+        self.features = nn.Sequential(
+            nn.ReLU(inplace=True), nn.Conv2d(base_width, head_width, 3, padding=1), nn.ReLU(inplace=True)
+        )
+        self.probability = nn.Conv2d(head_width, 1, 1)
+        self.distances = nn.Conv2d(head_width, n_rays, 1)
+
+    def forward_padded(self, images: torch.Tensor) -> StarOutput:
+        features = self.features(self.trunk(images))
+        return StarOutput(self.probability(features), self.distances(features))
+
+
+@register_model("stardist", task="instance", adapter="star_polygons", predictor="star_polygons")
+def stardist(
+    *, num_classes: int = 1, in_channels: int = 1, n_rays: int = 32, base_width: int = 32, depth: int = 3,
+    head_width: int = 128,
+) -> StarDist:
+    """StarDist (Schmidt et al. 2018): star-convex polygons for round objects such as nuclei."""
+    return StarDist(num_classes=num_classes, in_channels=in_channels, n_rays=n_rays, base_width=base_width,
+                    depth=depth, head_width=head_width)

@@ -1,0 +1,161 @@
+"""Star-convex polygons: encoding and decoding, the stardist family's training, prediction and tiling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _configs import config_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from skimage.draw import ellipse
+
+import segscope
+from segscope.models import get_model, get_model_info
+from segscope.star import decode_polygons, object_probability, polygons_to_labels, star_distances
+from segscope.train import train
+from segscope.train.star import star_loss, star_targets
+
+TINY = {"base_width": 8, "depth": 2, "head_width": 16, "n_rays": 16}
+
+
+def _ellipses(seed: int, size: int = 128, count: int = 12) -> np.ndarray:
+    """Non-touching random nucleus-like ellipses (long radius 7 to 16 pixels, aspect ratio up to
+    2, any orientation), some cut by the image border."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((size, size), np.int32)
+    for _ in range(count):
+        cy, cx = rng.integers(0, size, 2)
+        radius = rng.uniform(7, 16)
+        rr, cc = ellipse(cy, cx, radius, radius / rng.uniform(1, 2), labels.shape,
+                         rotation=rng.uniform(0, np.pi))
+        grown = np.zeros_like(labels, bool)
+        grown[np.clip(rr, 1, size - 2), np.clip(cc, 1, size - 2)] = True
+        if rr.size > 30 and not labels[grown].any():
+            labels[rr, cc] = labels.max() + 1
+    return labels
+
+
+def _matched_ious(truth: np.ndarray, found: np.ndarray) -> list[float]:
+    ious = []
+    for value in range(1, int(truth.max()) + 1):
+        mask = truth == value
+        ids, counts = np.unique(found[mask], return_counts=True)
+        other = found == ids[np.argmax(counts)]
+        ious.append(float((mask & other).sum() / (mask | other).sum()))
+    return ious
+
+
+def test_star_distances_known_answer():
+    labels = np.zeros((9, 11), np.int32)
+    labels[2:7, 2:9] = 1
+    # From the centre (4, 5): 3 pixels to the last one on the right and left, 2 up and down, each
+    # plus half a pixel to the edge. Rays at 0, 90, 180 and 270 degrees (x right, y down).
+    assert star_distances(labels, n_rays=4)[4, 5].tolist() == [3.5, 2.5, 3.5, 2.5]
+    # At 45 degrees the ray leaves the object at the corner of pixel (6, 7): 2.5 * sqrt(2).
+    assert star_distances(labels, n_rays=8)[4, 5, 1] == pytest.approx(2.5 * np.sqrt(2))
+    assert (star_distances(labels, n_rays=4)[labels == 0] == 0).all()
+    probability = object_probability(labels)
+    assert probability[4, 5] == 1.0 and probability[2, 2] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="n_rays must be at least 3"):
+        star_distances(labels, n_rays=2)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 2**16))
+def test_encoding_then_decoding_gives_every_object_back(seed):
+    truth = _ellipses(seed)
+    found, scores = decode_polygons(object_probability(truth), star_distances(truth, n_rays=64))
+    assert len(scores) == truth.max()  # one polygon per object, the rest suppressed
+    assert min(_matched_ious(truth, found)) > 0.95
+    # With 32 rays (the model's default) the polygons are coarser, but still close on average.
+    found, _ = decode_polygons(object_probability(truth), star_distances(truth, n_rays=32))
+    assert np.mean(_matched_ious(truth, found)) > 0.95
+
+
+def test_suppression_keeps_the_most_probable_of_overlapping_polygons():
+    centres = np.array([[20.0, 20.0], [21.0, 20.0], [20.0, 50.0]])
+    distances = np.full((3, 16), 8.0)
+    labels, kept = polygons_to_labels(centres, distances, (40, 70), iou_threshold=0.4)
+    assert kept.tolist() == [0, 2] and set(np.unique(labels)) == {0, 1, 2}
+    labels, kept = polygons_to_labels(centres, distances, (40, 70))  # threshold 1: all painted
+    assert kept.tolist() == [0, 1, 2]
+    # The first polygon owns what it shares with the second.
+    assert labels[20, 13] == 1 and labels[29, 20] == 2
+
+
+def test_stardist_outputs_and_overfits_one_batch():
+    torch.manual_seed(0)
+    model = get_model("stardist", in_channels=1, **TINY)
+    assert get_model_info("stardist").predictor == "star_polygons"
+    for mode in (True, False):
+        out = model.train(mode)(torch.randn(2, 1, 44, 52))
+        assert type(out).__name__ == "StarOutput"
+        assert [tuple(t.shape) for t in out] == [(2, 1, 44, 52), (2, 16, 44, 52)]
+    model.train()
+    truth = torch.from_numpy(_ellipses(3, size=48, count=4)).long()
+    truth[0] = -1  # a row not annotated: ignored by the loss
+    x = (truth > 0).float()[None, None] + 0.1 * torch.randn(1, 1, 48, 48)
+    probability, distances, annotated = (t[None] for t in star_targets(truth, 16))
+    assert not annotated[0, 0].any() and annotated[0, 1:].all()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        out = model(x)
+        loss = star_loss(out.probability[:, 0], out.distances, probability, distances, annotated)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert np.isfinite(losses).all() and losses[-1] < 0.5 * losses[0]
+
+
+def _write_ellipses(root: Path, count: int, size: int) -> Path:
+    from segscope.io import imwrite, write_label_png
+
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(count):
+        labels = _ellipses(k, size=size, count=8)
+        image = np.clip(40 + 150 * (labels > 0) + rng.normal(0, 10, labels.shape), 0, 255).astype(np.uint8)
+        imwrite(root / "images" / f"{k}.png", image)
+        write_label_png(root / "labels" / f"{k}.png", labels.astype(np.uint16))
+    return root
+
+
+def test_stardist_trains_predicts_and_tiles_like_the_whole_image(tmp_path):
+    pytest.importorskip("zarr", reason="tiled processing needs segscope[scale]")
+    import tifffile
+
+    from segscope.tiled import segment_tiled
+
+    root = _write_ellipses(tmp_path / "data", 6, 64)
+    config = config_of(model="stardist", model_options=TINY, train_images=str(root / "images"),
+                       train_labels=str(root / "labels"), output=str(tmp_path / "run"), num_classes=1,
+                       class_names=["nucleus"], holdout=2, crop=64, epochs=20, batch_size=4, lr=1e-2,
+                       scale=(1.0, 1.0), seed=0, val_every=10)
+    result = train(config, progress=False)
+    assert result.metric == "val_f1"
+    assert [row["epoch"] for row in result.history if "val_f1" in row] == [10, 20]
+    losses = [row["loss"] for row in result.history]
+    assert losses[-1] < losses[0]
+    # Twenty steps do not make the probabilities confident: a lower threshold finds the objects.
+    options = {"score_threshold": 0.2}
+    image = segscope.imread(root / "images" / "5.png")
+    whole = segscope.segment(image, str(result.checkpoint), **options)
+    assert whole.kind == "instance" and list(whole.class_names) == ["nucleus"] and len(whole) > 0
+    assert (whole.categories == 0).all() and np.isfinite(whole.scores).all()
+
+    big = np.concatenate([np.concatenate([segscope.imread(root / "images" / f"{k}.png") for k in row], 1)
+                          for row in ((0, 1, 2), (3, 4, 5))], 0)
+    tifffile.imwrite(tmp_path / "big.tif", big, tile=(32, 32))
+    tiled = segment_tiled(tmp_path / "big.tif", result.checkpoint, tmp_path / "out.zarr", tile=64,
+                          overlap=48, params=options, workers=1, progress=False).read()
+    reference = segscope.segment(big, str(result.checkpoint), **options).labels
+    assert reference.max() > 6
+    # The same objects, whatever their numbers: each tiled label maps to exactly one whole-image one.
+    pairs = np.unique(np.stack([tiled.ravel(), reference.ravel()]), axis=1)
+    assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
