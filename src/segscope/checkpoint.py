@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .atomic import atomic_write_bytes
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "Checkpoint", "InputSpec", "Scores", "TrainingState",
-           "load_checkpoint", "save_checkpoint"]
+           "load_checkpoint", "percentile_rescale", "save_checkpoint"]
 
 FORMAT = "segscope.checkpoint"
 SCHEMA_VERSION = 2
@@ -38,10 +40,36 @@ class InputSpec:
     """The smallest and largest value seen in the training images."""
     crop: int | None = None
     """The training crop, in pixels; sliding windows default to twice it."""
+    percentiles: tuple[float, float] | None = None
+    """When set, every image is first mapped, channel by channel, from its own low and high
+    percentiles to 0 and 1 (as StarDist and Cellpose do), and ``mean`` and ``std`` refer to the
+    mapped values; the images' dtype and brightness then no longer matter."""
 
     @property
     def channels(self) -> int:
         return len(self.mean)
+
+    def rescale(self, image: np.ndarray) -> np.ndarray:
+        """``image`` (H, W, C) in the units ``mean`` and ``std`` refer to: as it is, or (with
+        :attr:`percentiles`) each channel mapped from its percentiles to 0..1, as float32."""
+        if self.percentiles is None:
+            return image
+        return percentile_rescale(image, self.percentiles)
+
+
+def percentile_rescale(image: np.ndarray, percentiles: tuple[float, float]) -> np.ndarray:
+    """Each channel of an (H, W, C) image mapped from its ``percentiles`` (low, high) to 0 and 1.
+
+    Values beyond them go below 0 or above 1 (nothing is clipped); a flat channel becomes 0.
+
+    >>> percentile_rescale(np.arange(11.0).reshape(1, 11, 1), (0, 100))[0, :, 0].tolist()[:3]
+    [0.0, 0.10000000149011612, 0.20000000298023224]
+    """
+    data = np.asarray(image, np.float32)
+    flat = data.reshape(-1, data.shape[-1])
+    low, high = np.percentile(flat, percentiles, axis=0)
+    span = np.where(high > low, high - low, 1.0).astype(np.float32)
+    return (data - low.astype(np.float32)) / span
 
 
 @dataclass(frozen=True)
@@ -106,7 +134,9 @@ class Checkpoint:
                        "dtype": self.inputs.dtype,
                        "value_range": (None if self.inputs.value_range is None
                                        else list(self.inputs.value_range)),
-                       "crop": self.inputs.crop},
+                       "crop": self.inputs.crop,
+                       "percentiles": (None if self.inputs.percentiles is None
+                                       else list(self.inputs.percentiles))},
             "labels": {"ignore_index": self.ignore_index, "label_map": self.label_map},
             "recipe": dict(self.recipe),
             "scores": {"metric": self.scores.metric, "best_score": self.scores.best_score,
@@ -130,7 +160,8 @@ class Checkpoint:
                 state_dict=data["state_dict"], class_names=tuple(data["class_names"]),
                 inputs=InputSpec(tuple(inputs["mean"]), tuple(inputs["std"]), inputs.get("dtype"),
                                  None if inputs.get("value_range") is None else tuple(inputs["value_range"]),
-                                 inputs.get("crop")),
+                                 inputs.get("crop"),
+                                 None if inputs.get("percentiles") is None else tuple(inputs["percentiles"])),
                 ignore_index=labels.get("ignore_index"), label_map=labels.get("label_map"),
                 recipe=dict(data.get("recipe") or {}),
                 scores=Scores(scores.get("metric"), float(scores.get("best_score", -1.0)),

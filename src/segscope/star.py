@@ -26,6 +26,7 @@ from scipy import ndimage
 
 __all__ = [
     "decode_polygons",
+    "flipped_rays",
     "object_probability",
     "polygons_to_labels",
     "ray_angles",
@@ -38,6 +39,31 @@ def ray_angles(n_rays: int) -> np.ndarray:
     if n_rays < 3:
         raise ValueError(f"n_rays must be at least 3, got {n_rays}")
     return np.arange(n_rays) * (2 * np.pi / n_rays)
+
+
+def flipped_rays(n_rays: int, axis: int) -> np.ndarray:
+    """Which ray of a mirrored image each ray is: ``distances[..., flipped_rays(n, axis)]`` of the
+    image flipped along ``axis`` (0: rows, upside down; 1: columns, left to right), flipped back,
+    gives the image's own.
+
+    Examples
+    --------
+    >>> flipped_rays(8, 1).tolist()  # left-right: angle t becomes 180 degrees - t
+    [4, 3, 2, 1, 0, 7, 6, 5]
+    """
+    k = np.arange(n_rays)
+    if axis == 0:
+        return (-k) % n_rays
+    if axis == 1:
+        if n_rays % 2:
+            raise ValueError(f"mirroring left to right needs an even number of rays, got {n_rays}")
+        return (n_rays // 2 - k) % n_rays
+    raise ValueError(f"axis must be 0 or 1, got {axis}")
+
+
+@njit(cache=True)
+def _same(labels: np.ndarray, i: int, j: int, value: int) -> bool:
+    return 0 <= i < labels.shape[0] and 0 <= j < labels.shape[1] and labels[i, j] == value
 
 
 @njit(cache=True)
@@ -61,7 +87,19 @@ def _star_distances(labels: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.nd
                 next_j = 0.5 * delta_j
                 ii, jj = i, j
                 while True:
-                    if next_i < next_j:
+                    if next_i < np.inf and next_j < np.inf and abs(next_i - next_j) <= 1e-9 * next_i:
+                        # Through a pixel corner: it leaves unless both side pixels are inside
+                        # (the same rule for a ray and its mirror image).
+                        t = next_i
+                        if not (_same(labels, ii + step_i, jj, value)
+                                and _same(labels, ii, jj + step_j, value)):
+                            out[i, j, k] = t
+                            break
+                        ii += step_i
+                        jj += step_j
+                        next_i += delta_i
+                        next_j += delta_j
+                    elif next_i < next_j:
                         t = next_i
                         ii += step_i
                         next_i += delta_i
@@ -69,7 +107,7 @@ def _star_distances(labels: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.nd
                         t = next_j
                         jj += step_j
                         next_j += delta_j
-                    if ii < 0 or ii >= height or jj < 0 or jj >= width or labels[ii, jj] != value:
+                    if not _same(labels, ii, jj, value):
                         out[i, j, k] = t
                         break
     return out

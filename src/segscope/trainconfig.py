@@ -43,6 +43,10 @@ def _names_file(path: str) -> list[str]:
     return names
 
 
+NORMALISATIONS: dict[str, tuple[float, float] | None] = {"dataset": None, "percentile": (1.0, 99.8)}
+"""``DataConfig.normalise``'s choices and the per-image percentiles each maps from (None: none)."""
+
+
 @dataclass
 class ModelConfig:
     """Which network, with which builder options."""
@@ -75,6 +79,9 @@ class DataConfig:
     label_map: dict[int, int] | None = field(default=None, metadata=flag(
         "--label-map", "label values to replace, e.g. 255:1 for ISBI", parse=parse_label_map,
         metavar="FROM:TO,..."))
+    normalise: str = field(default="dataset", metadata=flag(
+        "--normalise", "dataset: the training images' per-channel mean and std; percentile: each "
+        "image first mapped from its own 1st and 99.8th percentiles to 0..1 (microscopy)"))
     crop: int = field(default=256, metadata=flag("--crop", "training crop side, in pixels"))
     scale: tuple[float, float] = field(default=(0.5, 2.0), metadata=flag(
         "--scale", "random scale range MIN,MAX", metavar="MIN,MAX"))
@@ -185,5 +192,7 @@ class TrainConfig:
             raise ValueError(f"{len(data.class_names)} class names for {data.num_classes} classes")
         if (data.val_images is None) != (data.val_labels is None):
             raise ValueError("give both val_images and val_labels, or neither")
+        if data.normalise not in NORMALISATIONS:
+            raise ValueError(f"normalise must be one of {sorted(NORMALISATIONS)}, got {data.normalise!r}")
         if len(data.scale) != 2 or not 0 < data.scale[0] <= data.scale[1]:
             raise ValueError(f"scale must be (min, max) with 0 < min <= max, got {data.scale}")

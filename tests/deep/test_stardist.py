@@ -14,7 +14,13 @@ from skimage.draw import ellipse
 
 import segscope
 from segscope.models import get_model, get_model_info
-from segscope.star import decode_polygons, object_probability, polygons_to_labels, star_distances
+from segscope.star import (
+    decode_polygons,
+    flipped_rays,
+    object_probability,
+    polygons_to_labels,
+    star_distances,
+)
 from segscope.train import train
 from segscope.train.star import star_loss, star_targets
 
@@ -159,3 +165,42 @@ def test_stardist_trains_predicts_and_tiles_like_the_whole_image(tmp_path):
     # The same objects, whatever their numbers: each tiled label maps to exactly one whole-image one.
     pairs = np.unique(np.stack([tiled.ravel(), reference.ravel()]), axis=1)
     assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_mirrored_images_give_the_same_distances_on_renumbered_rays(axis):
+    truth = _ellipses(11)
+    own = star_distances(truth, n_rays=32)
+    mirrored = np.flip(star_distances(np.flip(truth, axis).copy(), n_rays=32), axis)
+    assert np.array_equal(mirrored[..., flipped_rays(32, axis)], own)
+    with pytest.raises(ValueError, match="even number of rays"):
+        flipped_rays(5, 1)
+
+
+def test_test_time_flips_of_an_exact_network_change_nothing():
+    # A "network" that computes the exact targets of the objects in its input is mirror-covariant:
+    # averaged over the mirror images (flipped back, rays renumbered) it gives its plain answer
+    # exactly, which a wrong flip or renumbering would break.
+    from scipy import ndimage
+
+    from segscope.checkpoint import InputSpec
+    from segscope.infer.star import StarPredictor
+    from segscope.models.stardist import StarOutput
+
+    class Exact(torch.nn.Module):
+        n_rays = 16
+
+        def forward(self, x):
+            labels = ndimage.label(x[0, 0].numpy() > 0.5)[0]
+            p = torch.from_numpy(object_probability(labels)).clamp(1e-4, 1 - 1e-4)
+            d = torch.from_numpy(star_distances(labels, n_rays=16)).permute(2, 0, 1)
+            return StarOutput(torch.logit(p)[None, None], d[None])
+
+    truth = _ellipses(5, size=64, count=5)
+    predictor = StarPredictor(Exact(), class_names=["cell"], inputs=InputSpec((0.0,), (1.0,)), device="cpu",
+                              name="exact")
+    x = torch.from_numpy((truth > 0).astype(np.float32))[None, None]
+    plain = predictor._outputs(x, flip=False)
+    flipped = predictor._outputs(x, flip=True)
+    assert np.allclose(plain[0], flipped[0], atol=1e-6) and np.allclose(plain[1], flipped[1], atol=1e-5)
+    assert predictor.segment(truth > 0, flip=True).provenance.parameters["flip"] is True

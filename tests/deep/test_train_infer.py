@@ -115,6 +115,23 @@ def test_a_time_box_ends_at_an_epoch_and_the_same_call_continues(toy_dataset, tm
     assert seconds == sorted(seconds) and len(seconds) == 3  # training time summed over the calls
 
 
+def test_percentile_normalisation_is_recorded_and_makes_the_dtype_irrelevant(toy_dataset, tmp_path):
+    result = train(_config(toy_dataset, tmp_path / "a", epochs=1, normalise="percentile"), progress=False)
+    saved = load_checkpoint(result.checkpoint)
+    assert saved.inputs.percentiles == (1.0, 99.8)
+    image = segscope.imread(toy_dataset / "val" / "images" / "img0.png")
+    as_uint8 = segscope.segment(image, result.checkpoint)
+    # The same picture stored in 16 bits (x 257) maps to the same values: the same answer.
+    as_uint16 = segscope.segment(image.astype(np.uint16) * 257, result.checkpoint)
+    assert np.array_equal(as_uint8.class_map(), as_uint16.class_map())
+    assert "percentiles" in as_uint16.provenance.details["input_units"]
+    pytest.importorskip("onnxruntime")
+    export_onnx(result.checkpoint, tmp_path / "m.onnx", tile=64)
+    assert Segmenter.from_onnx(tmp_path / "m.onnx").inputs.percentiles == (1.0, 99.8)
+    with pytest.raises(ValueError, match="normalise must be one of"):
+        _config(toy_dataset, tmp_path / "b", normalise="zscore").validate()
+
+
 def test_resume_refuses_other_settings(toy_dataset, tmp_path):
     train(_config(toy_dataset, tmp_path / "b", epochs=2), stop_after_epoch=1, progress=False)
     with pytest.raises(ValueError, match=r"other settings \(optim\.lr: 0\.001 there, 0\.01 now\)"):

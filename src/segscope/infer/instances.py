@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import Checkpoint
+from ..checkpoint import Checkpoint, InputSpec
 from ..result import Provenance, Segmentation
 from .predictor import build_network, normalise_image, predictor_of, predicts
 
@@ -38,17 +38,14 @@ class InstanceSegmenter:
     default_score = 0.5
     """``score_threshold`` when none is given."""
 
-    def __init__(self, model: Any, *, class_names: Sequence[str], mean: Sequence[float],
-                 std: Sequence[float], device: Any, name: str, architecture: str | None = None,
-                 trained_dtype: str | None = None) -> None:
+    def __init__(self, model: Any, *, class_names: Sequence[str], inputs: InputSpec, device: Any, name: str,
+                 architecture: str | None = None) -> None:
         self.model = model
         self.architecture = architecture
         self.class_names: list[str] = list(class_names)
-        self.mean = np.asarray(mean, np.float32)
-        self.std = np.asarray(std, np.float32)
+        self.inputs = inputs
         self.device = device
         self.name = name
-        self.trained_dtype = trained_dtype
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], *, device: str | None = None) -> InstanceSegmenter:
@@ -68,9 +65,8 @@ class InstanceSegmenter:
                              tile: int | str | None = None, name: str = "checkpoint") -> InstanceSegmenter:
         """A segmenter from a checkpoint already read; images run whole (``tile`` is unused)."""
         model, dev = build_network(checkpoint, device=device)
-        return cls(model, class_names=checkpoint.class_names,
-                   mean=checkpoint.inputs.mean, std=checkpoint.inputs.std, device=dev, name=name,
-                   architecture=checkpoint.model, trained_dtype=checkpoint.inputs.dtype)
+        return cls(model, class_names=checkpoint.class_names, inputs=checkpoint.inputs, device=dev,
+                   name=name, architecture=checkpoint.model)
 
     def for_tiles(self) -> InstanceSegmenter:
         """Images already run whole, one per call: the same predictor."""
@@ -79,8 +75,7 @@ class InstanceSegmenter:
     def _tensor(self, image: np.ndarray, channel_axis: int | None) -> Any:
         import torch
 
-        x = normalise_image(image, self.mean, self.std, channel_axis=channel_axis,
-                            trained_dtype=self.trained_dtype)
+        x = normalise_image(image, self.inputs, channel_axis=channel_axis)
         return torch.from_numpy(x)[None].to(self.device)
 
     def segment(
@@ -103,9 +98,11 @@ class InstanceSegmenter:
                                        min_area=min_area, output=output, start=start)
 
     def segment_normalised(self, x: Any, *, score_threshold: float | None = None, min_area: int = MIN_AREA,
-                           output: str = "instance", start: float | None = None) -> Segmentation:
+                           output: str = "instance", start: float | None = None,
+                           **decode: Any) -> Segmentation:
         """:meth:`segment` of an image already normalised: a (1, C, H, W) tensor on the device.
-        Training validates through here, so validation and inference filter alike."""
+        Training validates through here, so validation and inference filter alike. ``decode``
+        holds a family's own options (its ``segment`` declares them)."""
         import torch
 
         if output not in OUTPUTS:
@@ -115,10 +112,10 @@ class InstanceSegmenter:
         start = time.perf_counter() if start is None else start
         threshold = self.default_score if score_threshold is None else score_threshold
         with torch.inference_mode():
-            found = self._find(x, threshold, min_area, output)
+            found = self._find(x, threshold, min_area, output, **decode)
         provenance = Provenance(
             self.name,
-            parameters={"score_threshold": threshold, "min_area": min_area, "output": output},
+            parameters={"score_threshold": threshold, "min_area": min_area, "output": output, **decode},
             details={"model": self.architecture},
             seconds=time.perf_counter() - start,
         )

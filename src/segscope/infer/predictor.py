@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..checkpoint import Checkpoint
+from ..checkpoint import Checkpoint, InputSpec
 from ..imagecheck import check_image
 from ..result import Segmentation
 
@@ -135,16 +135,19 @@ def to_training_units(image: np.ndarray, trained: str | None) -> np.ndarray:
     return image
 
 
-def normalise_image(
-    image: np.ndarray, mean: np.ndarray, std: np.ndarray, *, channel_axis: int | None = None,
-    trained_dtype: str | None = None,
-) -> np.ndarray:
-    """A (C_in, H, W) float32 array normalised with a checkpoint's per-channel ``mean`` and ``std``,
-    in the units of the training images (:func:`to_training_units`; no other rescaling)."""
-    image = to_training_units(check_image(image, channel_axis=channel_axis), trained_dtype)
+def normalise_image(image: np.ndarray, inputs: InputSpec, *, channel_axis: int | None = None) -> np.ndarray:
+    """A (C_in, H, W) float32 array normalised as the model's training images were (``inputs``):
+    mapped from its own percentiles when the model was trained so, else brought to the training
+    images' units (:func:`to_training_units`; no other rescaling); then the per-channel mean and
+    standard deviation."""
+    image = check_image(image, channel_axis=channel_axis)
+    if inputs.percentiles is None:
+        image = to_training_units(image, inputs.dtype)
     if image.ndim == 2:
         image = image[..., None]
-    if image.shape[-1] != mean.size:
-        raise ValueError(f"the model takes {mean.size} channel(s); the image has {image.shape[-1]}")
-    x = (image.astype(np.float32) - mean) / std
+    if image.shape[-1] != inputs.channels:
+        raise ValueError(f"the model takes {inputs.channels} channel(s); the image has {image.shape[-1]}")
+    mean = np.asarray(inputs.mean, np.float32)
+    std = np.asarray(inputs.std, np.float32)
+    x = (np.asarray(inputs.rescale(image), np.float32) - mean) / std
     return np.ascontiguousarray(x.transpose(2, 0, 1))

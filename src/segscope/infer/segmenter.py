@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import Checkpoint
+from ..checkpoint import Checkpoint, InputSpec
 from ..result import Provenance, Segmentation
 from .predictor import build_network, normalise_image, predicts
 
@@ -99,8 +99,11 @@ class Segmenter:
     logits_fn : callable
         Normalised (N, C_in, h, w) float32 array to (N, C, h, w) logits.
     class_names : sequence of str
-    mean, std : sequence of float
-        The training normalisation, per input channel, in the images' own units.
+    inputs : InputSpec
+        What the training images were: their normalisation (mean and standard deviation per input
+        channel, after per-image percentiles when the model was trained so) and dtype; images of
+        another dtype are brought to its units, or refused
+        (:func:`~segscope.infer.predictor.to_training_units`).
     tile : int or None
         Sliding-window tile; images larger than it are tiled. None runs whole images.
     fixed_size : bool
@@ -109,9 +112,6 @@ class Segmenter:
         Recorded as the method in each result's provenance (the model file).
     architecture : str or None
         The network's registered name, recorded in each result's ``provenance.details``.
-    trained_dtype : str or None
-        The training images' dtype: other dtypes are brought to its units, or refused
-        (:func:`~segscope.infer.predictor.to_training_units`).
     batch_size : int
         Sliding windows per forward pass; 1 uses the least memory.
     """
@@ -123,14 +123,12 @@ class Segmenter:
         logits_fn: Logits,
         *,
         class_names: Sequence[str],
-        mean: Sequence[float],
-        std: Sequence[float],
+        inputs: InputSpec,
         tile: int | None = None,
         fixed_size: bool = False,
         name: str = "checkpoint",
         batch_size: int = 4,
         architecture: str | None = None,
-        trained_dtype: str | None = None,
     ) -> None:
         if fixed_size and tile is None:
             raise ValueError("a fixed-size backend needs a tile size")
@@ -139,13 +137,11 @@ class Segmenter:
         self.batch_size = batch_size
         self.logits_fn = logits_fn
         self.class_names = list(class_names)
-        self.mean = np.asarray(mean, np.float32)
-        self.std = np.asarray(std, np.float32)
+        self.inputs = inputs
         self.tile = tile
         self.fixed_size = fixed_size
         self.name = name
         self.architecture = architecture
-        self.trained_dtype = trained_dtype
 
     @classmethod
     def from_checkpoint(
@@ -180,12 +176,10 @@ class Segmenter:
         return cls(
             logits_fn,
             class_names=checkpoint.class_names,
-            mean=checkpoint.inputs.mean,
-            std=checkpoint.inputs.std,
+            inputs=checkpoint.inputs,
             tile=(2 * crop if crop else None) if tile == "auto" else tile,  # type: ignore[arg-type]
             name=name,
             architecture=checkpoint.model,
-            trained_dtype=checkpoint.inputs.dtype,
         )
 
     @classmethod
@@ -214,13 +208,13 @@ class Segmenter:
         return cls(
             logits_fn,
             class_names=info["class_names"],
-            mean=info["mean"],
-            std=info["std"],
+            inputs=InputSpec(tuple(info["mean"]), tuple(info["std"]), info.get("dtype"),
+                             percentiles=None if info.get("percentiles") is None
+                             else tuple(info["percentiles"])),
             tile=int(info["tile"]),
             fixed_size=True,
             name=str(path),
             architecture=info.get("model", {}).get("name"),
-            trained_dtype=info.get("dtype"),
         )
 
     def for_tiles(self) -> Segmenter:
@@ -234,8 +228,7 @@ class Segmenter:
 
     def normalise(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
         """A (C_in, H, W) float32 array, normalised as in training (no dtype rescaling)."""
-        return normalise_image(image, self.mean, self.std, channel_axis=channel_axis,
-                               trained_dtype=self.trained_dtype)
+        return normalise_image(image, self.inputs, channel_axis=channel_axis)
 
     def probabilities(
         self, image: np.ndarray, *, overlap: float = 0.25, flip: bool = False, channel_axis: int | None = None
@@ -270,7 +263,7 @@ class Segmenter:
         provenance = Provenance(
             self.name,
             parameters={"overlap": overlap, "flip": flip, "tile": self.tile},
-            details={"model": self.architecture, **_units_note(image, self.trained_dtype)},
+            details={"model": self.architecture, **_units_note(image, self.inputs)},
             seconds=time.perf_counter() - start,
         )
         return Segmentation.from_class_map(
@@ -282,9 +275,12 @@ class Segmenter:
         )
 
 
-def _units_note(image: np.ndarray, trained: str | None) -> dict[str, str]:
+def _units_note(image: np.ndarray, inputs: InputSpec) -> dict[str, str]:
     """What provenance says when the image was brought to the training dtype's units."""
-    dtype = np.asarray(image).dtype.name
+    dtype, trained = np.asarray(image).dtype.name, inputs.dtype
+    if inputs.percentiles is not None:
+        return {"input_units": "each channel from its percentiles {:g} and {:g} to 0..1".format(
+            *inputs.percentiles)}
     return {} if trained is None or dtype == trained else {"input_units": f"{dtype} scaled to {trained}"}
 
 
@@ -337,6 +333,7 @@ def export_onnx(
         "class_names": list(checkpoint.class_names),
         "mean": list(checkpoint.inputs.mean),
         "std": list(checkpoint.inputs.std),
+        "percentiles": None if checkpoint.inputs.percentiles is None else list(checkpoint.inputs.percentiles),
         "tile": size,
         "dtype": checkpoint.inputs.dtype,
         "model": {"name": checkpoint.model, **checkpoint.options},

@@ -3,13 +3,14 @@ instances, through :func:`segscope.star.decode_polygons`."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
 from ..result import Segmentation
-from ..star import decode_polygons
-from .instances import InstanceSegmenter
+from ..star import decode_polygons, flipped_rays
+from .instances import MIN_AREA, InstanceSegmenter
 from .predictor import predicts
 
 __all__ = ["StarPredictor"]
@@ -27,10 +28,43 @@ class StarPredictor(InstanceSegmenter):
     nms_threshold = 0.4
     """Candidates overlapping a kept polygon by more IoU than this are dropped (StarDist's 0.4)."""
 
-    def _find(self, x: Any, score_threshold: float, min_area: int, output: str) -> Segmentation:
-        found = self.model(x)
-        probability = found.probability[0, 0].sigmoid().cpu().numpy()
-        distances = found.distances[0].permute(1, 2, 0).cpu().numpy()
+    def segment(
+        self,
+        image: np.ndarray,
+        *,
+        score_threshold: float | None = None,
+        min_area: int = MIN_AREA,
+        output: str = "instance",
+        channel_axis: int | None = None,
+        flip: bool = False,
+    ) -> Segmentation:
+        """Instances of ``image``; ``flip`` averages the probabilities and distances predicted for
+        the image and its three mirror images (rays renumbered to match) before decoding."""
+        start = time.perf_counter()
+        return self.segment_normalised(self._tensor(image, channel_axis), score_threshold=score_threshold,
+                                       min_area=min_area, output=output, start=start, flip=flip)
+
+    def _outputs(self, x: Any, flip: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(probability (H, W), distances (H, W, n_rays)), averaged over mirror images with ``flip``."""
+        import torch
+
+        probability = distances = None
+        n_rays = int(self.model.n_rays)
+        for axes in ((), (2,), (3,), (2, 3)) if flip else ((),):
+            found = self.model(x.flip(axes) if axes else x)
+            p = found.probability[0, 0].sigmoid()
+            d = found.distances[0]
+            for axis in axes:  # back to the image's orientation: pixels, then ray numbers
+                p, d = p.flip(axis - 2), d.flip(axis - 1)[torch.as_tensor(flipped_rays(n_rays, axis - 2))]
+            probability = p if probability is None else probability + p
+            distances = d if distances is None else distances + d
+        count = 4 if flip else 1
+        return ((probability / count).cpu().numpy(),  # type: ignore[operator]
+                (distances / count).permute(1, 2, 0).cpu().numpy())  # type: ignore[operator]
+
+    def _find(self, x: Any, score_threshold: float, min_area: int, output: str,
+              flip: bool = False) -> Segmentation:
+        probability, distances = self._outputs(x, flip)
         labels, scores = decode_polygons(probability, distances, prob_threshold=score_threshold,
                                          nms_threshold=self.nms_threshold, min_area=min_area)
         count = scores.size

@@ -20,7 +20,7 @@ import torch
 from ..checkpoint import InputSpec
 from ..metrics import Evaluator
 from ..models import get_model, get_model_info
-from ..trainconfig import TrainConfig
+from ..trainconfig import NORMALISATIONS, TrainConfig
 from .data import Augment, LabelledFolder, input_statistics, pair_by_stem
 from .losses import SegmentationLoss, median_frequency_weights
 
@@ -169,10 +169,11 @@ class SemanticAdapter:
         if data.val_images is not None and data.val_labels is not None:
             val_pairs = pair_by_stem(data.val_images, data.val_labels)
         pairs, val_pairs = split(config, pairs, val_pairs)
-        inputs = input_statistics([image for image, _ in pairs], crop=data.crop)
+        inputs = input_statistics([image for image, _ in pairs], crop=data.crop,
+                                  percentiles=NORMALISATIONS[data.normalise])
         ignore = data.ignore_index if data.ignore_index is not None else NO_LABEL
         common = {"mean": list(inputs.mean), "std": list(inputs.std), "ignore_index": ignore,
-                  "label_map": data.label_map}
+                  "label_map": data.label_map, "percentiles": inputs.percentiles}
         train_set = LabelledFolder(pairs, augment=augment_of(config), **common)
         val_set = LabelledFolder(val_pairs, **common) if val_pairs else None
         check_labels([train_set] + ([val_set] if val_set is not None else []), num_classes, data.ignore_index)
@@ -235,8 +236,10 @@ class InstanceAdapter:
         if data.val_images is not None and data.val_labels is not None:
             val_sources = instance_sources(data.val_images, data.val_labels)
         sources, val_sources = split(config, sources, val_sources)
-        inputs = input_statistics([s.image for s in sources], crop=data.crop)
-        common = {"mean": list(inputs.mean), "std": list(inputs.std), "num_classes": data.num_classes}
+        inputs = input_statistics([s.image for s in sources], crop=data.crop,
+                                  percentiles=NORMALISATIONS[data.normalise])
+        common = {"mean": list(inputs.mean), "std": list(inputs.std), "num_classes": data.num_classes,
+                  "percentiles": inputs.percentiles}
         train_set = InstanceFolder(sources, augment=augment_of(config), **common)
         val_set = InstanceFolder(val_sources, **common) if val_sources else None
         options, names = self.network_options(config)
@@ -245,7 +248,7 @@ class InstanceAdapter:
         # The predictor that will run the checkpoint validates it, so the two filter alike.
         family: Any = predictor_class(get_model_info(config.model.name).predictor,
                                             source=config.model.name)
-        predictor = family(model, class_names=names, mean=inputs.mean, std=inputs.std, device=device,
+        predictor = family(model, class_names=names, inputs=inputs, device=device,
                            name="validation", architecture=config.model.name)
 
         def validate() -> dict[str, float]:

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ..checkpoint import InputSpec
+from ..checkpoint import InputSpec, percentile_rescale
 from ..io.images import imread
 from ..io.labels import apply_label_map, read_label_png
 
@@ -94,6 +94,8 @@ class LabelledFolder(Dataset):
         Label values to replace before training (ISBI's {0: 0, 255: 1}).
     augment : Augment, optional
         None for validation (whole images, no change).
+    percentiles : (float, float), optional
+        Map each image from its own percentiles to 0..1 first (:attr:`InputSpec.percentiles`).
     """
 
     def __init__(
@@ -106,8 +108,10 @@ class LabelledFolder(Dataset):
         label_map: dict[int, int] | None = None,
         augment: Augment | None = None,
         cache: bool = True,
+        percentiles: tuple[float, float] | None = None,
     ) -> None:
         self.pairs = list(pairs)
+        self.percentiles = percentiles
         self.mean = torch.tensor(mean, dtype=torch.float32)[:, None, None]
         self.std = torch.tensor(std, dtype=torch.float32)[:, None, None]
         self.ignore_index = ignore_index
@@ -127,6 +131,8 @@ class LabelledFolder(Dataset):
         image = imread(image_path)
         if image.ndim == 2:
             image = image[..., None]
+        if self.percentiles is not None:
+            image = percentile_rescale(image, self.percentiles)
         label = read_label_png(label_path)
         if label.shape != image.shape[:2]:
             raise ValueError(f"{label_path}: label is {label.shape}, image {image_path} is {image.shape[:2]}")
@@ -161,9 +167,11 @@ def augment_pair(
     return x, mask
 
 
-def input_statistics(images: Sequence[Path], limit: int = 64, *, crop: int | None = None) -> InputSpec:
-    """What a model trained on ``images`` expects: per-channel mean and standard deviation, the
-    images' dtype and their value range, over (up to ``limit``) training images."""
+def input_statistics(images: Sequence[Path], limit: int = 64, *, crop: int | None = None,
+                     percentiles: tuple[float, float] | None = None) -> InputSpec:
+    """What a model trained on ``images`` expects: per-channel mean and standard deviation (of the
+    images mapped from their ``percentiles`` when given), the images' dtype and their value range,
+    over (up to ``limit``) training images."""
     total = total_sq = None
     count = 0
     low, high = np.inf, -np.inf
@@ -172,14 +180,16 @@ def input_statistics(images: Sequence[Path], limit: int = 64, *, crop: int | Non
     for image_path in list(images)[::step][:limit]:
         raw = imread(image_path)
         dtype = dtype or raw.dtype.name
+        low, high = min(low, float(raw.min())), max(high, float(raw.max()))
         image = raw.astype(np.float64)
-        low, high = min(low, float(image.min())), max(high, float(image.max()))
         if image.ndim == 2:
             image = image[..., None]
+        if percentiles is not None:
+            image = percentile_rescale(image, percentiles).astype(np.float64)
         flat = image.reshape(-1, image.shape[-1])
         total = flat.sum(0) if total is None else total + flat.sum(0)
         total_sq = (flat**2).sum(0) if total_sq is None else total_sq + (flat**2).sum(0)
         count += flat.shape[0]
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-12))
-    return InputSpec(tuple(mean.tolist()), tuple(std.tolist()), dtype, (low, high), crop)
+    return InputSpec(tuple(mean.tolist()), tuple(std.tolist()), dtype, (low, high), crop, percentiles)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..checkpoint import percentile_rescale
 from ..io.images import imread
 from ..io.labels import read_label_png
 from .data import IMAGE_SUFFIXES, Augment, augment_pair, pair_by_stem
@@ -153,8 +154,10 @@ class InstanceFolder(Dataset):
         num_classes: int | None = None,
         augment: Augment | None = None,
         cache: bool = True,
+        percentiles: tuple[float, float] | None = None,
     ) -> None:
         self.sources = list(sources)
+        self.percentiles = percentiles
         self.num_classes = num_classes
         self.mean = torch.tensor(mean, dtype=torch.float32)[:, None, None]
         self.std = torch.tensor(std, dtype=torch.float32)[:, None, None]
@@ -169,6 +172,8 @@ class InstanceFolder(Dataset):
         if self._cache is not None and index in self._cache:
             return self._cache[index]
         out = _load(self.sources[index])
+        if self.percentiles is not None:
+            out = (percentile_rescale(out[0], self.percentiles), out[1], out[2])
         if self.num_classes is not None and out[2].max(initial=-1) >= self.num_classes:
             source = self.sources[index]
             raise ValueError(f"{source.labels or source.image}: category {int(out[2].max())} is not below "
