@@ -89,6 +89,10 @@ class DataConfig:
     vflip: bool = field(default=False, metadata=flag("--vflip", "random vertical flips"))
     rotation: float = field(default=0.0, metadata=flag("--rotation", "random rotation range, degrees"))
     colour: float = field(default=0.2, metadata=flag("--colour", "brightness and contrast jitter"))
+    stain: float = field(default=0.0, metadata=flag(
+        "--stain", "per-channel gain and offset jitter (stain and white-balance variation)"))
+    invert: float = field(default=0.0, metadata=flag(
+        "--invert", "probability of inverting the contrast (dark objects on light, and the reverse)"))
     workers: int = field(default=0, metadata=flag("--workers", "data-loading processes"))
 
 

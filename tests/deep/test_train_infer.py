@@ -60,6 +60,20 @@ def test_overfitting_one_batch_drives_the_loss_down():
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_intensity_augmentation_inverts_and_jitters_each_channel_apart():
+    from segscope.train import Augment
+
+    x = torch.randn(3, 8, 8)
+    assert torch.equal(Augment(colour=0.0).intensity(x), x)
+    assert torch.equal(Augment(colour=0.0, invert=1.0).intensity(x), -x)
+    torch.manual_seed(0)
+    stained = Augment(colour=0.0, stain=0.3).intensity(x)
+    # Each channel is its own affine function of the original, with its own gain.
+    gains = [float(torch.linalg.lstsq(torch.stack([x[c].ravel(), torch.ones(64)], 1),
+                                      stained[c].ravel()[:, None]).solution[0]) for c in range(3)]
+    assert all(0.7 - 1e-5 <= g <= 1.3 + 1e-5 for g in gains) and len(set(np.round(gains, 4))) == 3
+
+
 def test_losses_respect_the_ignore_index():
     logits = torch.randn(1, 3, 4, 4)
     target = torch.randint(0, 3, (1, 4, 4))

@@ -63,6 +63,24 @@ class Augment:
     vflip: bool = False
     rotation: float = 0.0
     colour: float = 0.2  # contrast and brightness jitter, in standard deviations
+    stain: float = 0.0  # per-channel gain and offset jitter, in standard deviations
+    invert: float = 0.0  # probability of inverting the contrast
+
+    def intensity(self, x: torch.Tensor) -> torch.Tensor:
+        """The intensity changes, on a normalised (C, H, W) image (so any number of bands): one
+        contrast and brightness for all channels; with ``stain``, a gain and an offset per channel
+        (stain and white-balance variation); with probability ``invert``, the contrast inverted
+        (the image negated, as a bright-field picture of dark nuclei against a fluorescent one)."""
+        if self.colour:
+            contrast = 1 + self.colour * (2 * float(torch.rand(())) - 1)
+            brightness = self.colour * (2 * float(torch.rand(())) - 1)
+            x = x * contrast + brightness
+        if self.stain:
+            shape = (x.shape[0], 1, 1)
+            x = x * (1 + self.stain * (2 * torch.rand(shape) - 1)) + self.stain * (2 * torch.rand(shape) - 1)
+        if self.invert and float(torch.rand(())) < self.invert:
+            x = -x
+        return x
 
     def build(self, ignore_index: int) -> v2.Compose:
         fill = {tv_tensors.Image: 0.0, tv_tensors.Mask: ignore_index}
@@ -116,8 +134,8 @@ class LabelledFolder(Dataset):
         self.std = torch.tensor(std, dtype=torch.float32)[:, None, None]
         self.ignore_index = ignore_index
         self.label_map = label_map
+        self.augment = augment
         self.transform = augment.build(ignore_index) if augment is not None else None
-        self.colour = augment.colour if augment is not None else 0.0
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -148,23 +166,18 @@ class LabelledFolder(Dataset):
         x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32))
         x = (x - self.mean) / self.std
         y = torch.from_numpy(label)
-        return augment_pair(x, y, self.transform, self.colour)
+        return augment_pair(x, y, self.transform, self.augment)
 
 
 def augment_pair(
-    x: torch.Tensor, mask: torch.Tensor, transform: v2.Compose | None, colour: float
+    x: torch.Tensor, mask: torch.Tensor, transform: v2.Compose | None, augment: Augment | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Apply :meth:`Augment.build`'s transform to an image and its mask together, then the
-    contrast and brightness jitter (in normalised units, so any number of bands)."""
-    if transform is None:
+    """Apply :meth:`Augment.build`'s transform to an image and its mask together, then
+    :meth:`Augment.intensity` to the image."""
+    if transform is None or augment is None:
         return x, mask
     image, target = transform(tv_tensors.Image(x), tv_tensors.Mask(mask))
-    x, mask = image.as_subclass(torch.Tensor), target.as_subclass(torch.Tensor)
-    if colour:
-        contrast = 1 + colour * (2 * float(torch.rand(())) - 1)
-        brightness = colour * (2 * float(torch.rand(())) - 1)
-        x = x * contrast + brightness
-    return x, mask
+    return augment.intensity(image.as_subclass(torch.Tensor)), target.as_subclass(torch.Tensor)
 
 
 def input_statistics(images: Sequence[Path], limit: int = 64, *, crop: int | None = None,

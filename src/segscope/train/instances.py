@@ -161,8 +161,8 @@ class InstanceFolder(Dataset):
         self.num_classes = num_classes
         self.mean = torch.tensor(mean, dtype=torch.float32)[:, None, None]
         self.std = torch.tensor(std, dtype=torch.float32)[:, None, None]
+        self.augment = augment
         self.transform = augment.build(NOT_ANNOTATED) if augment is not None else None
-        self.colour = augment.colour if augment is not None else 0.0
         self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -190,7 +190,7 @@ class InstanceFolder(Dataset):
         image, instance_map, categories = self.load(index)
         x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32))
         x = (x - self.mean) / self.std
-        x, y = augment_pair(x, torch.from_numpy(instance_map), self.transform, self.colour)
+        x, y = augment_pair(x, torch.from_numpy(instance_map), self.transform, self.augment)
         return x, y, torch.from_numpy(categories)
 
 
