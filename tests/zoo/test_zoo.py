@@ -103,6 +103,20 @@ def test_an_unknown_method_lists_the_zoo_too():
         segscope.segment(np.zeros((8, 8), np.uint8), "no_such_method")
 
 
+def test_every_nth_split_holds_out_the_benchmarks_fifth(tmp_path):
+    from segscope.zoo.build import SPLITS
+
+    for folder in ("images", "labels"):
+        (tmp_path / "data" / "set" / folder).mkdir(parents=True)
+        for k in range(12):
+            (tmp_path / "data" / "set" / folder / f"{k:02d}.png").write_bytes(b"")
+    spec = {"strategy": "every_nth", "images": "set/images", "labels": "set/labels", "n": 5}
+    folders = SPLITS["every_nth"](spec, tmp_path / "data", tmp_path / "work")
+    stems = [f"{k:02d}" for k in range(12)]
+    assert sorted(p.stem for p in folders["val_images"].iterdir()) == stems[4::5]
+    assert sorted(p.stem for p in folders["train_labels"].iterdir()) == sorted(set(stems) - set(stems[4::5]))
+
+
 def test_colour_masks_become_label_pngs_and_areas_stay_whole(tmp_path):
     # The split the aerial card needs: whole areas held out, RGB masks turned into classes.
     from segscope.io import read_label_png

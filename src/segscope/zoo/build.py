@@ -53,6 +53,15 @@ def _split_by_stems(spec: dict[str, Any], data: Path, work: Path) -> dict[str, P
     return folders
 
 
+def _split_every_nth(spec: dict[str, Any], data: Path, work: Path) -> dict[str, Path]:
+    """One image folder and one label folder; in name order, every ``n``-th pair from the
+    ``offset``-th (default n - 1) is held out, as ``benchmarks/dsb2018.py`` holds out its fifth."""
+    n = int(spec["n"])
+    stems = sorted(p.stem for p in (data / spec["images"]).iterdir())
+    held = stems[int(spec.get("offset", n - 1))::n]
+    return _split_by_stems({**spec, "held_out": held}, data, work)
+
+
 def _split_by_folders(spec: dict[str, Any], data: Path, work: Path) -> dict[str, Path]:
     """The dataset's own train and validation folders."""
     return {key: data / value for key, value in spec["folders"].items()}
@@ -96,7 +105,8 @@ def _split_colour_masks(spec: dict[str, Any], data: Path, work: Path) -> dict[st
 
 
 SPLITS: dict[str, Callable[[dict[str, Any], Path, Path], dict[str, Path]]] = {
-    "stems": _split_by_stems, "folders": _split_by_folders, "colour_masks": _split_colour_masks}
+    "stems": _split_by_stems, "every_nth": _split_every_nth, "folders": _split_by_folders,
+    "colour_masks": _split_colour_masks}
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -138,8 +148,22 @@ def _miou(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[s
     return {"miou": float(evaluator.compute()["miou"])}
 
 
+def _instance_f1(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[str, float]:
+    """F1 and panoptic quality at IoU 0.5 over the validation pairs (instance label PNGs), pooled."""
+    import segscope
+    from segscope.io import read_label_png
+    from segscope.metrics import Evaluator
+
+    evaluator = Evaluator(task="instance")
+    for image_path, label_path in _pairs(folders):
+        evaluator.update(segscope.segment(segscope.imread(image_path), str(model)),
+                         read_label_png(label_path), name=image_path.stem)
+    report = evaluator.compute()
+    return {"f1": float(report["f1@0.5"]), "pq": float(report["pq@0.5"])}
+
+
 EVALUATIONS: dict[str, Callable[[Path, dict[str, Path], dict[str, Any]], dict[str, float]]] = {
-    "rand_f_cells": _rand_f_cells, "miou": _miou}
+    "rand_f_cells": _rand_f_cells, "miou": _miou, "instance_f1": _instance_f1}
 
 
 # ----------------------------------------------------------------------------------- build
