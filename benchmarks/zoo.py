@@ -7,12 +7,13 @@ evaluation; the peer (segmentation_models_pytorch's Unet with a ResNet-18 encode
 pretrained weights, by default) is trained on the card's split with the card's recipe (same data,
 augmentation, optimiser, batch and number of epochs, so the same number of steps), then scored the
 same way. It prints both and their difference, and with ``--write-card`` records the peer's figures
-on the card. The peer's run resumes from its work folder, so a second call scores without training.
+on the card. The peer's run resumes from its work folder, so a second call scores without training;
+``--peer none`` scores and draws the zoo model alone.
 
 It also draws held-out images next to their truth, our prediction and the peer's, in the card's
 colours (``--picture``, black where the truth is unlabelled). With ``--tiled TILE``, the largest
 held-out image is segmented again as a tiled job (``segscope.segment_tiled``, TILE-pixel tiles) and
-compared with the whole-image prediction: time, peak memory and agreement, and a picture.
+compared with the whole-image prediction: time and agreement, and a picture.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from segscope.zoo.build import DEFAULT_DATA, EVALUATIONS, SPLITS, _fill, _pairs
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name")
-    parser.add_argument("--peer", default="smp_unet")
+    parser.add_argument("--peer", default="smp_unet", help="a model name, or 'none' (ours only)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--work", type=Path, default=Path("bench_out/zoo"))
     parser.add_argument("--write-card", action="store_true", help="record the peer's figures on the card")
@@ -43,7 +44,6 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=4, help="held-out images in the picture")
     parser.add_argument("--tiled", type=int, help="also run the largest held-out image as a tiled job")
     args = parser.parse_args()
-    from segscope.train import TrainConfig, train
     from segscope.zoo import verified_weights
 
     card = zoo_card(args.name)
@@ -53,7 +53,32 @@ def main() -> int:
     evaluation = training["evaluation"]
     score = EVALUATIONS[evaluation["strategy"]]
     ours = score(verified_weights(args.name), folders, evaluation)
+    models = [str(verified_weights(args.name))]
+    if args.peer == "none":
+        print(f"\n{args.name} on {evaluation['data']}: "
+              + ", ".join(f"{metric} {value:.4f}" for metric, value in ours.items()))
+    else:
+        checkpoint = _compare_with_peer(args, card, folders, ours, work)
+        models.append(str(checkpoint))
+    root = Path(__file__).resolve().parents[1]
+    picture = args.picture or root / "docs" / "figures" / f"zoo_{args.name}.png"
+    pairs = _pairs(folders)
+    chosen = [pairs[round(k)] for k in np.linspace(0, len(pairs) - 1, min(args.rows, len(pairs)))]
+    _picture(card, chosen, models, picture)
+    shown = "" if args.peer == "none" else f" | {args.peer}"
+    print(f"picture: {picture} (image | truth | {args.name}{shown})")
+    if args.tiled:
+        _tiled(card, max(pairs, key=lambda p: p[0].stat().st_size)[0], args.tiled, work)
+    return 0
 
+
+def _compare_with_peer(args: argparse.Namespace, card: ZooCard, folders: dict[str, Path],
+                       ours: dict[str, float], work: Path) -> Path:
+    """Train (or resume) the peer by the card's recipe, score it the card's way, print both, and
+    with ``--write-card`` record its figures; the peer's checkpoint."""
+    from segscope.train import TrainConfig, train
+
+    training, evaluation = card.training, card.training["evaluation"]
     register_peer()
     recipe = _fill(training["recipe"], args.data, work)
     recipe["model"] = {"name": args.peer, "options": {}}
@@ -63,15 +88,15 @@ def main() -> int:
     start = time.perf_counter()
     result = train(TrainConfig.from_dict(recipe), resume=last if last.exists() else None, progress=False)
     minutes = (time.perf_counter() - start) / 60
-    theirs = score(result.checkpoint, folders, evaluation)
+    theirs = EVALUATIONS[evaluation["strategy"]](result.checkpoint, folders, evaluation)
 
     print(f"\n{args.name} against {args.peer}, same recipe ({result.steps} steps each), "
           f"on {evaluation['data']}")
     print(f"{'metric':14s} {args.name:>12s} {args.peer:>12s} {'difference':>11s}")
     for metric, value in ours.items():
         print(f"{metric:14s} {value:12.4f} {theirs[metric]:12.4f} {value - theirs[metric]:+11.4f}")
-    print(f"peer trained {minutes:.1f} min here; zoo model trained {training.get('minutes_here')} min "
-          f"({training.get('steps')} steps)")
+    print(f"peer trained {minutes:.1f} min in this call; zoo model trained "
+          f"{training.get('minutes_here')} min ({training.get('steps')} steps)")
     (work / "results.json").write_text(json.dumps({"ours": ours, "peer": theirs, "peer_steps": result.steps,
                                                    "peer_minutes": minutes}, indent=2))
     if args.write_card:
@@ -81,15 +106,7 @@ def main() -> int:
                         if f.metric in theirs else f for f in card.figures)
         path = ZOO_DIR / f"{args.name}.json"
         path.write_text(json.dumps(dataclasses.replace(card, figures=figures).to_dict(), indent=2) + "\n")
-    root = Path(__file__).resolve().parents[1]
-    picture = args.picture or root / "docs" / "figures" / f"zoo_{args.name}.png"
-    pairs = _pairs(folders)
-    chosen = [pairs[round(k)] for k in np.linspace(0, len(pairs) - 1, min(args.rows, len(pairs)))]
-    _picture(card, chosen, [str(verified_weights(args.name)), str(result.checkpoint)], picture)
-    print(f"picture: {picture} (image | truth | {args.name} | {args.peer})")
-    if args.tiled:
-        _tiled(card, max(pairs, key=lambda p: p[0].stat().st_size)[0], args.tiled, work)
-    return 0
+    return Path(result.checkpoint)
 
 
 def _colours(card: ZooCard, classes: np.ndarray) -> np.ndarray:

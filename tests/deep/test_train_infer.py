@@ -146,6 +146,19 @@ def test_percentile_normalisation_is_recorded_and_makes_the_dtype_irrelevant(toy
         _config(toy_dataset, tmp_path / "b", normalise="zscore").validate()
 
 
+def test_a_run_from_before_a_setting_existed_resumes_with_its_default(toy_dataset, tmp_path):
+    import dataclasses
+
+    from segscope.train import save_checkpoint
+
+    train(_config(toy_dataset, tmp_path / "a", epochs=2), stop_after_epoch=1, progress=False)
+    last = tmp_path / "a" / "last.pt"
+    saved = load_checkpoint(last)
+    older = {**saved.recipe, "data": {k: v for k, v in saved.recipe["data"].items() if k != "stain"}}
+    save_checkpoint(last, dataclasses.replace(saved, recipe=older))
+    assert train(_config(toy_dataset, tmp_path / "a", epochs=2), resume=last, progress=False).epochs == 2
+
+
 def test_resume_refuses_other_settings(toy_dataset, tmp_path):
     train(_config(toy_dataset, tmp_path / "b", epochs=2), stop_after_epoch=1, progress=False)
     with pytest.raises(ValueError, match=r"other settings \(optim\.lr: 0\.001 there, 0\.01 now\)"):

@@ -204,7 +204,7 @@ class _Run:
         saved = load_checkpoint(path, map_location=self.device)
         if saved.training is None:
             raise ValueError(f"{path}: holds no training state to resume from")
-        changed = _changed_settings(saved.recipe, self.config.to_dict())
+        changed = _changed_settings(_with_defaults(saved.recipe), self.config.to_dict())
         if changed:
             shown = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, a, b in changed[:5])
             raise ValueError(f"{path} was trained with other settings ({shown}); resume with the same ones "
@@ -329,6 +329,15 @@ _MAY_CHANGE = {"schedule.epochs", "schedule.max_minutes", "schedule.patience", "
                "data.workers", "device",
                "output"}
 """What a resumed run may set differently from the run it continues."""
+
+
+def _with_defaults(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's recipe with the settings added since it was written at their defaults (which
+    is what the run used); as saved when it does not read as a configuration."""
+    try:
+        return TrainConfig.from_dict(recipe).to_dict()
+    except (TypeError, ValueError, KeyError):
+        return recipe
 
 
 def _changed_settings(before: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, Any, Any]]:
