@@ -9,6 +9,7 @@ human segmentations; ``benchmarks/bsds_tuning.py`` reproduces the choice and sco
 
 from .clustering import connected_components, kmeans, mean_shift, slic
 from .edges import EDGE_OPERATORS, edge_regions, edges
+from .hierarchies import gradient_boundaries, image_hierarchy, ucm
 from .histogram import Histogram, histogram, plot_histogram
 from .regions import felzenszwalb, region_growing, region_merging, split_and_merge
 from .threshold import (
@@ -37,7 +38,9 @@ __all__ = [
     "edge_regions",
     "edges",
     "felzenszwalb",
+    "gradient_boundaries",
     "histogram",
+    "image_hierarchy",
     "isodata",
     "kmeans",
     "li",
@@ -55,6 +58,7 @@ __all__ = [
     "split_and_merge",
     "threshold",
     "triangle",
+    "ucm",
     "watershed",
     "watershed_instances",
     "yen",

@@ -1,7 +1,14 @@
 """Readers and writers: images, label PNGs, COCO, COCO panoptic, YOLO, BSDS ground truth, and
 segscope's own ``.npz`` results."""
 
-from .bsds import BsdsGroundTruth, read_bsds_groundtruth
+from .bsds import (
+    BsdsGroundTruth,
+    read_boundary_png,
+    read_bsds_groundtruth,
+    read_ucm2,
+    write_boundary_png,
+    write_ucm2,
+)
 from .coco import (
     CocoRecord,
     mask_to_polygons,
@@ -55,11 +62,13 @@ __all__ = [
     "mask_to_rle",
     "max_decoded_bytes",
     "polygons_to_mask",
+    "read_boundary_png",
     "read_bsds_groundtruth",
     "read_coco",
     "read_coco_panoptic",
     "read_label_png",
     "read_palette_png",
+    "read_ucm2",
     "read_yolo",
     "register_format",
     "rgb_to_ids",
@@ -67,9 +76,11 @@ __all__ = [
     "save_segmentation",
     "set_max_decoded_bytes",
     "voc_palette",
+    "write_boundary_png",
     "write_coco",
     "write_coco_panoptic",
     "write_label_png",
     "write_palette_png",
+    "write_ucm2",
     "write_yolo",
 ]
