@@ -114,3 +114,40 @@ def test_sweep_rejects_bad_input():
         sweep_soft_boundaries(np.zeros((4, 4)), 0)
     with pytest.raises(ValueError, match="no images"):
         bsds_summary([])
+
+
+@pytest.mark.parametrize(("test", "sweep"), [("test_1", None), ("test_2", "boundaries"), ("test_4", None)])
+def test_evaluate_command_runs_the_protocol_on_the_official_inputs(fixture_root, tmp_path, test, sweep):
+    # The same fixtures through `segscope evaluate`: ucm2 .mat maps and segs .mat cells are
+    # recognised from the files, soft boundary PNGs are named with --sweep.
+    import json
+
+    from segscope.cli.main import main
+
+    kind = TESTS[test][0]
+    args = ["evaluate", "--pred", str(fixture_root / kind), "--truth", str(fixture_root / "groundTruth"),
+            "--thresholds", "5", "--json", str(tmp_path / "r.json")]
+    assert main(args + (["--sweep", sweep] if sweep else [])) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["images"] == 5 and report["sweep"] == (sweep or kind)
+    b = report["boundary"]
+    expected = _expected(fixture_root, test, "eval_bdry.txt")[0]
+    np.testing.assert_allclose([b["ods_f"], b["ois_f"], b["ap"]], expected[[3, 6, 7]], atol=BOUNDARY_TOL)
+    if TESTS[test][2]:
+        cover = _expected(fixture_root, test, "eval_cover.txt")[0]
+        rv = _expected(fixture_root, test, "eval_RI_VOI.txt")[0]
+        c, r = report["covering"], report["rand_voi"]
+        np.testing.assert_allclose([c["ods"], c["ois"], r["pri_ods"], r["voi_ods"]],
+                                   [cover[1], cover[2], rv[1], rv[4]], rtol=REGION_TOL, atol=1e-5)
+    else:
+        assert "covering" not in report
+
+
+def test_evaluate_command_names_the_images_without_a_prediction(fixture_root, tmp_path, capsys):
+    from segscope.cli.main import main
+
+    (tmp_path / "ucm").mkdir()
+    (tmp_path / "ucm" / "2018.mat").write_bytes((fixture_root / "ucm2" / "2018.mat").read_bytes())
+    assert main(["evaluate", "--pred", str(tmp_path / "ucm"), "--truth", str(fixture_root / "groundTruth"),
+                 "--sweep", "ucm2"]) == 2
+    assert "4 ground-truth image(s) have no ucm2 prediction" in capsys.readouterr().err

@@ -138,6 +138,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from segscope.metrics import Evaluator
 
     from ._progress import progress
+    from .bsds import detect_sweep, run_bsds
+
+    truth_is_bsds = Path(args.truth).is_dir() and any(Path(args.truth).glob("*.mat"))
+    sweep = args.sweep or (detect_sweep(Path(args.pred)) if truth_is_bsds else None)
+    if sweep is not None:
+        return run_bsds(args, sweep)
 
     try:
         truth_task, truths = read_annotations(args.truth, task=args.task, images=args.images)
@@ -300,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score predictions against truths. Both are folders of label PNGs paired by "
         "file stem (semantic: class indices; instance: object ids), folders of saved results "
         "(.npz), folders of YOLO segmentation .txt files, a COCO JSON or a COCO panoptic JSON; truths "
-        "may also be a folder of BSDS .mat files.")
+        "may also be a folder of BSDS .mat files, and then predictions may be BSDS sweeps (ucm2 or "
+        "segs .mat files, a folder per scale, soft boundary PNGs with --sweep boundaries), scored by "
+        "the BSDS500 protocol (boundary ODS, OIS, AP; covering, PRI, VOI).")
     p.add_argument("--pred", required=True, help="predictions: folder or JSON file")
     p.add_argument("--truth", required=True, help="truths: folder or JSON file")
     p.add_argument("--task", choices=KINDS,
@@ -316,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instance: IoU at which objects match for precision/recall/F1")
     p.add_argument("--images", metavar="FOLDER",
                    help="YOLO .txt labels: the folder of their images (default: images/ beside them)")
+    p.add_argument("--sweep", choices=("ucm2", "segs", "scales", "boundaries"),
+                   help="BSDS protocol against BSDS .mat truths: ucm2 .mat maps, segs .mat cells, one "
+                   "sub-folder of label PNGs per scale, or soft boundary PNGs (default: what --pred holds)")
+    p.add_argument("--thresholds", type=int, default=99,
+                   help="BSDS protocol: levels at which ucm2 maps and soft boundaries are cut")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.set_defaults(func=cmd_evaluate)
 

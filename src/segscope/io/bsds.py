@@ -19,8 +19,8 @@ from ..result import Segmentation
 from .formats import Format, register_format
 from .limits import ImageReadError, check_decoded_size, require_regular_file
 
-__all__ = ["BsdsGroundTruth", "read_boundary_png", "read_bsds_groundtruth", "read_ucm2", "write_boundary_png",
-           "write_ucm2"]
+__all__ = ["BsdsGroundTruth", "read_boundary_png", "read_bsds_groundtruth", "read_bsds_segs", "read_ucm2",
+           "write_boundary_png", "write_ucm2"]
 
 
 def _parse(path: str) -> list[tuple[np.ndarray, np.ndarray]] | str:
@@ -54,6 +54,19 @@ def _parse_ucm2(path: str) -> np.ndarray | str:
         return np.asarray(loadmat(path, variable_names=["ucm2"])["ucm2"], np.float64)
     except ImageReadError as exc:
         return str(exc).removeprefix(f"{path}: ")
+    except Exception as exc:  # scipy's MAT reader raises many types on a damaged file
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _parse_segs(path: str) -> list[np.ndarray] | str:
+    """The ``segs`` cell of a .mat file (one label image per scale), or why it cannot be read."""
+    from scipy.io import loadmat, whosmat
+
+    try:
+        if "segs" not in {name for name, _, _ in whosmat(path)}:
+            return "no segs variable"
+        cell = loadmat(path, variable_names=["segs"])["segs"]
+        return [np.asarray(entry).astype(np.int32) for entry in cell.ravel()]
     except Exception as exc:  # scipy's MAT reader raises many types on a damaged file
         return f"{type(exc).__name__}: {exc}"
 
@@ -100,6 +113,18 @@ def read_ucm2(path: str | os.PathLike[str]) -> np.ndarray:
         raise ValueError(f"{path}: a ucm2 map has odd sides (2H+1, 2W+1), got shape {found.shape}")
     if not np.isfinite(found).all() or found.min() < 0:
         raise ValueError(f"{path}: a ucm2 map holds finite values of at least 0")
+    return found
+
+
+def read_bsds_segs(path: str | os.PathLike[str]) -> list[np.ndarray]:
+    """Read the segmentations of one image at several scales: the ``segs`` cell of a .mat file,
+    as the BSDS benchmark's ``segs`` inputs hold them (label images, one per scale)."""
+    path = require_regular_file(path)
+    found = _parse_apart(path.resolve(), _parse_segs)
+    if isinstance(found, str):
+        raise ValueError(f"{path}: not a BSDS segs .mat file ({found})")
+    if not found or any(labels.ndim != 2 for labels in found):
+        raise ValueError(f"{path}: a segs cell holds one 2-D label image per scale")
     return found
 
 
