@@ -171,66 +171,70 @@ def object_probability(labels: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _edge_radius(phi: float, distances: np.ndarray, step: float) -> float:
-    """The polygon's radius in direction ``phi`` (between two vertices, on the edge joining them)."""
-    n = distances.shape[0]
-    k = int(phi / step) % n
-    d0 = distances[k]
-    d1 = distances[(k + 1) % n]
-    a = phi - k * step
-    denominator = d0 * math.sin(a) + d1 * math.sin(step - a)
-    if denominator <= 1e-12:
-        return max(d0, d1) if a == 0.0 else 0.0
-    return d0 * d1 * math.sin(step) / denominator
-
-
-@njit(cache=True)
-def _box(cy: float, cx: float, distances: np.ndarray, sin: np.ndarray, cos: np.ndarray,
-         height: int, width: int) -> tuple[int, int, int, int]:
-    y0 = y1 = cy
-    x0 = x1 = cx
+def _vertices(cy: float, cx: float, distances: np.ndarray, sin: np.ndarray, cos: np.ndarray,
+              vy: np.ndarray, vx: np.ndarray) -> tuple[int, int]:
+    """Fill the polygon's vertices into ``vy``, ``vx``; return its first and last rows."""
+    top, bottom = cy, cy
     for k in range(distances.shape[0]):
-        y = cy + distances[k] * sin[k]
-        x = cx + distances[k] * cos[k]
-        y0, y1, x0, x1 = min(y0, y), max(y1, y), min(x0, x), max(x1, x)
-    return (max(math.floor(y0), 0), min(math.ceil(y1), height - 1),
-            max(math.floor(x0), 0), min(math.ceil(x1), width - 1))
+        vy[k] = _snap(cy + distances[k] * sin[k])
+        vx[k] = _snap(cx + distances[k] * cos[k])
+        top, bottom = min(top, vy[k]), max(bottom, vy[k])
+    return math.ceil(top), math.floor(bottom)
 
 
 @njit(cache=True)
-def _inside(i: int, j: int, cy: float, cx: float, distances: np.ndarray, step: float) -> bool:
-    y = i - cy
-    x = j - cx
-    r = math.sqrt(y * y + x * x)
-    if r < 0.5:
-        return True
-    phi = math.atan2(y, x)
-    if phi < 0:
-        phi += 2 * math.pi
-    return r <= _edge_radius(phi, distances, step)
+def _snap(value: float) -> float:
+    """``value``, or the whole number it misses by rounding error only (a vertex or crossing on a
+    pixel centre must count as on it, whatever the sines' last bits)."""
+    nearest = round(value)
+    return nearest if abs(value - nearest) < 1e-9 else value
+
+
+@njit(cache=True)
+def _crossings(row: float, vy: np.ndarray, vx: np.ndarray, out: np.ndarray) -> int:
+    """Where the polygon's edges cross the line ``y = row``, sorted into ``out``; how many.
+    Half-open in y (an edge holds its lower end, not its upper), so a vertex on the line counts
+    once and the pixel centres inside are those between crossings 0-1, 2-3 ..."""
+    n = vy.shape[0]
+    count = 0
+    for k in range(n):
+        ya, xa, yb, xb = vy[k], vx[k], vy[(k + 1) % n], vx[(k + 1) % n]
+        if (ya <= row < yb) or (yb <= row < ya):
+            x = _snap(xa + (row - ya) * (xb - xa) / (yb - ya))
+            m = count
+            while m > 0 and out[m - 1] > x:
+                out[m] = out[m - 1]
+                m -= 1
+            out[m] = x
+            count += 1
+    return count
 
 
 @njit(cache=True)
 def _suppress(centres: np.ndarray, distances: np.ndarray, order: np.ndarray, height: int, width: int,
               iou_threshold: float, sin: np.ndarray, cos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Greedy suppression on a canvas: a candidate is kept unless its IoU with a kept polygon
-    exceeds the threshold; kept polygons claim the free pixels they cover, best first."""
-    step = 2 * math.pi / distances.shape[1]
+    exceeds the threshold; kept polygons claim the free pixels they cover, best first. Polygons
+    are filled row by row between their edge crossings (pixel centres inside)."""
+    n_rays = distances.shape[1]
     canvas = np.zeros((height, width), np.int32)
     kept = np.zeros(order.shape[0], np.int64)
     areas = np.zeros(order.shape[0] + 1, np.int64)
     hits = np.zeros(order.shape[0] + 1, np.int64)
     touched = np.zeros(order.shape[0] + 1, np.int64)
+    vy = np.empty(n_rays)
+    vx = np.empty(n_rays)
+    cross = np.empty(n_rays + 1)
     n_kept = 0
     for index in order:
-        cy, cx = centres[index, 0], centres[index, 1]
-        d = distances[index]
-        y0, y1, x0, x1 = _box(cy, cx, d, sin, cos, height, width)
+        first, last = _vertices(centres[index, 0], centres[index, 1], distances[index], sin, cos, vy, vx)
+        first, last = max(first, 0), min(last, height - 1)
         area = 0
         n_touched = 0
-        for i in range(y0, y1 + 1):
-            for j in range(x0, x1 + 1):
-                if _inside(i, j, cy, cx, d, step):
+        for i in range(first, last + 1):
+            count = _crossings(float(i), vy, vx, cross)
+            for p in range(0, count - 1, 2):
+                for j in range(max(math.ceil(cross[p]), 0), min(math.floor(cross[p + 1]), width - 1) + 1):
                     area += 1
                     owner = canvas[i, j]
                     if owner > 0:
@@ -250,10 +254,12 @@ def _suppress(centres: np.ndarray, distances: np.ndarray, order: np.ndarray, hei
         n_kept += 1
         kept[n_kept - 1] = index
         areas[n_kept] = area
-        for i in range(y0, y1 + 1):
-            for j in range(x0, x1 + 1):
-                if canvas[i, j] == 0 and _inside(i, j, cy, cx, d, step):
-                    canvas[i, j] = n_kept
+        for i in range(first, last + 1):
+            count = _crossings(float(i), vy, vx, cross)
+            for p in range(0, count - 1, 2):
+                for j in range(max(math.ceil(cross[p]), 0), min(math.floor(cross[p + 1]), width - 1) + 1):
+                    if canvas[i, j] == 0:
+                        canvas[i, j] = n_kept
     return kept[:n_kept], canvas
 
 
@@ -278,7 +284,9 @@ def polygons_to_labels(
     Returns
     -------
     labels : (H, W) ndarray of int32
-        Polygon ``k`` of the kept ones is label ``k + 1``; earlier polygons win shared pixels.
+        Polygon ``k`` of the kept ones is label ``k + 1``; earlier polygons win shared pixels. A
+        polygon covers the pixels whose centres lie inside it (a centre on its edge counts on the
+        left, right and upper edges, not on the lower ones, so touching polygons never share one).
     kept : ndarray of int
         The indices (into ``centres``) of the polygons painted.
 
@@ -286,7 +294,7 @@ def polygons_to_labels(
     --------
     >>> labels, kept = polygons_to_labels(np.array([[4.0, 4.0]]), np.full((1, 8), 2.0), (9, 9))
     >>> int((labels == 1).sum()), kept.tolist()
-    (13, [0])
+    (12, [0])
     """
     centres = np.asarray(centres, np.float64).reshape(-1, 2)
     distances = np.asarray(distances, np.float64)

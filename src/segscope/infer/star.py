@@ -27,6 +27,11 @@ class StarPredictor(InstanceSegmenter):
     default_score = 0.5
     nms_threshold = 0.4
     """Candidates overlapping a kept polygon by more IoU than this are dropped (StarDist's 0.4)."""
+    candidate_stride = 2
+    """Candidates are the pixels of every second row and column (StarDist's grid of 2 for
+    nuclei). Decoding the exact targets of 54 DSB2018 training label images (every tenth), this
+    gave F1 0.983 at IoU 0.5 in 0.7 s in all, against 0.968 in 2.5 s from every pixel: neighbours
+    propose nearly the same polygon, and fewer weak ones survive."""
 
     def segment(
         self,
@@ -66,7 +71,8 @@ class StarPredictor(InstanceSegmenter):
               flip: bool = False) -> Segmentation:
         probability, distances = self._outputs(x, flip)
         labels, scores = decode_polygons(probability, distances, prob_threshold=score_threshold,
-                                         nms_threshold=self.nms_threshold, min_area=min_area)
+                                         nms_threshold=self.nms_threshold, stride=self.candidate_stride,
+                                         min_area=min_area)
         count = scores.size
         return Segmentation(labels, "instance", ids=np.arange(1, count + 1), categories=np.zeros(count, int),
                             scores=scores, class_names=self.class_names)
