@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from deep_common import colour_panel, register_peer
-from segscope.zoo import ZOO_DIR, ZooCard, zoo_card
+from segscope.zoo import ZooCard, zoo_card
 from segscope.zoo.build import DEFAULT_DATA, EVALUATIONS, SPLITS, _fill, _pairs
 
 
@@ -104,8 +104,7 @@ def _compare_with_peer(args: argparse.Namespace, card: ZooCard, folders: dict[st
         figures = tuple(dataclasses.replace(f, peer=args.peer, peer_value=round(theirs[f.metric], 4),
                                             command=f"{f.command}; peer: {command}")
                         if f.metric in theirs else f for f in card.figures)
-        path = ZOO_DIR / f"{args.name}.json"
-        path.write_text(json.dumps(dataclasses.replace(card, figures=figures).to_dict(), indent=2) + "\n")
+        dataclasses.replace(card, figures=figures).save()
     return Path(result.checkpoint)
 
 

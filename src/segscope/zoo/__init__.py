@@ -23,6 +23,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_bytes
+
 __all__ = ["ZOO_DIR", "Figure", "ZooCard", "ZooIntegrityError", "verified_weights", "zoo_card", "zoo_cards"]
 
 ZOO_DIR = Path(__file__).resolve().parent
@@ -90,6 +92,12 @@ class ZooCard:
         from dataclasses import asdict
 
         return asdict(self)
+
+    def save(self) -> Path:
+        """Write the card to the zoo folder as ``<name>.json``, atomically; its path."""
+        path = ZOO_DIR / f"{self.name}.json"
+        atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
+        return path
 
     def describe(self) -> str:
         """A few lines for ``segscope models``."""

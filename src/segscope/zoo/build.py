@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -228,9 +226,7 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
     key = evaluation["metric"]
     use_half = abs(half[key] - full[key]) < 1e-3
     target = ZOO_DIR / card.weights
-    tmp = target.with_name(f".{target.name}.tmp")
-    _store(result.checkpoint, tmp, half=use_half)
-    os.replace(tmp, target)
+    _store(result.checkpoint, target, half=use_half)  # written atomically
     figures = (half if use_half else full)
     crop = int(recipe["data"].get("crop", 256))
     batch = int(recipe.get("optim", {}).get("batch_size", 8))
@@ -248,10 +244,7 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
         speed={"seconds_per_image": round(seconds, 3),
                "description": f"{seconds:.2f} s per {evaluation['data_shape']} image on this 2-core CPU"},
         sha256=sha256_of(target), size_bytes=target.stat().st_size)
-    path = ZOO_DIR / f"{card.name}.json"
-    tmp_card = path.with_name(f".{path.name}.tmp")
-    tmp_card.write_text(json.dumps(new.to_dict(), indent=2) + "\n")
-    os.replace(tmp_card, path)
+    new.save()
     return new
 
 
