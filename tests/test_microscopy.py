@@ -37,7 +37,7 @@ def test_each_kind_of_picture_is_told_apart():
     assert imaging_modality(brightfield) == "brightfield"
     assert imaging_modality(brightfield / 255.0) == "brightfield"
     assert imaging_modality(stained) == "histology"
-    with pytest.raises(ValueError, match="expected an"):
+    with pytest.raises(ValueError, match=r"expected \(H, W\) or \(H, W, C\)"):
         imaging_modality(np.zeros((2, 2, 2, 2)))
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .imagecheck import check_image
+
 __all__ = ["MODALITIES", "imaging_modality"]
 
 MODALITIES: tuple[str, ...] = ("fluorescence", "histology", "brightfield")
@@ -50,13 +52,11 @@ def imaging_modality(image: np.ndarray) -> str:
     >>> imaging_modality(dark), imaging_modality(255 - dark)
     ('fluorescence', 'brightfield')
     """
-    data = np.asarray(image)
-    if data.ndim not in (2, 3) or data.size == 0:
-        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {data.shape}")
+    data = check_image(image)  # 2-D or channels-last, finite
     values = data.astype(np.float64)
     if data.dtype.kind in "iu" and data.dtype.itemsize > 1:
         values *= 255.0 / np.iinfo(data.dtype).max
-    elif data.dtype.kind == "f" and np.nanmax(values) <= 1.0:
+    elif data.dtype.kind == "f" and values.max() <= 1.0:
         values *= 255.0
     if values.ndim == 3 and values.shape[2] >= 3:
         rgb = values[..., :3]
@@ -67,6 +67,6 @@ def imaging_modality(image: np.ndarray) -> str:
         grey = rgb.mean(axis=2)
     else:
         grey = values if values.ndim == 2 else values[..., 0]
-    top = float(np.nanpercentile(grey, 99.5))
-    background = float(np.nanmedian(grey)) / top if top > 0 else 0.0
+    top = float(np.percentile(grey, 99.5))
+    background = float(np.median(grey)) / top if top > 0 else 0.0
     return "brightfield" if background > BACKGROUND_THRESHOLD else "fluorescence"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_bytes
 from .common import error
 
 __all__ = ["SWEEPS", "detect_sweep", "run_bsds"]
@@ -112,7 +113,7 @@ def run_bsds(args: argparse.Namespace, sweep: str) -> int:
     if args.json:
         try:
             report = {"sweep": sweep, "images": len(images), **summary.to_dict()}
-            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+            atomic_write_bytes(args.json, (json.dumps(report, indent=2) + "\n").encode())
         except OSError as exc:
             return error(f"cannot write {args.json}: {exc.strerror or exc}", code=1)
         print(f"wrote {args.json}")
