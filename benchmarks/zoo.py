@@ -24,7 +24,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -127,14 +126,10 @@ def _small(picture: np.ndarray, height: int, *, labels: bool) -> np.ndarray:
 
 def _truth(card: ZooCard, path: Path) -> np.ndarray:
     """The label file as class indices, through the recipe's ``label_map``."""
-    from segscope.io import read_label_png
+    from segscope.io.labels import apply_label_map, read_label_png
 
-    labels = read_label_png(path).astype(np.int64)
-    mapping: dict[Any, Any] = card.training["recipe"]["data"].get("label_map") or {}
-    out = labels.copy()
-    for source, target in mapping.items():
-        out[labels == int(source)] = int(target)
-    return out
+    mapping = card.training["recipe"]["data"].get("label_map") or {}  # JSON keys are text
+    return apply_label_map(read_label_png(path), {int(k): int(v) for k, v in mapping.items()})
 
 
 def _picture(card: ZooCard, pairs: list[tuple[Path, Path]], models: list[str], path: Path) -> None:
