@@ -18,7 +18,7 @@ import argparse
 import itertools
 import json
 import time
-from multiprocessing import Pool
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +66,10 @@ def _pairs(data: Path, split: str) -> list[tuple[str, str]]:
 
 def _run(jobs: list, workers: int) -> dict[tuple[str, str], list[dict[str, float]]]:
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
-    with Pool(workers) as pool:
-        for method, params, _, scores in pool.imap_unordered(_score, jobs, chunksize=4):
+    # Not multiprocessing.Pool: its daemonic workers cannot start the helper process that reads
+    # BSDS .mat files (segscope.io.bsds).
+    with ProcessPoolExecutor(workers) as pool:
+        for method, params, _, scores in pool.map(_score, jobs, chunksize=4):
             results.setdefault((method, params), []).append(scores)
     return results
 

@@ -173,6 +173,22 @@ def test_fields_cannot_be_reassigned():
     assert seg.provenance is None and other.provenance.method == "m"
 
 
+def test_results_pickle_between_processes_and_stay_immutable():
+    import copy
+    import pickle
+
+    masks = np.zeros((2, 4, 5), bool)
+    masks[0, :2] = masks[1, 2:, 1:] = True
+    seg = Segmentation.from_masks(masks, categories=[0, 1], scores=[0.9, 0.4], class_names=["a", "b"])
+    seg = seg.with_provenance(Provenance("m", parameters={"k": 2}))
+    for back in (pickle.loads(pickle.dumps(seg)), copy.deepcopy(seg)):
+        assert np.array_equal(back.labels, seg.labels) and np.array_equal(back.masks, seg.masks)
+        assert np.array_equal(back.scores, seg.scores) and back.class_names == seg.class_names
+        assert back.provenance == seg.provenance and back.kind == seg.kind
+        with pytest.raises(AttributeError, match="immutable"):
+            back.kind = "semantic"
+
+
 @settings(max_examples=60, deadline=None)
 @given(masks=hnp.arrays(bool, st.tuples(st.integers(0, 5), st.integers(1, 7), st.integers(1, 7))),
        data=st.data())

@@ -184,6 +184,15 @@ class Segmentation:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"Segmentation is immutable: {name!r} cannot be deleted")
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in Segmentation.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling (results sent between processes) restores the fields as they were; they
+        were validated when the result was built."""
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
     def __init__(
         self,
         labels: np.ndarray,

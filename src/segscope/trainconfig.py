@@ -182,6 +182,8 @@ class TrainConfig:
     def validate(self) -> None:
         """Check the values together; fills ``data.num_classes`` from the class names."""
         data, optim, schedule = self.data, self.optim, self.schedule
+        if data.num_classes is None and data.class_names is None and _gives_regions(self.model.name):
+            data.num_classes = 1  # one boundary map; its regions carry no classes
         if data.num_classes is None:
             if data.class_names is None:
                 raise ValueError("give the class names or the number of classes (--classes or --num-classes)")
@@ -200,3 +202,10 @@ class TrainConfig:
             raise ValueError(f"normalise must be one of {sorted(NORMALISATIONS)}, got {data.normalise!r}")
         if len(data.scale) != 2 or not 0 < data.scale[0] <= data.scale[1]:
             raise ValueError(f"scale must be (min, max) with 0 < min <= max, got {data.scale}")
+
+
+def _gives_regions(model: str) -> bool:
+    """Whether ``model`` is a registered family whose results are unlabelled regions (edge networks)."""
+    from .models import get_model_info, list_models
+
+    return model in list_models() and get_model_info(model).task == "regions"

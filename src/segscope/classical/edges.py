@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..imagecheck import check_image, to_gray
@@ -10,9 +12,9 @@ from ..result import Segmentation
 from ..tiling import Objects
 from ._common import check_parameter, check_sigma, h_minima, regions
 
-__all__ = ["EDGE_OPERATORS", "edge_regions", "edges"]
+__all__ = ["EDGE_OPERATORS", "edge_regions", "edges", "learned_boundaries"]
 
-EDGE_OPERATORS = ("sobel", "prewitt", "scharr", "roberts", "log", "canny")
+EDGE_OPERATORS = ("sobel", "prewitt", "scharr", "roberts", "log", "canny", "learned")
 
 
 def edges(
@@ -22,6 +24,7 @@ def edges(
     sigma: float = 1.0,
     low_threshold: float | None = None,
     high_threshold: float | None = None,
+    model: str = "edges",
     channel_axis: int | None = None,
 ) -> np.ndarray:
     """Edge map of an image.
@@ -29,29 +32,34 @@ def edges(
     Parameters
     ----------
     image : ndarray
-        Grey or colour image (colour is converted to luma).
-    operator : {"sobel", "prewitt", "scharr", "roberts", "log", "canny"}
+        Grey or colour image (colour is converted to luma, except for ``learned``).
+    operator : {"sobel", "prewitt", "scharr", "roberts", "log", "canny", "learned"}
         ``sobel``, ``prewitt``, ``scharr`` and ``roberts`` give the gradient magnitude (float64);
         ``log`` the magnitude of the Laplacian of Gaussian at ``sigma``; ``canny`` a bool map of
         thin edges (Gaussian ``sigma``, hysteresis between the two thresholds, which default to
-        10% and 20% of the dtype's range as in scikit-image).
+        10% and 20% of the dtype's range as in scikit-image); ``learned`` the boundary
+        probability of a trained edge network (``model``), thinned to its crests.
     sigma : float
         Gaussian smoothing for ``log`` and ``canny``.
     low_threshold, high_threshold : float or None
         Canny hysteresis thresholds on the gradient magnitude.
+    model : str
+        ``learned``: the edge network, a zoo name (the shipped ``edges``) or a checkpoint file.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
 
     Returns
     -------
     ndarray
-        (H, W) float64 magnitude, or bool for ``canny``.
+        (H, W) float64 magnitude (a probability in [0, 1] for ``learned``), or bool for ``canny``.
 
     References
     ----------
     .. [1] J. Canny, "A computational approach to edge detection", IEEE TPAMI 8(6), 679-698, 1986.
     .. [2] D. Marr and E. Hildreth, "Theory of edge detection", Proc. R. Soc. Lond. B 207,
        187-217, 1980.
+    .. [3] Y. Liu, M.-M. Cheng, X. Hu, K. Wang and X. Bai, "Richer convolutional features for edge
+       detection", CVPR 2017.
 
     Examples
     --------
@@ -63,6 +71,8 @@ def edges(
 
     if operator not in EDGE_OPERATORS:
         raise ValueError(f"operator must be one of {EDGE_OPERATORS}, got {operator!r}")
+    if operator == "learned":
+        return learned_boundaries(image, model=model, channel_axis=channel_axis)
     gray = to_gray(check_image(image, channel_axis=channel_axis))
     check_sigma("edges", "sigma", sigma, gray)
     if operator == "canny":
@@ -78,6 +88,30 @@ def edges(
 
         return np.abs(ndimage.gaussian_laplace(data, sigma=sigma))
     return np.asarray(getattr(filters, operator)(data))
+
+
+def learned_boundaries(
+    image: np.ndarray, *, model: str = "edges", thin: bool = True, channel_axis: int | None = None
+) -> np.ndarray:
+    """The boundary probability of ``image`` by a trained edge network, in [0, 1].
+
+    ``model`` is a zoo name (the shipped ``edges``) or an edge network's checkpoint file; with
+    ``thin`` each edge is suppressed to its crest (:func:`segscope.edgemaps.thin_boundaries`).
+    Needs segscope[deep] (torch).
+    """
+    return np.asarray(edge_network(model).boundaries(image, thin=thin, channel_axis=channel_axis))
+
+
+def edge_network(model: str) -> Any:
+    """The predictor of an edge network (``boundaries``, ``hierarchy``, ``default_level``): a zoo
+    name or a checkpoint file, kept open between calls."""
+    from ..resolve import ModelFile, model_path
+
+    predictor = ModelFile(model_path(model), label=model).predictor()
+    if not hasattr(predictor, "boundaries"):
+        raise ValueError(f"{model}: a {predictor.task} model, not an edge network (train one with "
+                         "--model rcf, or use the zoo's 'edges')")
+    return predictor
 
 
 # Canny's units: the image as scikit-image's ``img_as_float`` sees it (integers over the dtype's
@@ -176,8 +210,6 @@ def edge_regions(
         raise ValueError(f"operator must be one of {EDGE_OPERATORS}, got {operator!r}")
     check_sigma("edge_regions", "sigma", sigma, np.asarray(image))
     check_parameter("edge_regions", "h", h, low=0)
-    check_sigma("edge_regions", "sigma", sigma, image)
-    check_parameter("edge_regions", "h", h, low=0)
     if mode == "enclosed":
         edge_map = edges(image, operator="canny", sigma=sigma, channel_axis=channel_axis)
         labels, count = ndimage.label(~edge_map)
@@ -188,6 +220,8 @@ def edge_regions(
         return regions(labels, method="edge_regions", details={"regions": int(count)})
     if operator == "log":
         magnitude = edges(image, operator="log", sigma=sigma, channel_axis=channel_axis)
+    elif operator == "learned":
+        magnitude = learned_boundaries(image, thin=False, channel_axis=channel_axis)
     else:
         from skimage import filters
 

@@ -10,10 +10,13 @@ from ..registry import register_method
 from ..result import Segmentation
 from ..tiling import Objects
 from ._common import check_parameter, check_sigma, regions
+from .edges import edge_network
 
 __all__ = ["gradient_boundaries", "image_hierarchy", "ucm"]
 
 GRADIENT_OPERATORS = ("sobel", "prewitt", "scharr")
+GRADIENT_LEVEL = 0.1
+""":func:`ucm`'s cut over a gradient when no ``level`` is given."""
 
 
 def gradient_boundaries(
@@ -47,10 +50,15 @@ def gradient_boundaries(
 
 
 def image_hierarchy(
-    image: np.ndarray, *, operator: str = "sobel", sigma: float = 1.0, channel_axis: int | None = None
+    image: np.ndarray, *, operator: str = "sobel", sigma: float = 1.0, model: str = "edges",
+    channel_axis: int | None = None,
 ) -> Hierarchy:
-    """The hierarchy of regions of an image's gradient (:func:`gradient_boundaries`, then
-    :func:`segscope.hierarchy.region_hierarchy`)."""
+    """The hierarchy of regions of an image's boundaries: its gradient (:func:`gradient_boundaries`)
+    or, for ``operator="learned"``, an edge network's boundary map (``model``: a zoo name or a
+    checkpoint), then :func:`segscope.hierarchy.region_hierarchy`."""
+    if operator == "learned":
+        hierarchy: Hierarchy = edge_network(model).hierarchy(image, channel_axis=channel_axis)
+        return hierarchy
     return region_hierarchy(gradient_boundaries(image, operator=operator, sigma=sigma,
                                                 channel_axis=channel_axis))
 
@@ -59,25 +67,31 @@ def image_hierarchy(
 def ucm(
     image: np.ndarray,
     *,
-    level: float = 0.1,
+    level: float | None = None,
     operator: str = "sobel",
     sigma: float = 1.0,
+    model: str = "edges",
     channel_axis: int | None = None,
 ) -> Segmentation:
-    """Regions of an ultrametric contour map: the image's gradient, its watershed, and the regions
-    merged by the mean strength of their common boundary, cut at ``level``.
+    """Regions of an ultrametric contour map: the image's boundaries (its gradient, or a learned
+    edge map), their watershed, and the regions merged by the mean strength of their common
+    boundary, cut at ``level``.
 
     Parameters
     ----------
     image : ndarray
         Grey, colour or multi-band image (the strongest channel's gradient counts).
-    level : float
+    level : float or None
         Boundaries weaker than this, on average along their length, are removed (0..1: the
-        gradient is divided by its largest value). Lower keeps more regions.
-    operator : {"sobel", "prewitt", "scharr"}
-        The gradient operator.
+        gradient is divided by its largest value; a learned map is a probability). Lower keeps
+        more regions. None: :data:`GRADIENT_LEVEL` for a gradient, the edge network's own
+        ``default_level`` for ``learned``.
+    operator : {"sobel", "prewitt", "scharr", "learned"}
+        The gradient operator, or ``learned``: the boundary probability of an edge network.
     sigma : float
         Gaussian smoothing of each channel before the gradient.
+    model : str
+        ``learned``: the edge network, a zoo name (the shipped ``edges``) or a checkpoint file.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
 
@@ -92,7 +106,10 @@ def ucm(
     >>> len(ucm(image, level=0.1))
     3
     """
+    if level is None:
+        level = float(edge_network(model).default_level) if operator == "learned" else GRADIENT_LEVEL
     check_parameter("ucm", "level", level, low=0)
-    hierarchy = image_hierarchy(image, operator=operator, sigma=sigma, channel_axis=channel_axis)
+    hierarchy = image_hierarchy(image, operator=operator, sigma=sigma, model=model, channel_axis=channel_axis)
     labels = hierarchy.cut(level=level)
-    return regions(labels, method="ucm", details={"finest": hierarchy.finest, "regions": int(labels.max())})
+    return regions(labels, method="ucm", details={"finest": hierarchy.finest, "regions": int(labels.max()),
+                                                  "level": level})

@@ -73,7 +73,7 @@ class ModelInfo:
     builder: Callable[..., nn.Module]
     summary: str
     task: str = "semantic"
-    """What the model predicts: "semantic" (logits), "instance" (detections) or "panoptic"."""
+    """What the model's results are: "semantic", "instance", "panoptic" or "regions"."""
     adapter: str = "semantic"
     """The task adapter that trains it (:mod:`segscope.train.adapters`): its data, loss and validation."""
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -86,8 +86,9 @@ _MODELS: dict[str, ModelInfo] = {}
 
 
 Builder = Callable[..., nn.Module]
-TASKS = tuple(kind for kind in KINDS if kind != "regions")
-"""What a network can be trained for (every kind of result but unlabelled regions)."""
+TASKS = KINDS
+"""What a network can be trained for: every kind of result (an edge network gives unlabelled
+regions through its hierarchy)."""
 
 
 def register_model(name: str, *, task: str = "semantic", adapter: str | None = None,

@@ -2,6 +2,7 @@
 
 from ..trainconfig import DataConfig, ModelConfig, OptimConfig, ScheduleConfig, TrainConfig
 from .adapters import Prepared, TaskAdapter, get_adapter, register_adapter
+from .boundaries import BoundaryAdapter  # noqa: F401  (registers the edge-network adapter)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Augment, LabelledFolder, pair_by_stem
 from .engine import TrainResult, evaluate_model, train

@@ -28,14 +28,15 @@ def _natural(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
-def pair_by_stem(images: str | Path, labels: str | Path) -> list[tuple[Path, Path]]:
+def pair_by_stem(images: str | Path, labels: str | Path, *,
+                 label_suffixes: Sequence[str] = IMAGE_SUFFIXES) -> list[tuple[Path, Path]]:
     """(image, label) paths with the same file stem, in natural order (2 before 10); an image
-    without a label is an error."""
+    without a label is an error. Labels are the files of ``labels`` with one of ``label_suffixes``."""
     images, labels = Path(images), Path(labels)
     for folder in (images, labels):
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such folder")
-    label_files = {p.stem: p for p in labels.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    label_files = {p.stem: p for p in labels.iterdir() if p.suffix.lower() in label_suffixes}
     pairs, missing = [], []
     for image in sorted((p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural):
         if image.stem in label_files:

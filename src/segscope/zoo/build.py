@@ -160,8 +160,36 @@ def _instance_f1(model: Path, folders: dict[str, Path], spec: dict[str, Any]) ->
     return {"f1": float(report["f1@0.5"]), "pq": float(report["pq@0.5"])}
 
 
+def _bsds(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[str, float]:
+    """The BSDS500 protocol over the validation images and their ground-truth ``.mat`` files: the
+    thinned boundary map's ODS F, and the hierarchy's (its ucm2 cut at ``thresholds`` levels)
+    boundary ODS F, region covering, PRI and VOI at the ODS scale."""
+    import segscope
+    from segscope.edgemaps import thin_boundaries
+    from segscope.hierarchy import region_hierarchy
+    from segscope.infer import BoundaryPredictor
+    from segscope.io import read_bsds_groundtruth
+    from segscope.metrics import bsds_image, bsds_summary, sweep_soft_boundaries
+
+    predictor = BoundaryPredictor.from_checkpoint(model)
+    thresholds = int(spec.get("thresholds", 99))
+    labels = {p.stem: p for p in folders["val_labels"].iterdir()}
+    edges, hierarchies = [], []
+    for image_path in sorted(folders["val_images"].iterdir()):
+        truth = read_bsds_groundtruth(labels[image_path.stem])
+        image = segscope.imread(image_path)
+        soft = predictor.boundaries(image, thin=False)
+        thin = sweep_soft_boundaries(thin_boundaries(soft), thresholds)
+        edges.append(bsds_image(thin, truth, regions=False))
+        hierarchies.append(bsds_image(region_hierarchy(soft).sweep(thresholds), truth))
+    edge, ucm = bsds_summary(edges), bsds_summary(hierarchies)
+    return {"edge_ods": edge.boundary["ods_f"], "edge_ois": edge.boundary["ois_f"],
+            "ucm_ods": ucm.boundary["ods_f"], "covering": ucm.covering["ods"],
+            "pri": ucm.rand_voi["pri_ods"], "voi": ucm.rand_voi["voi_ods"]}
+
+
 EVALUATIONS: dict[str, Callable[[Path, dict[str, Path], dict[str, Any]], dict[str, float]]] = {
-    "rand_f_cells": _rand_f_cells, "miou": _miou, "instance_f1": _instance_f1}
+    "rand_f_cells": _rand_f_cells, "miou": _miou, "instance_f1": _instance_f1, "bsds": _bsds}
 
 
 # ----------------------------------------------------------------------------------- build
@@ -206,7 +234,11 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
     training = dict(card.training)
     folders = SPLITS[training["split"]["strategy"]](training["split"], data, work)
     recipe = _fill(training["recipe"], data, work)
-    recipe["data"].update({k: str(v) for k, v in folders.items()})
+    # A recipe that sets ``holdout`` picks its epochs on training images it holds out, and the
+    # split's validation images are only scored at the end.
+    held_out_by_recipe = int(recipe["data"].get("holdout", 0)) > 0
+    recipe["data"].update({k: str(v) for k, v in folders.items()
+                           if not (held_out_by_recipe and k.startswith("val_"))})
     recipe["output"] = str(work / "run")
     config = TrainConfig.from_dict(recipe)
     last = work / "run" / "last.pt"

@@ -1,0 +1,121 @@
+"""The predictor of edge networks (``rcf``): soft boundary maps, their hierarchy, regions.
+
+A boundary map is the fused output's probability averaged over several scales of the image
+(each resized back), then thinned to its crests (:func:`segscope.edgemaps.thin_boundaries`) for
+boundary benchmarks and pictures. The hierarchy of regions is built on the unthinned map, whose
+watershed lines follow the crests, and cut at a level for a segmentation.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..checkpoint import Checkpoint, InputSpec
+from ..edgemaps import thin_boundaries
+from ..hierarchy import Hierarchy, region_hierarchy
+from ..result import Provenance, Segmentation
+from .predictor import build_network, normalise_image, predictor_of, predicts
+
+__all__ = ["BoundaryPredictor"]
+
+
+@predicts("boundaries")
+class BoundaryPredictor:
+    """A trained edge network: ``boundaries(image)`` gives a soft boundary map in [0, 1],
+    ``hierarchy(image)`` its hierarchy of regions, ``segment(image)`` the regions at a level."""
+
+    task = "regions"
+    scales: tuple[float, ...] = (0.5, 1.0, 1.5)
+    """Image scales whose boundary maps are averaged (HED's and RCF's multi-scale testing)."""
+    default_level = 0.3
+    """The hierarchy's cut when no ``level`` is given."""
+
+    def __init__(self, model: Any, *, class_names: Sequence[str], inputs: InputSpec, device: Any, name: str,
+                 architecture: str | None = None) -> None:
+        self.model = model
+        self.class_names = list(class_names)
+        self.inputs = inputs
+        self.device = device
+        self.name = name
+        self.architecture = architecture
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str], *, device: str | None = None) -> BoundaryPredictor:
+        """Load an edge network's checkpoint (read with ``weights_only=True``)."""
+        from ..checkpoint import load_checkpoint
+
+        checkpoint = load_checkpoint(path)
+        family: Any = predictor_of(checkpoint, source=str(path))
+        if not issubclass(family, BoundaryPredictor):
+            raise ValueError(f"{path}: a {checkpoint.task} model, not an edge network")
+        predictor: BoundaryPredictor = family.from_checkpoint_data(checkpoint, device=device, name=str(path))
+        return predictor
+
+    @classmethod
+    def from_checkpoint_data(cls, checkpoint: Checkpoint, *, device: str | None = None,
+                             tile: int | str | None = None, name: str = "checkpoint") -> BoundaryPredictor:
+        """A predictor from a checkpoint already read; images run whole (``tile`` is unused)."""
+        model, dev = build_network(checkpoint, device=device)
+        return cls(model, class_names=checkpoint.class_names, inputs=checkpoint.inputs, device=dev,
+                   name=name, architecture=checkpoint.model)
+
+    def for_tiles(self) -> BoundaryPredictor:
+        """Images already run whole, one per call: the same predictor."""
+        return self
+
+    def boundaries(self, image: np.ndarray, *, scales: Sequence[float] | None = None, thin: bool = True,
+                   channel_axis: int | None = None) -> np.ndarray:
+        """The (H, W) boundary probability of ``image``, averaged over ``scales`` (default
+        :attr:`scales`) and, with ``thin``, suppressed to its crests."""
+        import torch
+
+        x = torch.from_numpy(normalise_image(image, self.inputs, channel_axis=channel_axis))[None]
+        return self.boundaries_normalised(x.to(self.device), scales=scales, thin=thin)
+
+    def boundaries_normalised(self, x: Any, *, scales: Sequence[float] | None = None,
+                              thin: bool = True) -> np.ndarray:
+        """:meth:`boundaries` of an image already normalised: a (1, C, H, W) tensor on the device.
+        Training validates through here."""
+        import torch
+        import torch.nn.functional as F
+
+        scales = tuple(self.scales if scales is None else scales)
+        if not scales or min(scales) <= 0:
+            raise ValueError(f"scales are positive factors, got {scales}")
+        size = tuple(x.shape[-2:])
+        total = None
+        with torch.inference_mode():
+            for scale in scales:
+                resized = x if scale == 1 else F.interpolate(
+                    x, scale_factor=scale, mode="bilinear", align_corners=False, antialias=scale < 1)
+                probability = self.model(resized).fused.sigmoid()
+                if probability.shape[-2:] != size:
+                    probability = F.interpolate(probability, size=size, mode="bilinear", align_corners=False)
+                total = probability if total is None else total + probability
+        soft = (total[0, 0] / len(scales)).double().cpu().numpy()  # type: ignore[index]
+        return thin_boundaries(soft) if thin else soft
+
+    def hierarchy(self, image: np.ndarray, *, scales: Sequence[float] | None = None,
+                  channel_axis: int | None = None) -> Hierarchy:
+        """The hierarchy of regions of the image's (unthinned) boundary map."""
+        return region_hierarchy(self.boundaries(image, scales=scales, thin=False, channel_axis=channel_axis))
+
+    def segment(self, image: np.ndarray, *, level: float | None = None, scales: Sequence[float] | None = None,
+                channel_axis: int | None = None) -> Segmentation:
+        """Regions of ``image``: its hierarchy cut at ``level`` (default :attr:`default_level`);
+        lower keeps more regions."""
+        start = time.perf_counter()
+        level = self.default_level if level is None else float(level)
+        if not level >= 0:
+            raise ValueError(f"level must be at least 0, got {level}")
+        hierarchy = self.hierarchy(image, scales=scales, channel_axis=channel_axis)
+        labels = hierarchy.cut(level=level)
+        provenance = Provenance(self.name, parameters={"level": level, "scales": list(scales or self.scales)},
+                                details={"model": self.architecture, "finest": hierarchy.finest},
+                                seconds=time.perf_counter() - start)
+        return Segmentation.from_labels(labels, kind="regions").with_provenance(provenance)
