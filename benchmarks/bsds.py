@@ -12,9 +12,10 @@ Side by side on the same images (val by default; train to choose the levels):
 
 Reported, as the official benchmark reduces them: boundary ODS, OIS and AP; region covering, PRI
 and VOI at the dataset's best level (ODS) and each image's best (OIS); the level each reaches its
-ODS covering at (what the ``ucm`` defaults are chosen from, on train); seconds per image, measured
-in a separate pass of ``--speed`` images run one at a time (the scoring pass runs ``--jobs``
-processes). gPb-owt-ucm's published BSDS500 test figures are printed for reference.
+ODS covering at (what the ``ucm`` defaults are chosen from, on train, with ``--regions-only``);
+seconds per image, measured in a separate pass of ``--speed`` images run one at a time (the
+scoring pass runs ``--jobs`` processes). gPb-owt-ucm's published BSDS500 test figures are
+printed for reference.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ METHODS = ("ucm (sobel)", "ucm (learned)", "edges (learned)", "felzenszwalb", "m
 BOUNDARIES_ONLY = {"edges (learned)"}
 
 
-def _count(job: tuple[str, str, Any, str, int]) -> tuple[str, Any]:
-    method, image_path, truth, model, thresholds = job
+def _count(job: tuple[str, str, Any, str, int, bool]) -> tuple[str, Any]:
+    method, image_path, truth, model, thresholds, boundaries = job
     import torch
 
     torch.set_num_threads(1)
@@ -61,7 +62,7 @@ def _count(job: tuple[str, str, Any, str, int]) -> tuple[str, Any]:
     from segscope.metrics import bsds_image
 
     steps = _sweeps(method, segscope.imread(image_path), model, thresholds)
-    return method, bsds_image(steps, truth, regions=method not in BOUNDARIES_ONLY)
+    return method, bsds_image(steps, truth, boundaries=boundaries, regions=method not in BOUNDARIES_ONLY)
 
 
 def _seconds(method: str, paths: list[str], model: str) -> float:
@@ -77,8 +78,10 @@ def _seconds(method: str, paths: list[str], model: str) -> float:
 
 
 def _row(summary: Any) -> dict[str, float]:
-    row = {"boundary ODS": summary.boundary["ods_f"], "boundary OIS": summary.boundary["ois_f"],
-           "boundary AP": summary.boundary["ap"]}
+    row = {}
+    if summary.boundary:
+        row = {"boundary ODS": summary.boundary["ods_f"], "boundary OIS": summary.boundary["ois_f"],
+               "boundary AP": summary.boundary["ap"]}
     if summary.covering:
         row.update({"covering ODS": summary.covering["ods"], "covering OIS": summary.covering["ois"],
                     "PRI ODS": summary.rand_voi["pri_ods"], "VOI ODS": summary.rand_voi["voi_ods"],
@@ -120,6 +123,8 @@ def main() -> None:
     parser.add_argument("--model", default="edges",
                         help="the learned edge network: a zoo name or a checkpoint")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--regions-only", action="store_true",
+                        help="skip the boundary matching (choosing the levels on train needs only regions)")
     parser.add_argument("--speed", type=int, default=5, help="images timed one at a time per method")
     parser.add_argument("--picture", default="", help="a val image id: draw its hierarchy at three levels")
     parser.add_argument("--levels", default="0.15,0.3,0.5", help="the picture's three cut levels")
@@ -130,7 +135,7 @@ def main() -> None:
     if not images:
         raise SystemExit(f"no BSDS500 {args.split} images under {args.data}")
     truth = args.data / "bsds500" / "groundTruth" / args.split
-    methods = [m for m in args.methods.split(",") if m]
+    methods = [m for m in args.methods.split(",") if m and not (args.regions_only and m in BOUNDARIES_ONLY)]
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"BSDS500 {args.split}: {len(images)} images, {args.thresholds} thresholds, model {args.model}")
 
@@ -139,7 +144,8 @@ def main() -> None:
     # Read here, once: the reader's helper process is not started from inside the workers.
     truths = {p.stem: read_bsds_groundtruth(truth / f"{p.stem}.mat") for p in images}
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    jobs = [(m, str(p), truths[p.stem], args.model, args.thresholds) for m in methods for p in images]
+    jobs = [(m, str(p), truths[p.stem], args.model, args.thresholds, not args.regions_only)
+            for m in methods for p in images]
     counts: dict[str, list[Any]] = {m: [] for m in methods}
     with ProcessPoolExecutor(args.jobs) as pool:
         for method, found in pool.map(_count, jobs, chunksize=2):
@@ -148,7 +154,7 @@ def main() -> None:
     from segscope.metrics import bsds_summary
 
     rows = {m: _row(bsds_summary(counts[m])) for m in methods}
-    for m in methods:
+    for m in methods if args.speed > 0 else []:
         rows[m]["s/img"] = _seconds(m, [str(p) for p in images[: args.speed]], args.model)
     columns = ["boundary ODS", "boundary OIS", "boundary AP", "covering ODS", "covering OIS", "PRI ODS",
                "VOI ODS", "covering level", "s/img"]

@@ -28,7 +28,7 @@ import numpy as np
 from deep_common import run_in_process
 
 MODEL_OPTIONS: dict[str, dict[str, Any]] = {
-    "stardist": {"n_rays": 32, "base_width": 32, "depth": 3},
+    "stardist": {"n_rays": 32, "base_width": 32, "depth": 3, "grid": 2},
     "panoptic_deeplab": {"backbone": "resnet18", "center_sigma": 4.0},
     "maskrcnn": {"backbone": "resnet18_fpn", "input_size": None, "anchor_sizes": [8, 16, 32, 64, 128],
                  "proposals": 512, "max_detections": 400},
@@ -104,6 +104,77 @@ def train_and_score(config_dict: dict[str, Any], result_path: str, root: str, he
     Path(result_path).write_text(json.dumps(out, indent=2))
 
 
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """Every DSB2018 picture as three channels (grey repeated, alpha dropped), for the peers."""
+    return np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image[..., :3]
+
+
+def train_stardist_peer(config_dict: dict[str, Any], result_path: str, root: str, held_out: list[str],
+                        train_root: str) -> None:
+    """In a fresh process: the StarDist package (TensorFlow) trained from scratch with its own
+    defaults (32 rays, grid 2, its U-Net, its DSB2018 example's flips, rotations and intensity
+    jitter) until the time budget, its thresholds optimised on its validation images as its
+    example does, then scored on the held-out fifth like the others."""
+    import tensorflow as tf
+    from csbdeep.utils import normalize
+    from stardist.models import Config2D, StarDist2D
+
+    import segscope
+    from segscope.io import read_label_png
+
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    minutes = float(config_dict["schedule"]["max_minutes"])
+    holdout = int(config_dict["data"]["holdout"])
+    images_dir, labels_dir = Path(train_root) / "images", Path(train_root) / "labels"
+    stems = sorted(p.stem for p in images_dir.glob("*.png"))
+    prepare = lambda image: normalize(_rgb(image).astype(np.float32), 1, 99.8, axis=(0, 1, 2))  # noqa: E731
+    X = [prepare(segscope.imread(images_dir / f"{s}.png")) for s in stems]
+    Y = [read_label_png(labels_dir / f"{s}.png").astype(np.int32) for s in stems]
+    (X_train, Y_train), (X_val, Y_val) = (X[:-holdout], Y[:-holdout]), (X[-holdout:], Y[-holdout:])
+
+    rng = np.random.default_rng(0)
+
+    def augment(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # StarDist's example augmenter: a random rot90 and flips, intensity scale and shift.
+        k = int(rng.integers(4))
+        x, y = np.rot90(x, k, axes=(0, 1)), np.rot90(y, k)
+        for axis in (0, 1):
+            if rng.random() < 0.5:
+                x, y = np.flip(x, axis), np.flip(y, axis)
+        x = x * rng.uniform(0.6, 2) + rng.uniform(-0.2, 0.2)
+        return np.ascontiguousarray(x), np.ascontiguousarray(y)
+
+    crop = int(config_dict["data"]["crop"])
+    conf = Config2D(n_rays=32, grid=(2, 2), n_channel_in=3, train_patch_size=(crop, crop),
+                    train_batch_size=int(config_dict["optim"]["batch_size"]), train_tensorboard=False)
+    work = Path(config_dict["output"])
+    model = StarDist2D(conf, name="stardist_peer", basedir=str(work))
+    model.prepare_for_training()
+    start = time.perf_counter()
+
+    class TimeBox(tf.keras.callbacks.Callback):  # type: ignore[misc]
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if time.perf_counter() - start > minutes * 60:
+                self.model.stop_training = True
+
+    steps_per_epoch = 50
+    model.callbacks.append(TimeBox())
+    history = model.train(X_train, Y_train, validation_data=(X_val, Y_val), augmenter=augment,
+                          epochs=100_000, steps_per_epoch=steps_per_epoch)
+    train_seconds = time.perf_counter() - start
+    model.optimize_thresholds(X_val, Y_val)
+    epochs = len(history.history["loss"])
+    scores = score(lambda image: model.predict_instances(prepare(image))[0], Path(root), held_out)
+    out = {"model": "StarDist (TensorFlow, peer)", **scores, "epochs": epochs,
+           "steps": epochs * steps_per_epoch, "train_minutes": train_seconds / 60,
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    Path(result_path).write_text(json.dumps(out, indent=2))
+
+
+PEERS = {"stardist_tf": train_stardist_peer}
+"""Peers trained side by side (``--peers``), each in its own process with the same data and budget."""
+
+
 def skimage_watershed(image: np.ndarray) -> np.ndarray:
     """What a user writes with scikit-image: Otsu, distance transform, h-maxima markers, watershed."""
     from scipy import ndimage
@@ -126,6 +197,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=default)
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--models", default="stardist,panoptic_deeplab,maskrcnn")
+    parser.add_argument("--peers", default="", help=f"peers trained beside them: {', '.join(PEERS)}")
     parser.add_argument("--crop", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--out", type=Path, default=Path("bench_out/dsb2018"))
@@ -168,6 +240,17 @@ def main() -> None:
         results[model] = json.loads(saved.read_text())
         r = results[model]
         print(f"  {model}: F1@0.5 {r['f1@0.5']:.3f} ({r['steps']} steps)", flush=True)
+
+    for peer in [p for p in args.peers.split(",") if p]:
+        saved = args.out / f"{peer}.json"
+        config = {"model": {"name": peer}, "data": {"holdout": 16, "crop": args.crop},
+                  "optim": {"batch_size": args.batch_size}, "schedule": {"max_minutes": args.minutes},
+                  "output": str(args.out / peer)}
+        if not (args.reuse and saved.exists()):
+            print(f"training the peer {peer} for {args.minutes:g} min ...", flush=True)
+            run_in_process(config, saved, [str(root), held_out, str(train_root)], target=PEERS[peer])
+        results[peer] = json.loads(saved.read_text())
+        print(f"  {peer}: F1@0.5 {results[peer]['f1@0.5']:.3f} ({results[peer]['steps']} steps)", flush=True)
 
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"\n{'method':26s} " + " ".join(f"{k.removesuffix('@0.5'):>9s}" for k in HEADLINE)

@@ -96,10 +96,12 @@ def test_stardist_outputs_and_overfits_one_batch():
     torch.manual_seed(0)
     model = get_model("stardist", in_channels=1, **TINY)
     assert get_model_info("stardist").predictor == "star_polygons"
-    for mode in (True, False):
-        out = model.train(mode)(torch.randn(2, 1, 44, 52))
-        assert type(out).__name__ == "StarOutput"
-        assert [tuple(t.shape) for t in out] == [(2, 1, 44, 52), (2, 16, 44, 52)]
+    gridded = get_model("stardist", in_channels=1, **TINY, grid=2)  # the heads work on 2x2 cells
+    for net in (model, gridded):
+        for mode in (True, False):
+            out = net.train(mode)(torch.randn(2, 1, 44, 52))
+            assert type(out).__name__ == "StarOutput"
+            assert [tuple(t.shape) for t in out] == [(2, 1, 44, 52), (2, 16, 44, 52)]
     model.train()
     truth = torch.from_numpy(_ellipses(3, size=48, count=4)).long()
     truth[0] = -1  # a row not annotated: ignored by the loss

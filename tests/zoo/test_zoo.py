@@ -47,8 +47,12 @@ def test_a_zoo_model_loads_checks_and_segments_with_its_declared_classes(name):
     image = rng.integers(0, 256, (64, 80) if bands == 1 else (64, 80, bands)).astype(card.inputs["dtype"])
     result = segscope.segment(image, name)
     assert result.kind == card.task and result.labels.shape == (64, 80)
-    assert tuple(result.class_names) == card.class_names
     assert result.provenance.method == name
+    if card.task == "regions":
+        # An edge network's one output map is its boundaries; the regions it gives have no class.
+        assert len(result) >= 1 and not result.class_names
+        return
+    assert tuple(result.class_names) == card.class_names
     assert set(np.unique(result.class_map())) <= set(range(len(card.class_names)))
 
 
@@ -88,7 +92,8 @@ def test_a_zoo_name_is_a_method_on_the_command_line(name, tmp_path, capsys):
 
 def test_a_zoo_model_exports_to_onnx_and_gives_the_same_classes(tmp_path):
     pytest.importorskip("onnxruntime")
-    name = min(CARDS, key=lambda n: CARDS[n].size_bytes)
+    # Exported models are semantic ones (sliding windows of class probabilities).
+    name = min((n for n in CARDS if CARDS[n].task == "semantic"), key=lambda n: CARDS[n].size_bytes)
     card = CARDS[name]
     shape = (64, 64) if card.inputs["bands"] == 1 else (64, 64, card.inputs["bands"])
     image = np.random.default_rng(2).integers(0, 256, shape).astype(np.uint8)

@@ -6,6 +6,8 @@
   :func:`covering`, :func:`adjusted_rand_index`, and the BSDS protocol (:func:`bsds_image`);
 * instances: :func:`coco_mask_ap` (equal to pycocotools), :func:`match_instances`;
 * panoptic: :func:`panoptic_counts`, :func:`panoptic_quality`;
+* surfaces, 2-D or 3-D with voxel spacing: :func:`surface_distances`, :func:`hausdorff_distance`
+  (HD95), :func:`average_surface_distance` (ASSD);
 * :func:`evaluate` and :class:`Evaluator` for all of them, returning a :class:`MetricReport`.
 """
 
@@ -33,6 +35,7 @@ from .regions import (
 )
 from .report import MetricReport
 from .semantic import SemanticCounts, confusion_matrix, semantic_counts, semantic_scores
+from .surface import SurfaceDistances, average_surface_distance, hausdorff_distance, surface_distances
 
 __all__ = [
     "TASKS",
@@ -43,7 +46,9 @@ __all__ = [
     "MetricReport",
     "PanopticCounts",
     "SemanticCounts",
+    "SurfaceDistances",
     "adjusted_rand_index",
+    "average_surface_distance",
     "boundary_counts",
     "boundary_iou",
     "bsds_image",
@@ -54,6 +59,7 @@ __all__ = [
     "correspond_pixels",
     "covering",
     "evaluate",
+    "hausdorff_distance",
     "instance_overlaps",
     "label_boundaries",
     "match_instances",
@@ -64,6 +70,7 @@ __all__ = [
     "rand_index",
     "semantic_counts",
     "semantic_scores",
+    "surface_distances",
     "sweep_segmentations",
     "sweep_soft_boundaries",
     "sweep_ucm",
