@@ -173,7 +173,8 @@ def _bsds_image(job: tuple[Path, Path, Any, int]) -> tuple[Any, Any]:
 
     model, image_path, truth, thresholds = job
     torch.set_num_threads(1)
-    soft = predictor_for(model).boundaries(segscope.imread(image_path), thin=False)
+    predictor: Any = predictor_for(model)  # an edge network's BoundaryPredictor
+    soft = predictor.boundaries(segscope.imread(image_path), thin=False)
     edges = bsds_image(sweep_soft_boundaries(thin_boundaries(soft), thresholds), truth, regions=False)
     return edges, bsds_image(region_hierarchy(soft).sweep(99), truth, boundaries=False)
 
