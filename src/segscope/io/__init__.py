@@ -37,6 +37,7 @@ from .limits import (
 )
 from .npz import load_segmentation, save_segmentation
 from .panoptic import PanopticRecord, ids_to_rgb, read_coco_panoptic, rgb_to_ids, write_coco_panoptic
+from .volumes import Volume, read_volume, write_volume
 from .yolo import read_yolo, write_yolo
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "ImageReadError",
     "PanopticRecord",
     "ReadContext",
+    "Volume",
     "check_decoded_size",
     "get_format",
     "ids_to_rgb",
@@ -69,6 +71,7 @@ __all__ = [
     "read_label_png",
     "read_palette_png",
     "read_ucm2",
+    "read_volume",
     "read_yolo",
     "register_format",
     "rgb_to_ids",
@@ -82,5 +85,6 @@ __all__ = [
     "write_label_png",
     "write_palette_png",
     "write_ucm2",
+    "write_volume",
     "write_yolo",
 ]

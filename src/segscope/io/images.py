@@ -149,7 +149,7 @@ def refuse_stacks(path: Path, shape: tuple[int, ...], axes: str) -> None:
     if any(n > 1 for n in planes):
         raise ImageReadError(
             f"{path}: a stack of {int(np.prod(planes))} images (shape {tuple(shape)}, axes {axes}); "
-            "segscope reads 2-D images here: save one plane per file, or wait for volume support")
+            "segscope.imread reads 2-D images: read volumes with segscope.io.read_volume")
 
 
 def check_page_chain(path: Path) -> None:

@@ -1,0 +1,220 @@
+"""Volumes: NIfTI and TIFF stacks (OME-TIFF, ImageJ hyperstacks) as (Z, Y, X[, C]) arrays with
+their voxel spacing.
+
+segscope's axis order is NumPy's and SimpleITK's: slowest first, so a volume is (Z, Y, X), and a
+multi-channel one (Z, Y, X, C). NIfTI stores voxels as (i, j, k) = (x, y, z); reading reverses the
+axes and writing reverses them back, so the file's affine (voxel (i, j, k) to world millimetres)
+is kept as it was, and the spacing is its header's voxel size, reversed to (z, y, x).
+
+Every reader checks the decoded size from the header before any voxel is read
+(:func:`segscope.io.limits.check_decoded_size`); writers write a temporary file and rename it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..atomic import atomic_write_bytes
+from .limits import ImageReadError, check_decoded_size, require_regular_file
+
+__all__ = ["VOLUME_SUFFIXES", "Volume", "is_volume_file", "read_volume", "write_volume"]
+
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".ome.tif", ".ome.tiff", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A volume read from a file: its voxels and where they sit."""
+
+    data: np.ndarray
+    """(Z, Y, X) or (Z, Y, X, C) voxels, in the file's dtype."""
+    spacing: tuple[float, float, float]
+    """Voxel size along (z, y, x), in the file's units (millimetres for NIfTI, micrometres for
+    OME-TIFF unless it says otherwise); 1 where the file does not say."""
+    affine: np.ndarray | None = field(default=None)
+    """NIfTI's 4x4 voxel-to-world matrix, for the file's own (i, j, k) = (x, y, z) voxel order."""
+
+    @property
+    def channels(self) -> int:
+        return int(self.data.shape[3]) if self.data.ndim == 4 else 1
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (".nii.gz", ".ome.tiff", ".ome.tif"):
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def is_volume_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a NIfTI file (TIFFs may hold an image or a stack: read to know)."""
+    return _suffix(Path(path)) in (".nii", ".nii.gz")
+
+
+def read_volume(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Volume:
+    """Read a NIfTI file or a TIFF stack as a :class:`Volume`.
+
+    Parameters
+    ----------
+    path : path
+        ``.nii`` or ``.nii.gz`` (nibabel), or a TIFF whose series has a Z axis (OME-TIFF, ImageJ
+        hyperstack, or a plain multi-page stack, whose pages are the slices).
+    max_bytes : int, optional
+        The largest decoded size accepted (default :func:`segscope.io.limits.max_decoded_bytes`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "v.nii.gz"
+    >>> write_volume(path, np.arange(24, dtype=np.uint8).reshape(2, 3, 4), spacing=(3.0, 1.0, 0.5))
+    >>> volume = read_volume(path)
+    >>> volume.data.shape, volume.spacing
+    ((2, 3, 4), (3.0, 1.0, 0.5))
+    """
+    path = require_regular_file(path)
+    suffix = _suffix(path)
+    if suffix in (".nii", ".nii.gz"):
+        return _read_nifti(path, max_bytes)
+    if suffix in (".tif", ".tiff", ".ome.tif", ".ome.tiff"):
+        return _read_tiff_stack(path, max_bytes)
+    raise ImageReadError(f"{path}: not a volume format segscope reads ({', '.join(VOLUME_SUFFIXES)})")
+
+
+def _read_nifti(path: Path, max_bytes: int | None) -> Volume:
+    import nibabel as nib
+
+    try:
+        image: Any = nib.load(str(path))
+        shape = tuple(int(n) for n in image.shape)
+        dtype = np.dtype(image.get_data_dtype())
+    except Exception as exc:  # nibabel raises many types on damaged headers
+        raise ImageReadError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from exc
+    if len(shape) not in (3, 4) or min(shape) < 1:
+        raise ImageReadError(f"{path}: a NIfTI volume has 3 axes (or 4 with channels), got shape {shape}")
+    check_decoded_size(path, shape, dtype.itemsize, what="NIfTI", max_bytes=max_bytes)
+    try:
+        data = np.asarray(image.dataobj)
+    except Exception as exc:
+        raise ImageReadError(f"{path}: cannot decode its voxels ({type(exc).__name__}: {exc})") from exc
+    order = (2, 1, 0, 3) if data.ndim == 4 else (2, 1, 0)
+    zooms = [float(z) for z in image.header.get_zooms()[:3]]
+    return Volume(np.ascontiguousarray(data.transpose(order)), (zooms[2], zooms[1], zooms[0]),
+                  np.asarray(image.affine, np.float64))
+
+
+def _ome_spacing(ome_xml: str | None) -> dict[str, float]:
+    """PhysicalSize{X,Y,Z} of an OME-XML block, by axis letter."""
+    if not ome_xml:
+        return {}
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(ome_xml)
+    except ET.ParseError:
+        return {}
+    pixels = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
+    if pixels is None:
+        return {}
+    found = {}
+    for axis in "XYZ":
+        value = pixels.get(f"PhysicalSize{axis}")
+        if value is not None:
+            found[axis] = float(value)
+    return found
+
+
+def _read_tiff_stack(path: Path, max_bytes: int | None) -> Volume:
+    import tifffile
+
+    from .images import check_page_chain
+
+    check_page_chain(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes, shape = series.axes, tuple(int(n) for n in series.shape)
+            # A plain multi-page stack reads as pages (I or Q): its pages are the slices.
+            axes = axes.replace("I", "Z").replace("Q", "Z")
+            if "Z" not in axes:
+                raise ImageReadError(f"{path}: a TIFF with axes {series.axes} (shape {shape}) has no Z axis; "
+                                     "read it as an image with segscope.imread")
+            extra = [a for a, n in zip(axes, shape, strict=True) if a not in "ZYXCS" and n > 1]
+            if extra:
+                raise ImageReadError(f"{path}: a TIFF with axes {series.axes} (shape {shape}) holds more "
+                                     f"than one volume (axes {''.join(extra)}); save one volume per file")
+            check_decoded_size(path, shape, series.dtype.itemsize, what="TIFF", max_bytes=max_bytes)
+            data = series.asarray()
+            spacing = _ome_spacing(tif.ome_metadata) if tif.is_ome else {}
+            if tif.is_imagej and tif.imagej_metadata:
+                # ImageJ hyperstacks: the slice spacing in their metadata, the pixel size as the
+                # resolution tags' pixels per unit.
+                if "spacing" in tif.imagej_metadata:
+                    spacing.setdefault("Z", float(tif.imagej_metadata["spacing"]))
+                first: Any = tif.pages.first
+                for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+                    found = first.tags.get(tag)
+                    if found is not None and found.value[0] > 0:
+                        spacing.setdefault(axis, found.value[1] / found.value[0])
+    except ImageReadError:
+        raise
+    except Exception as exc:  # tifffile and imagecodecs raise many types on damaged data
+        raise ImageReadError(f"{path}: cannot decode TIFF ({type(exc).__name__}: {exc})") from exc
+    # Drop single-sized axes other than Z, Y, X; move channels (C or S) last.
+    keep = [k for k, a in enumerate(axes) if a in "ZYX" or (a in "CS" and shape[k] > 1)]
+    data = data.reshape([shape[k] for k in keep])
+    kept = "".join(axes[k] for k in keep).replace("S", "C")
+    target = "ZYXC" if "C" in kept else "ZYX"
+    data = np.moveaxis(data, [kept.index(a) for a in target], list(range(len(target))))
+    return Volume(np.ascontiguousarray(data),
+                  (spacing.get("Z", 1.0), spacing.get("Y", 1.0), spacing.get("X", 1.0)))
+
+
+def write_volume(path: str | os.PathLike[str], data: np.ndarray, *,
+                 spacing: tuple[float, float, float] | None = None, affine: np.ndarray | None = None) -> None:
+    """Write a (Z, Y, X) or (Z, Y, X, C) volume: NIfTI (``.nii``, ``.nii.gz``) with ``affine``
+    (default: the spacing on the diagonal), or OME-TIFF (``.ome.tif``) with the spacing in its
+    metadata. Written to a temporary file, then renamed.
+    """
+    path = Path(path)
+    data = np.asarray(data)
+    if data.ndim not in (3, 4):
+        raise ValueError(f"a volume is (Z, Y, X) or (Z, Y, X, C), got shape {data.shape}")
+    sizes = tuple(float(v) for v in (spacing or (1.0, 1.0, 1.0)))
+    if len(sizes) != 3 or not all(np.isfinite(v) and v > 0 for v in sizes):
+        raise ValueError(f"spacing gives the (z, y, x) voxel size, three positive numbers; got {spacing}")
+    suffix = _suffix(path)
+    if suffix in (".nii", ".nii.gz"):
+        import nibabel as nib
+
+        if data.dtype == bool:
+            data = data.astype(np.uint8)
+        order = (2, 1, 0, 3) if data.ndim == 4 else (2, 1, 0)
+        matrix = np.diag([sizes[2], sizes[1], sizes[0], 1.0]) if affine is None else np.asarray(affine)
+        if matrix.shape != (4, 4):
+            raise ValueError(f"affine is a 4x4 matrix, got shape {matrix.shape}")
+        image = nib.Nifti1Image(np.ascontiguousarray(data.transpose(order)), matrix)
+        image.header.set_zooms((sizes[2], sizes[1], sizes[0], *([1.0] if data.ndim == 4 else [])))
+        raw = image.to_bytes()
+        atomic_write_bytes(path, gzip.compress(raw, mtime=0) if suffix == ".nii.gz" else raw)
+        return
+    if suffix in (".ome.tif", ".ome.tiff", ".tif", ".tiff"):
+        import tifffile
+
+        # OME stores channels as planes: (C, Z, Y, X).
+        axes = "CZYX" if data.ndim == 4 else "ZYX"
+        data = np.moveaxis(data, 3, 0) if data.ndim == 4 else data
+        buffer = io.BytesIO()
+        tifffile.imwrite(buffer, data, ome=True, photometric="minisblack",
+                         metadata={"axes": axes, "PhysicalSizeZ": sizes[0], "PhysicalSizeY": sizes[1],
+                                   "PhysicalSizeX": sizes[2]})
+        atomic_write_bytes(path, buffer.getvalue())
+        return
+    raise ValueError(f"{path}: write volumes as .nii, .nii.gz or .ome.tif")
