@@ -24,7 +24,7 @@ def test_from_labels_derives_area_and_bbox():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"labels": np.zeros((2, 2, 2), int), "kind": "regions"}, "2-D"),
+        ({"labels": np.zeros((2, 2, 2, 2), int), "kind": "regions"}, "2-D"),
         ({"labels": np.zeros((2, 2), float), "kind": "regions"}, "integer"),
         ({"labels": np.zeros((2, 2), int), "kind": "blobs"}, "kind must be"),
         ({"labels": np.array([[1, 2]]), "kind": "regions", "ids": [1, 1]}, "duplicate"),
@@ -243,3 +243,45 @@ def test_saved_files_honour_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.npz").stat().st_mode & 0o777 == 0o640
+
+
+def test_volumes_hold_3d_labels_with_their_spacing(tmp_path):
+    from scipy import ndimage
+
+    labels = np.zeros((4, 5, 6), np.int32)
+    labels[1:3, 1:4, 2:5] = 3
+    labels[0, 0, 0] = 1
+    seg = Segmentation.from_labels(labels, spacing=(2.0, 0.5, 0.5))
+    assert seg.shape == (4, 5, 6) and seg.ndim == 3 and seg.spacing == (2.0, 0.5, 0.5)
+    assert [s.area for s in seg.segments] == [1, 18]
+    # Boxes are (z, row, col) starts, then stops, as scipy's find_objects gives them.
+    expected = [[sl.start for sl in box] + [sl.stop for sl in box]
+                for box in ndimage.find_objects(labels) if box is not None]
+    assert seg.bboxes().tolist() == expected
+    save_segmentation(seg, tmp_path / "v.npz")
+    assert load_segmentation(tmp_path / "v.npz") == seg
+    assert seg != Segmentation.from_labels(labels)  # the spacing is part of the result
+    with pytest.raises(ValueError, match="one positive size per axis"):
+        Segmentation.from_labels(labels, spacing=(1.0, 1.0))
+    with pytest.raises(ValueError, match=r"2-D .* or 3-D"):
+        Segmentation.from_labels(np.zeros((2, 2, 2, 2), np.int32))
+
+
+def test_volume_class_maps_and_instance_masks_behave_as_in_2d():
+    rng = np.random.default_rng(0)
+    class_map = rng.integers(0, 3, (3, 4, 5)).astype(np.uint8)
+    semantic = Segmentation.from_class_map(class_map, num_classes=3, spacing=(1.0, 1.0, 1.0))
+    assert np.array_equal(semantic.class_map(), class_map) and semantic.spacing == (1.0, 1.0, 1.0)
+    assert np.array_equal(semantic.labels, class_map.astype(np.int32) + 1)
+    masks = np.zeros((2, 3, 4, 5), bool)
+    masks[0, :2, :2, :2] = True
+    masks[1, 1:, 1:, 1:] = True
+    instances = Segmentation.from_masks(masks, scores=[0.2, 0.9])
+    assert instances.areas().tolist() == [8, 24]
+    assert instances.labels[1, 1, 1] == 2  # the higher score is painted over the overlap
+    assert instances.bboxes().tolist() == [[0, 0, 0, 2, 2, 2], [1, 1, 1, 3, 4, 5]]
+    # Thing components in 3-D use the full 26-neighbourhood.
+    touching = np.zeros((3, 3, 3), np.uint8)
+    touching[0, 0, 0] = touching[1, 1, 1] = 1
+    panoptic = Segmentation.from_class_map(touching, num_classes=2).to_panoptic(thing_categories=[1])
+    assert sum(panoptic.is_thing) == 1

@@ -62,7 +62,8 @@ def _extremes(labels: np.ndarray) -> tuple[int, int]:
     if labels.dtype in (np.int32, np.uint8, np.uint16, np.int16, np.int8):
         import cv2
 
-        low, high, _, _ = cv2.minMaxLoc(np.ascontiguousarray(labels))
+        flat = np.ascontiguousarray(labels).reshape(-1, labels.shape[-1])  # OpenCV takes 2-D arrays
+        low, high, _, _ = cv2.minMaxLoc(flat)
         return int(low), int(high)
     return int(labels.min()), int(labels.max())
 
@@ -97,8 +98,10 @@ class Segment:
     score: float | None
     is_thing: bool
     area: int
-    bbox: tuple[int, int, int, int]
-    """(row_min, col_min, row_max, col_max), max exclusive, as in scikit-image's ``regionprops``."""
+    """Pixels (voxels in a volume) of the segment."""
+    bbox: tuple[int, ...]
+    """(row_min, col_min, row_max, col_max), max exclusive, as in scikit-image's ``regionprops``;
+    in a volume (z_min, row_min, col_min, z_max, row_max, col_max)."""
 
 
 def _as_int_array(values: Iterable[int] | np.ndarray, name: str) -> np.ndarray:
@@ -111,11 +114,12 @@ def _as_int_array(values: Iterable[int] | np.ndarray, name: str) -> np.ndarray:
 
 
 class Segmentation:
-    """A segmentation of one (H, W) image: labels, per-segment facts, and optional extras.
+    """A segmentation of one (H, W) image or (Z, H, W) volume: labels, per-segment facts, and
+    optional extras.
 
     Parameters
     ----------
-    labels : (H, W) int32 ndarray
+    labels : (H, W) or (Z, H, W) int32 ndarray
         0 is background or void; each positive value is one segment's id. Other integer dtypes are
         accepted if their values fit in int32; floats and bools are refused.
     kind : {"regions", "semantic", "instance", "panoptic"}
@@ -129,14 +133,17 @@ class Segmentation:
         Confidence of each segment; NaN (or None) where not scored.
     is_thing : sequence of bool, optional
         Whether each segment is a countable object. Default: True for instances, False otherwise.
-    masks : (N, H, W) bool ndarray, optional
+    masks : (N, H, W) or (N, Z, H, W) bool ndarray, optional
         Full, possibly overlapping instance masks, aligned with ``ids``. Only for ``instance``.
-    probabilities : (C, H, W) float ndarray, optional
+    probabilities : (C, H, W) or (C, Z, H, W) float ndarray, optional
         Per-class probabilities of a soft semantic output.
     class_names : sequence of str, optional
         Name of each category index.
     provenance : Provenance, optional
         The method, parameters, seconds taken and package version that produced the result.
+    spacing : sequence of float, optional
+        The size of a pixel (voxel) along each axis, slowest first (a volume's (z, y, x)), in the
+        image's units; None when not known. Surface distances use it.
 
     Raises
     ------
@@ -163,6 +170,7 @@ class Segmentation:
         "masks",
         "probabilities",
         "provenance",
+        "spacing",
     )
 
     kind: str
@@ -170,6 +178,7 @@ class Segmentation:
     probabilities: np.ndarray | None
     class_names: tuple[str, ...] | None
     provenance: Provenance | None
+    spacing: tuple[float, ...] | None
     _labels: np.ndarray | None
     _class_source: tuple[np.ndarray, int | None] | None
     _ids: np.ndarray
@@ -206,10 +215,11 @@ class Segmentation:
         probabilities: np.ndarray | None = None,
         class_names: Sequence[str] | None = None,
         provenance: Provenance | None = None,
+        spacing: Sequence[float] | None = None,
     ) -> None:
         self._init(labels, kind, ids=ids, categories=categories, scores=scores, is_thing=is_thing,
                    masks=masks, probabilities=probabilities, class_names=class_names,
-                   provenance=provenance)
+                   provenance=provenance, spacing=spacing)
 
     def _init(
         self,
@@ -227,6 +237,7 @@ class Segmentation:
         present: np.ndarray | None = None,
         scan: bool = True,
         class_source: tuple[np.ndarray, int | None] | None = None,
+        spacing: Sequence[float] | None = None,
     ) -> None:
         """Validate and set every field. ``present``: the ids in ``labels``, when already known;
         ``scan=False`` (int32 labels whose values the caller guarantees) skips the per-pixel checks;
@@ -238,8 +249,9 @@ class Segmentation:
             shape = class_source[0].shape
         else:
             labels = np.asarray(labels)
-            if labels.ndim != 2:
-                raise ValueError(f"labels must be a 2-D (H, W) array, got shape {labels.shape}")
+            if labels.ndim not in (2, 3):
+                raise ValueError(f"labels must be a 2-D (H, W) or 3-D (Z, H, W) array, got shape "
+                                 f"{labels.shape}")
             if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
                 raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
             if not scan and labels.dtype != np.int32:
@@ -257,9 +269,9 @@ class Segmentation:
             masks = np.asarray(masks)
             if masks.dtype != bool:
                 raise TypeError(f"masks must be a bool array, got dtype {masks.dtype}")
-            if masks.ndim != 3 or masks.shape[1:] != shape:
+            if masks.shape[1:] != shape:
                 raise ValueError(
-                    f"masks must have shape (N, {shape[0]}, {shape[1]}), got {masks.shape}"
+                    f"masks must have shape (N, {', '.join(map(str, shape))}), got {masks.shape}"
                 )
 
         if present is None:
@@ -324,7 +336,7 @@ class Segmentation:
         fields = {"_labels": None if class_source is not None else labels, "_class_source": class_source,
                   "kind": kind, "_ids": ids_arr, "_categories": cats, "_scores": scs, "_is_thing": things,
                   "masks": masks, "probabilities": probabilities, "class_names": class_names,
-                  "provenance": provenance}
+                  "provenance": provenance, "spacing": _checked_spacing(spacing, len(shape))}
         for name, value in fields.items():
             object.__setattr__(self, name, value)
 
@@ -333,9 +345,9 @@ class Segmentation:
         probabilities: np.ndarray, shape: tuple[int, ...], class_names: Sequence[str] | None
     ) -> np.ndarray:
         probabilities = np.asarray(probabilities)
-        if probabilities.ndim != 3 or probabilities.shape[1:] != shape:
+        if probabilities.shape[1:] != shape:
             raise ValueError(
-                f"probabilities must have shape (C, {shape[0]}, {shape[1]}), got {probabilities.shape}"
+                f"probabilities must have shape (C, {', '.join(map(str, shape))}), got {probabilities.shape}"
             )
         if not np.issubdtype(probabilities.dtype, np.floating):
             raise TypeError(f"probabilities must be floats, got {probabilities.dtype}")
@@ -384,8 +396,10 @@ class Segmentation:
         scores: dict[int, float] | None = None,
         class_names: Sequence[str] | None = None,
         provenance: Provenance | None = None,
+        spacing: Sequence[float] | None = None,
     ) -> Segmentation:
-        """Build a result from a label image; ``categories`` maps segment id to category."""
+        """Build a result from a label image (or volume); ``categories`` maps segment id to
+        category."""
         labels = np.asarray(labels)
         if labels.size and labels.min() < 0:
             raise ValueError(f"labels must be non-negative, got minimum {labels.min()}")
@@ -398,7 +412,7 @@ class Segmentation:
         scs = None if scores is None else [scores.get(int(i)) for i in ids]
         result = cls.__new__(cls)
         result._init(labels, kind, ids=ids, categories=cats, scores=scs, class_names=class_names,
-                     provenance=provenance, present=ids)
+                     provenance=provenance, present=ids, spacing=spacing)
         return result
 
     @classmethod
@@ -433,6 +447,7 @@ class Segmentation:
         probabilities: np.ndarray | None = None,
         provenance: Provenance | None = None,
         copy: bool = True,
+        spacing: Sequence[float] | None = None,
     ) -> Segmentation:
         """Build a semantic result from a per-pixel class index image.
 
@@ -442,15 +457,16 @@ class Segmentation:
         ``copy=False`` keeps the caller's array itself, which the caller must then leave alone.
         """
         class_map = np.asarray(class_map)
-        if class_map.ndim != 2:
-            raise ValueError(f"class_map must be 2-D, got shape {class_map.shape}")
+        if class_map.ndim not in (2, 3):
+            raise ValueError(f"class_map must be 2-D (H, W) or 3-D (Z, H, W), got shape {class_map.shape}")
         if class_map.dtype == bool:
             class_map = class_map.view(np.uint8)
         if class_map.dtype == np.uint8 and class_map.size:
             # A private copy by default: the result must not change when the caller's array does.
             return cls._from_byte_class_map(class_map.copy() if copy else class_map, num_classes=num_classes,
                                             class_names=class_names, void=void,
-                                            probabilities=probabilities, provenance=provenance)
+                                            probabilities=probabilities, provenance=provenance,
+                                            spacing=spacing)
         if not np.issubdtype(class_map.dtype, np.integer):
             raise TypeError(f"class_map must be an integer array, got dtype {class_map.dtype}")
         valid = np.ones(class_map.shape, bool) if void is None else class_map != void
@@ -465,6 +481,7 @@ class Segmentation:
         labels = np.where(valid, class_map.astype(np.int32) + 1, 0).astype(np.int32)
         ids = present_ids(labels)
         return cls(labels, "semantic", ids=ids, categories=ids - 1, probabilities=probabilities,
+                   spacing=spacing,
                    class_names=class_names, provenance=provenance)
 
     @classmethod
@@ -477,18 +494,20 @@ class Segmentation:
         void: int | None = None,
         probabilities: np.ndarray | None = None,
         provenance: Provenance | None = None,
+        spacing: Sequence[float] | None = None,
     ) -> Segmentation:
         """:meth:`from_class_map` for a uint8 map the result keeps: one histogram pass validates
         it, and the int32 labels are made from it on first use."""
         import cv2
 
         class_map = np.ascontiguousarray(class_map)
-        low, high, _, _ = cv2.minMaxLoc(class_map)
+        flat = class_map.reshape(-1, class_map.shape[-1])  # OpenCV's statistics take 2-D arrays
+        low, high, _, _ = cv2.minMaxLoc(flat)
         if high - low <= 1 and (void is None or not low <= void <= high):
             # Two-class maps (every threshold): the extremes are the classes present.
             present = np.unique(np.array([low, high], np.int32))
         else:
-            counts = cv2.calcHist([class_map], [0], None, [256], [0, 256]).ravel()
+            counts = cv2.calcHist([flat], [0], None, [256], [0, 256]).ravel()
             if void is not None and 0 <= void < 256:
                 counts[void] = 0
             present = np.flatnonzero(counts).astype(np.int32)
@@ -499,7 +518,8 @@ class Segmentation:
         result = cls.__new__(cls)
         result._init(None, "semantic", ids=present + 1, categories=present, class_names=class_names,
                      probabilities=probabilities, provenance=provenance, present=present + 1,
-                     class_source=(class_map, void if void is not None and 0 <= void < 256 else None))
+                     class_source=(class_map, void if void is not None and 0 <= void < 256 else None),
+                     spacing=spacing)
         return result
 
     @classmethod
@@ -511,28 +531,35 @@ class Segmentation:
         categories: Sequence[int] | np.ndarray | None = None,
         class_names: Sequence[str] | None = None,
         provenance: Provenance | None = None,
+        spacing: Sequence[float] | None = None,
     ) -> Segmentation:
-        """Build an instance result from (N, H, W) masks, which may overlap.
+        """Build an instance result from (N, H, W) or (N, Z, H, W) masks, which may overlap.
 
         ``labels`` becomes the non-overlapping view: where masks overlap, the higher score wins
         (the earlier mask on equal or missing scores).
         """
         masks = np.asarray(masks)
-        if masks.ndim != 3:
-            raise ValueError(f"masks must be (N, H, W), got shape {masks.shape}")
+        if masks.ndim not in (3, 4):
+            raise ValueError(f"masks must be (N, H, W) or (N, Z, H, W), got shape {masks.shape}")
         if masks.dtype != bool:
             raise TypeError(f"masks must be a bool array, got dtype {masks.dtype}")
         n = masks.shape[0]
         cats = np.zeros(n, np.int32) if categories is None else categories
         labels = _paint_by_score(masks, None if scores is None else np.asarray(scores, float))
         return cls(labels, "instance", ids=np.arange(1, n + 1), categories=cats, scores=scores,
-                   masks=masks, class_names=class_names, provenance=provenance)
+                   masks=masks, class_names=class_names, provenance=provenance, spacing=spacing)
 
     # ------------------------------------------------------------------ views
     @property
-    def shape(self) -> tuple[int, int]:
+    def shape(self) -> tuple[int, ...]:
+        """(H, W), or (Z, H, W) for a volume."""
         grid = self._labels if self._labels is not None else self._class_source[0]  # type: ignore[index]
-        return (int(grid.shape[0]), int(grid.shape[1]))
+        return tuple(int(n) for n in grid.shape)
+
+    @property
+    def ndim(self) -> int:
+        """2 for an image, 3 for a volume."""
+        return len(self.shape)
 
     @property
     def ids(self) -> np.ndarray:
@@ -558,32 +585,31 @@ class Segmentation:
     def areas(self) -> np.ndarray:
         """Pixel count per segment, in ``ids`` order (full masks for instances)."""
         if self.masks is not None:
-            height, width = self.masks.shape[1:]
-            return self.masks.reshape(len(self), height * width).sum(axis=1).astype(np.int64)
+            return self.masks.reshape(len(self), int(np.prod(self.shape))).sum(axis=1).astype(np.int64)
         if not len(self):
             return np.zeros(0, np.int64)
         counts = np.bincount(self.labels.ravel(), minlength=int(self._ids.max()) + 1)
         return counts[self._ids].astype(np.int64)
 
     def bboxes(self) -> np.ndarray:
-        """(N, 4) boxes ``(row_min, col_min, row_max, col_max)``, max exclusive; zeros if empty."""
-        out = np.zeros((len(self), 4), np.int64)
-        if self.masks is not None:
-            for k, mask in enumerate(self.masks):
-                rows, cols = np.any(mask, axis=1), np.any(mask, axis=0)
-                if rows.any():
-                    r, c = np.flatnonzero(rows), np.flatnonzero(cols)
-                    out[k] = (r[0], c[0], r[-1] + 1, c[-1] + 1)
-            return out
+        """(N, 4) boxes ``(row_min, col_min, row_max, col_max)``, max exclusive; in a volume (N, 6)
+        ``(z_min, row_min, col_min, z_max, row_max, col_max)``; zeros if empty."""
         from scipy import ndimage
 
+        out = np.zeros((len(self), 2 * self.ndim), np.int64)
+        if self.masks is not None:
+            for k, mask in enumerate(self.masks):
+                found = ndimage.find_objects(mask.view(np.uint8))
+                if found and found[0] is not None:
+                    out[k] = [s.start for s in found[0]] + [s.stop for s in found[0]]
+            return out
         if not len(self):
             return out
         slices = ndimage.find_objects(self.labels, max_label=int(self._ids.max()))
         for k, seg_id in enumerate(self._ids):
             sl = slices[seg_id - 1]
             if sl is not None:
-                out[k] = (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)
+                out[k] = [s.start for s in sl] + [s.stop for s in sl]
         return out
 
     @property
@@ -597,7 +623,7 @@ class Segmentation:
                 score=None if np.isnan(s) else float(s),
                 is_thing=bool(t),
                 area=int(a),
-                bbox=(int(b[0]), int(b[1]), int(b[2]), int(b[3])),
+                bbox=tuple(int(v) for v in b),
             )
             for i, c, s, t, a, b in zip(
                 self._ids, self._categories, self._scores, self._is_thing, areas, boxes, strict=True
@@ -641,7 +667,7 @@ class Segmentation:
         labels = lut[self.labels].astype(np.int32)
         ids = present_ids(labels)
         return Segmentation(labels, "semantic", ids=ids, categories=ids - 1,
-                            class_names=self.class_names, provenance=self.provenance)
+                            class_names=self.class_names, provenance=self.provenance, spacing=self.spacing)
 
     def to_panoptic(self, *, thing_categories: Iterable[int] = ()) -> Segmentation:
         """A panoptic view of this result.
@@ -660,7 +686,7 @@ class Segmentation:
                 self.labels, "panoptic", ids=self._ids[visible],
                 categories=self._categories[visible], scores=self._scores[visible],
                 is_thing=np.ones(int(visible.sum()), bool), class_names=self.class_names,
-                provenance=self.provenance,
+                provenance=self.provenance, spacing=self.spacing,
             )
         from scipy import ndimage
 
@@ -673,7 +699,7 @@ class Segmentation:
         for seg_id, cat in zip(self._ids, self._categories, strict=True):
             region = self.labels == seg_id
             if int(cat) in things:
-                comp, count = ndimage.label(region, structure=np.ones((3, 3), bool))
+                comp, count = ndimage.label(region, structure=np.ones((3,) * region.ndim, bool))
                 labels[region] = comp[region] + (next_id - 1)
                 ids.extend(range(next_id, next_id + count))
                 cats.extend([int(cat)] * count)
@@ -686,7 +712,7 @@ class Segmentation:
                 is_thing.append(False)
                 next_id += 1
         return Segmentation(labels, "panoptic", ids=ids, categories=cats, is_thing=is_thing,
-                            class_names=self.class_names, provenance=self.provenance)
+                            class_names=self.class_names, provenance=self.provenance, spacing=self.spacing)
 
     def with_provenance(self, provenance: Provenance) -> Segmentation:
         """The same result with another provenance (results are treated as immutable).
@@ -739,7 +765,7 @@ class Segmentation:
         return Segmentation(labels, self.kind, ids=ids, categories=self._categories[index],  # type: ignore[arg-type]
                             scores=self._scores[index], is_thing=self._is_thing[index], masks=masks,
                             probabilities=self.probabilities, class_names=self.class_names,
-                            provenance=self.provenance)
+                            provenance=self.provenance, spacing=self.spacing)
 
     def __getitem__(self, which: np.ndarray | Sequence[int] | Sequence[bool] | slice | int) -> Segmentation:
         """``seg[seg.scores > 0.5]``, ``seg[:10]``, ``seg[[0, 2]]``: :meth:`select`."""
@@ -797,6 +823,7 @@ class Segmentation:
             and same(self.probabilities, other.probabilities)
             and self.class_names == other.class_names
             and self.provenance == other.provenance
+            and self.spacing == other.spacing
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -808,6 +835,16 @@ class Segmentation:
             f"{', masks' if self.masks is not None else ''}"
             f"{', probabilities' if self.probabilities is not None else ''}{method})"
         )
+
+
+def _checked_spacing(spacing: Sequence[float] | None, ndim: int) -> tuple[float, ...] | None:
+    """``spacing`` as a tuple of one positive, finite size per axis, or None."""
+    if spacing is None:
+        return None
+    values = tuple(float(v) for v in spacing)
+    if len(values) != ndim or not all(np.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"spacing gives one positive size per axis ({ndim}), got {tuple(spacing)}")
+    return values
 
 
 def _paint_by_score(masks: np.ndarray, scores: np.ndarray | None) -> np.ndarray:

@@ -53,6 +53,7 @@ def save_segmentation(segmentation: Segmentation, path: str | os.PathLike[str]) 
         "kind": seg.kind,
         "class_names": None if seg.class_names is None else list(seg.class_names),
         "provenance": None if seg.provenance is None else seg.provenance.to_dict(),
+        "spacing": None if seg.spacing is None else list(seg.spacing),
     }
     arrays: dict[str, np.ndarray] = {
         "labels": seg.labels,
@@ -95,6 +96,7 @@ def load_segmentation(path: str | os.PathLike[str]) -> Segmentation:
                 probabilities=data.get("probabilities"),
                 class_names=meta.get("class_names"),
                 provenance=None if prov is None else Provenance(**prov),
+                spacing=meta.get("spacing"),
             )
     except Exception as exc:  # zipfile, zlib and NumPy raise many types on a damaged archive
         raise ValueError(f"{path}: cannot read a segscope Segmentation ({type(exc).__name__}: {exc})"
