@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +78,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return error(str(exc))
     if args.panoptic and predictor.task != "panoptic":
         return error(f"--panoptic needs a panoptic model (panoptic_deeplab); {args.checkpoint} is not one")
-    if predictor.task == "semantic":
-        options: dict[str, Any] = {"overlap": args.overlap, "flip": args.flip}
-    else:
-        options = {"score_threshold": args.score_threshold,
-                   "output": "panoptic" if args.panoptic else "instance"}
+    # Each predictor's ``segment`` declares the options it takes (sliding-window overlap, flips,
+    # score threshold, panoptic output); the command passes those and no others.
+    requested = {"overlap": args.overlap, "flip": args.flip, "score_threshold": args.score_threshold,
+                 "output": "panoptic" if args.panoptic else "instance"}
+    accepted = inspect.signature(predictor.segment).parameters
+    options: dict[str, Any] = {k: v for k, v in requested.items() if k in accepted}
     return run_batch(args.inputs, partial(predictor.segment, **options), outdir=Path(args.output),
                      fmt=args.format, overlay=args.overlay, desc="predict", verb="predicted",
                      probabilities=args.probabilities)
