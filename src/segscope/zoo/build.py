@@ -189,8 +189,8 @@ def _bsds(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[s
     from segscope.io import read_bsds_groundtruth
     from segscope.metrics import bsds_summary
 
-    labels = {p.stem: p for p in folders["val_labels"].iterdir()}
-    images = sorted(folders["val_images"].iterdir())
+    labels = {p.stem: p for p in folders["val_labels"].iterdir() if p.suffix == ".mat"}
+    images = [p for p in sorted(folders["val_images"].iterdir()) if p.stem in labels]  # not Thumbs.db
     # Read here: the .mat reader's helper process is not started from inside the workers.
     thresholds = int(spec.get("thresholds", 99))
     jobs = [(model, p, read_bsds_groundtruth(labels[p.stem]), thresholds) for p in images]
