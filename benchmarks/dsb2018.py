@@ -127,7 +127,11 @@ def train_stardist_peer(config_dict: dict[str, Any], result_path: str, root: str
     holdout = int(config_dict["data"]["holdout"])
     images_dir, labels_dir = Path(train_root) / "images", Path(train_root) / "labels"
     stems = sorted(p.stem for p in images_dir.glob("*.png"))
-    prepare = lambda image: normalize(_rgb(image).astype(np.float32), 1, 99.8, axis=(0, 1, 2))  # noqa: E731
+
+    def prepare(image: np.ndarray) -> np.ndarray:
+        """StarDist's own normalisation: each image between its 1st and 99.8th percentiles."""
+        return normalize(_rgb(image).astype(np.float32), 1, 99.8, axis=(0, 1, 2))
+
     X = [prepare(segscope.imread(images_dir / f"{s}.png")) for s in stems]
     Y = [read_label_png(labels_dir / f"{s}.png").astype(np.int32) for s in stems]
     (X_train, Y_train), (X_val, Y_val) = (X[:-holdout], Y[:-holdout]), (X[-holdout:], Y[-holdout:])

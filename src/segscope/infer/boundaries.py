@@ -8,67 +8,33 @@ watershed lines follow the crests, and cut at a level for a segmentation.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..checkpoint import Checkpoint, InputSpec
 from ..edgemaps import thin_boundaries
 from ..hierarchy import Hierarchy, region_hierarchy
 from ..result import Provenance, Segmentation
-from .predictor import build_network, normalise_image, predictor_of, predicts
+from .predictor import WholeImagePredictor, normalise_image, predicts
 
 __all__ = ["BoundaryPredictor"]
 
 
 @predicts("boundaries")
-class BoundaryPredictor:
+class BoundaryPredictor(WholeImagePredictor):
     """A trained edge network: ``boundaries(image)`` gives a soft boundary map in [0, 1],
     ``hierarchy(image)`` its hierarchy of regions, ``segment(image)`` the regions at a level."""
 
     task = "regions"
+    expects = "an edge network"
     scales: tuple[float, ...] = (0.5, 1.0, 1.5)
     """Image scales whose boundary maps are averaged (HED's and RCF's multi-scale testing)."""
     default_level = 0.72
     """The hierarchy's cut when no ``level`` is given: where the zoo's ``edges`` network reaches
     its best dataset-wide covering (ODS) on 50 BSDS500 train images (every fourth), chosen by
     ``python benchmarks/bsds.py --split train --every 4 --regions-only``."""
-
-    def __init__(self, model: Any, *, class_names: Sequence[str], inputs: InputSpec, device: Any, name: str,
-                 architecture: str | None = None) -> None:
-        self.model = model
-        self.class_names = list(class_names)
-        self.inputs = inputs
-        self.device = device
-        self.name = name
-        self.architecture = architecture
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike[str], *, device: str | None = None) -> BoundaryPredictor:
-        """Load an edge network's checkpoint (read with ``weights_only=True``)."""
-        from ..checkpoint import load_checkpoint
-
-        checkpoint = load_checkpoint(path)
-        family: Any = predictor_of(checkpoint, source=str(path))
-        if not issubclass(family, BoundaryPredictor):
-            raise ValueError(f"{path}: a {checkpoint.task} model, not an edge network")
-        predictor: BoundaryPredictor = family.from_checkpoint_data(checkpoint, device=device, name=str(path))
-        return predictor
-
-    @classmethod
-    def from_checkpoint_data(cls, checkpoint: Checkpoint, *, device: str | None = None,
-                             tile: int | str | None = None, name: str = "checkpoint") -> BoundaryPredictor:
-        """A predictor from a checkpoint already read; images run whole (``tile`` is unused)."""
-        model, dev = build_network(checkpoint, device=device)
-        return cls(model, class_names=checkpoint.class_names, inputs=checkpoint.inputs, device=dev,
-                   name=name, architecture=checkpoint.model)
-
-    def for_tiles(self) -> BoundaryPredictor:
-        """Images already run whole, one per call: the same predictor."""
-        return self
 
     def boundaries(self, image: np.ndarray, *, scales: Sequence[float] | None = None, thin: bool = True,
                    channel_axis: int | None = None) -> np.ndarray:

@@ -7,16 +7,13 @@ offsets); :class:`InstanceSegmenter` is what they share, and opens either from a
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..checkpoint import Checkpoint, InputSpec
 from ..result import Provenance, Segmentation
-from .predictor import build_network, normalise_image, predictor_of, predicts
+from .predictor import WholeImagePredictor, normalise_image, predicts
 
 __all__ = ["CentrePredictor", "DetectionPredictor", "InstanceSegmenter"]
 
@@ -27,7 +24,7 @@ MIN_AREA = 20
 ``watershed_instances`` drops them (its ``min_size``)."""
 
 
-class InstanceSegmenter:
+class InstanceSegmenter(WholeImagePredictor):
     """A trained instance or panoptic checkpoint: ``segment(image)`` gives instances.
 
     Use :meth:`from_checkpoint`, which opens the family's own predictor. Images run whole (Mask
@@ -37,40 +34,7 @@ class InstanceSegmenter:
     task = "instance"
     default_score = 0.5
     """``score_threshold`` when none is given."""
-
-    def __init__(self, model: Any, *, class_names: Sequence[str], inputs: InputSpec, device: Any, name: str,
-                 architecture: str | None = None) -> None:
-        self.model = model
-        self.architecture = architecture
-        self.class_names: list[str] = list(class_names)
-        self.inputs = inputs
-        self.device = device
-        self.name = name
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike[str], *, device: str | None = None) -> InstanceSegmenter:
-        """Load a checkpoint written by ``segscope train`` (read with ``weights_only=True``) with the
-        predictor of its task."""
-        from ..checkpoint import load_checkpoint
-
-        checkpoint = load_checkpoint(path)
-        family: Any = predictor_of(checkpoint, source=str(path))
-        if not issubclass(family, InstanceSegmenter):
-            raise ValueError(f"{path}: a {checkpoint.task} model, not an instance or panoptic one")
-        predictor: InstanceSegmenter = family.from_checkpoint_data(checkpoint, device=device, name=str(path))
-        return predictor
-
-    @classmethod
-    def from_checkpoint_data(cls, checkpoint: Checkpoint, *, device: str | None = None,
-                             tile: int | str | None = None, name: str = "checkpoint") -> InstanceSegmenter:
-        """A segmenter from a checkpoint already read; images run whole (``tile`` is unused)."""
-        model, dev = build_network(checkpoint, device=device)
-        return cls(model, class_names=checkpoint.class_names, inputs=checkpoint.inputs, device=dev,
-                   name=name, architecture=checkpoint.model)
-
-    def for_tiles(self) -> InstanceSegmenter:
-        """Images already run whole, one per call: the same predictor."""
-        return self
+    expects = "an instance or panoptic one"
 
     def _tensor(self, image: np.ndarray, channel_axis: int | None) -> Any:
         import torch

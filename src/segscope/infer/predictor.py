@@ -10,8 +10,9 @@ decoding (``"star_polygons"``). Loading a file picks the class by the checkpoint
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -80,6 +81,51 @@ def predictor_of(checkpoint: Checkpoint, *, source: str) -> Callable[..., Predic
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
     return predictor_class(info.predictor, source=source)
+
+
+class WholeImagePredictor:
+    """What the predictors that run an image whole share: the network and its inputs, and opening
+    a checkpoint with its family's own class (which must be this class or a subclass)."""
+
+    expects = "a model this predictor runs"
+    """What a refused checkpoint should have been, for the error message."""
+
+    def __init__(self, model: Any, *, class_names: Sequence[str], inputs: InputSpec, device: Any, name: str,
+                 architecture: str | None = None) -> None:
+        self.model = model
+        self.architecture = architecture
+        self.class_names: list[str] = list(class_names)
+        self.inputs = inputs
+        self.device = device
+        self.name = name
+
+    @classmethod
+    def from_checkpoint(cls: type[_P], path: str | os.PathLike[str], *, device: str | None = None) -> _P:
+        """Load a checkpoint written by ``segscope train`` (read with ``weights_only=True``) with the
+        predictor its model family declares."""
+        from ..checkpoint import load_checkpoint
+
+        checkpoint = load_checkpoint(path)
+        family: Any = predictor_of(checkpoint, source=str(path))
+        if not issubclass(family, cls):
+            raise ValueError(f"{path}: a {checkpoint.task} model, not {cls.expects}")
+        predictor: _P = family.from_checkpoint_data(checkpoint, device=device, name=str(path))
+        return predictor
+
+    @classmethod
+    def from_checkpoint_data(cls: type[_P], checkpoint: Checkpoint, *, device: str | None = None,
+                             tile: int | str | None = None, name: str = "checkpoint") -> _P:
+        """A predictor from a checkpoint already read; images run whole (``tile`` is unused)."""
+        model, dev = build_network(checkpoint, device=device)
+        return cls(model, class_names=checkpoint.class_names, inputs=checkpoint.inputs, device=dev,
+                   name=name, architecture=checkpoint.model)
+
+    def for_tiles(self: _P) -> _P:
+        """Images already run whole, one per call: the same predictor."""
+        return self
+
+
+_P = TypeVar("_P", bound=WholeImagePredictor)
 
 
 def build_network(checkpoint: Checkpoint, *, device: str | None = None) -> tuple[Any, Any]:

@@ -91,6 +91,17 @@ def split(config: TrainConfig, pairs: list[Any], val_pairs: list[Any]) -> tuple[
     return pairs[:-holdout], pairs[-holdout:]
 
 
+def refuse_semantic_options(config: TrainConfig, what: str) -> None:
+    """Refuse the options only semantic training reads (a loss other than cross-entropy, class
+    weights, a label map), naming them, for a family that trains otherwise."""
+    optim = config.optim
+    semantic_only = {"loss": optim.loss != "ce", "class_weights": optim.class_weights is not None,
+                     "label_map": bool(config.data.label_map)}
+    if any(semantic_only.values()):
+        named = ", ".join(k for k, v in semantic_only.items() if v)
+        raise ValueError(f"{config.model.name} ({what}): {named} apply to semantic models only")
+
+
 NO_LABEL = -100
 """What crops and rotations fill in, and the loss skips, when the labels declare no ignore value."""
 
@@ -225,13 +236,8 @@ class InstanceAdapter:
         from ..infer.predictor import predictor_class
         from .instances import InstanceFolder, collate_instances, instance_sources
 
-        data, optim = config.data, config.optim
-        semantic_only = {"loss": optim.loss != "ce", "class_weights": optim.class_weights is not None,
-                         "label_map": bool(data.label_map)}
-        if any(semantic_only.values()):
-            named = ", ".join(k for k, v in semantic_only.items() if v)
-            raise ValueError(f"{config.model.name} ({self.task} model): {named} apply to semantic models "
-                             "only")
+        data = config.data
+        refuse_semantic_options(config, f"{self.task} model")
         sources = instance_sources(data.train_images, data.train_labels)
         val_sources: list[Any] = []
         if data.val_images is not None and data.val_labels is not None:

@@ -30,11 +30,11 @@ from ..io.bsds import read_bsds_groundtruth
 from ..io.images import imread
 from ..io.labels import read_label_png
 from ..metrics import label_boundaries
-from ..metrics.bsds import bsds_image, bsds_summary
+from ..metrics.bsds import bsds_image, bsds_summary, sweep_soft_boundaries
 from ..models import get_model
 from ..result import Segmentation
 from ..trainconfig import NORMALISATIONS, TrainConfig
-from .adapters import NO_LABEL, Prepared, augment_of, register_adapter, split
+from .adapters import NO_LABEL, Prepared, augment_of, refuse_semantic_options, register_adapter, split
 from .data import IMAGE_SUFFIXES, Augment, augment_pair, input_statistics, pair_by_stem
 
 __all__ = ["AnnotatedBoundaries", "BoundaryAdapter", "agreement", "edge_loss"]
@@ -158,18 +158,14 @@ def boundary_pairs(images: str | Path, labels: str | Path) -> list[tuple[Path, P
 @register_adapter("boundaries")
 class BoundaryAdapter:
     """Edge networks: annotators' segmentations in, agreement-weighted deep supervision, validated
-    by boundary ODS F at IoU-free BSDS matching (the benchmark's 0.0075 of the diagonal)."""
+    by the BSDS protocol's boundary ODS F (matching within 0.75% of the image diagonal)."""
 
     def prepare(self, config: TrainConfig, device: torch.device) -> Prepared:
         from ..infer.predictor import predictor_class
         from ..models import get_model_info
 
-        data, optim = config.data, config.optim
-        semantic_only = {"loss": optim.loss != "ce", "class_weights": optim.class_weights is not None,
-                         "label_map": bool(data.label_map)}
-        if any(semantic_only.values()):
-            named = ", ".join(k for k, v in semantic_only.items() if v)
-            raise ValueError(f"{config.model.name} (an edge model): {named} apply to semantic models only")
+        data = config.data
+        refuse_semantic_options(config, "an edge model")
         pairs = boundary_pairs(data.train_images, data.train_labels)
         val_pairs: list[Any] = []
         if data.val_images is not None and data.val_labels is not None:
@@ -195,8 +191,6 @@ class BoundaryAdapter:
         def validate() -> dict[str, float]:
             if val_set is None:
                 return {}
-            from ..metrics.bsds import sweep_soft_boundaries
-
             model.eval()
             counts = []
             for k in range(len(val_set)):
