@@ -102,6 +102,22 @@ def refuse_semantic_options(config: TrainConfig, what: str) -> None:
         raise ValueError(f"{config.model.name} ({what}): {named} apply to semantic models only")
 
 
+def training_items(config: TrainConfig, pair: Callable[[Any, Any], list[Any]],
+                   image_of: Callable[[Any], Any]) -> tuple[list[Any], list[Any], InputSpec]:
+    """The training and validation items (``pair`` reads a pair of image and label folders into
+    items, ``image_of`` gives an item's image file) after :func:`split`, and the inputs measured
+    on the training images (normalisation, dtype and range)."""
+    data = config.data
+    items = pair(data.train_images, data.train_labels)
+    val_items: list[Any] = []
+    if data.val_images is not None and data.val_labels is not None:
+        val_items = pair(data.val_images, data.val_labels)
+    items, val_items = split(config, items, val_items)
+    inputs = input_statistics([image_of(item) for item in items], crop=data.crop,
+                              percentiles=NORMALISATIONS[data.normalise])
+    return items, val_items, inputs
+
+
 NO_LABEL = -100
 """What crops and rotations fill in, and the loss skips, when the labels declare no ignore value."""
 
@@ -176,13 +192,7 @@ class SemanticAdapter:
     def prepare(self, config: TrainConfig, device: torch.device) -> Prepared:
         data, optim = config.data, config.optim
         num_classes = int(data.num_classes or 0)
-        pairs = pair_by_stem(data.train_images, data.train_labels)
-        val_pairs: list[Any] = []
-        if data.val_images is not None and data.val_labels is not None:
-            val_pairs = pair_by_stem(data.val_images, data.val_labels)
-        pairs, val_pairs = split(config, pairs, val_pairs)
-        inputs = input_statistics([image for image, _ in pairs], crop=data.crop,
-                                  percentiles=NORMALISATIONS[data.normalise])
+        pairs, val_pairs, inputs = training_items(config, pair_by_stem, lambda pair: pair[0])
         ignore = data.ignore_index if data.ignore_index is not None else NO_LABEL
         common = {"mean": list(inputs.mean), "std": list(inputs.std), "ignore_index": ignore,
                   "label_map": data.label_map, "percentiles": inputs.percentiles}
@@ -238,13 +248,7 @@ class InstanceAdapter:
 
         data = config.data
         refuse_semantic_options(config, f"{self.task} model")
-        sources = instance_sources(data.train_images, data.train_labels)
-        val_sources: list[Any] = []
-        if data.val_images is not None and data.val_labels is not None:
-            val_sources = instance_sources(data.val_images, data.val_labels)
-        sources, val_sources = split(config, sources, val_sources)
-        inputs = input_statistics([s.image for s in sources], crop=data.crop,
-                                  percentiles=NORMALISATIONS[data.normalise])
+        sources, val_sources, inputs = training_items(config, instance_sources, lambda source: source.image)
         common = {"mean": list(inputs.mean), "std": list(inputs.std), "num_classes": data.num_classes,
                   "percentiles": inputs.percentiles}
         train_set = InstanceFolder(sources, augment=augment_of(config), **common)

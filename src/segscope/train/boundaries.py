@@ -33,9 +33,16 @@ from ..metrics import label_boundaries
 from ..metrics.bsds import bsds_image, bsds_summary, sweep_soft_boundaries
 from ..models import get_model
 from ..result import Segmentation
-from ..trainconfig import NORMALISATIONS, TrainConfig
-from .adapters import NO_LABEL, Prepared, augment_of, refuse_semantic_options, register_adapter, split
-from .data import IMAGE_SUFFIXES, Augment, augment_pair, input_statistics, pair_by_stem
+from ..trainconfig import TrainConfig
+from .adapters import (
+    NO_LABEL,
+    Prepared,
+    augment_of,
+    refuse_semantic_options,
+    register_adapter,
+    training_items,
+)
+from .data import IMAGE_SUFFIXES, Augment, augment_pair, pair_by_stem
 
 __all__ = ["AnnotatedBoundaries", "BoundaryAdapter", "agreement", "edge_loss"]
 
@@ -164,15 +171,8 @@ class BoundaryAdapter:
         from ..infer.predictor import predictor_class
         from ..models import get_model_info
 
-        data = config.data
         refuse_semantic_options(config, "an edge model")
-        pairs = boundary_pairs(data.train_images, data.train_labels)
-        val_pairs: list[Any] = []
-        if data.val_images is not None and data.val_labels is not None:
-            val_pairs = boundary_pairs(data.val_images, data.val_labels)
-        pairs, val_pairs = split(config, pairs, val_pairs)
-        inputs = input_statistics([image for image, _ in pairs], crop=data.crop,
-                                  percentiles=NORMALISATIONS[data.normalise])
+        pairs, val_pairs, inputs = training_items(config, boundary_pairs, lambda pair: pair[0])
         common = {"mean": list(inputs.mean), "std": list(inputs.std), "percentiles": inputs.percentiles}
         train_set = AnnotatedBoundaries(pairs, augment=augment_of(config), **common)
         val_set = AnnotatedBoundaries(val_pairs, **common) if val_pairs else None

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from segscope.atomic import atomic_write_bytes
+
 from . import ZOO_DIR, Figure, ZooCard, sha256_of, zoo_cards
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -189,11 +191,9 @@ def _bsds(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[s
     from segscope.io import read_bsds_groundtruth
     from segscope.metrics import bsds_summary
 
-    labels = {p.stem: p for p in folders["val_labels"].iterdir() if p.suffix == ".mat"}
-    images = [p for p in sorted(folders["val_images"].iterdir()) if p.stem in labels]  # not Thumbs.db
-    # Read here: the .mat reader's helper process is not started from inside the workers.
+    # Truths are read here: the .mat reader's helper process is not started from inside the workers.
     thresholds = int(spec.get("thresholds", 99))
-    jobs = [(model, p, read_bsds_groundtruth(labels[p.stem]), thresholds) for p in images]
+    jobs = [(model, image, read_bsds_groundtruth(truth), thresholds) for image, truth in _pairs(folders)]
     with ProcessPoolExecutor(2) as pool:
         found = list(pool.map(_bsds_image, jobs))
     edge, ucm = bsds_summary([e for e, _ in found]), bsds_summary([u for _, u in found])
@@ -272,7 +272,10 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
     key = evaluation["metric"]
     use_half = abs(half[key] - full[key]) < 1e-3
     target = ZOO_DIR / card.weights
-    _store(result.checkpoint, target, half=use_half)  # written atomically
+    if use_half:  # the fp16 file already made and scored: copied, not converted again
+        atomic_write_bytes(target, half_path.read_bytes())
+    else:
+        _store(result.checkpoint, target, half=False)  # written atomically
     figures = (half if use_half else full)
     crop = int(recipe["data"].get("crop", 256))
     batch = int(recipe.get("optim", {}).get("batch_size", 8))
