@@ -76,6 +76,6 @@ def test_provenance_records_everything():
     image = np.array([[0, 0, 200], [0, 200, 200]], np.uint8)
     seg = segscope.segment(image, "otsu", nbins=64)
     prov = seg.provenance
-    assert prov.method == "otsu" and prov.parameters == {"nbins": 64, "channel_axis": None}
+    assert prov.method == "otsu" and prov.parameters == {"nbins": 64, "channel_axis": None, "spacing": None}
     assert prov.details["threshold"] == pytest.approx(100, abs=100)
     assert prov.seconds >= 0 and prov.version == segscope.__version__

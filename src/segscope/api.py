@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import classical  # noqa: F401  (registers the classical methods)
+from .io.volumes import Volume
 from .registry import MethodInfo, list_methods
 from .resolve import resolve
 from .result import Segmentation
@@ -27,13 +28,15 @@ def methods() -> list[MethodInfo]:
     return list_methods()
 
 
-def segment(image: np.ndarray, method: str | os.PathLike[str], **params: Any) -> Segmentation:
+def segment(image: np.ndarray | Volume, method: str | os.PathLike[str], **params: Any) -> Segmentation:
     """Segment ``image`` with a registered method or a trained model, returning a :class:`Segmentation`.
 
     Parameters
     ----------
-    image : ndarray
-        (H, W) grey or (H, W, C) colour image, as read by :func:`segscope.imread`.
+    image : ndarray or Volume
+        (H, W) grey or (H, W, C) colour image, as read by :func:`segscope.imread`; or a volume
+        read by :func:`segscope.io.read_volume`, which goes to methods that take volumes (they
+        declare ``spacing``; the others refuse it) and to 3-D models, with its spacing.
     method : str or path-like
         A name from :func:`methods` (``"otsu"``, ``"watershed"`` ...), or a trained checkpoint
         (``.pt``) or exported ONNX model (needs segscope[deep]).

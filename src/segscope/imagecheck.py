@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-__all__ = ["check_image", "to_gray"]
+__all__ = ["as_plane", "check_image", "check_volume", "to_gray"]
 
 _SUPPORTED = ("bool", "uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
 
@@ -44,6 +46,57 @@ def check_image(
     return image
 
 
+def check_volume(
+    volume: np.ndarray, *, spacing: Sequence[float], channel_axis: int | None = None, name: str = "volume"
+) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Validate a volume and its voxel spacing: (Z, Y, X) or (Z, Y, X, C), channels last.
+
+    A method that takes volumes declares a ``spacing`` keyword; given a spacing, its 3-D array is
+    a (Z, Y, X) volume, not an (H, W, C) image.
+
+    Raises
+    ------
+    TypeError
+        For an unsupported dtype.
+    ValueError
+        For a wrong number of dimensions, an empty volume, NaN/inf values, or a spacing that is
+        not three positive numbers.
+    """
+    volume = np.asarray(volume)
+    if volume.dtype.name not in _SUPPORTED:
+        raise TypeError(f"{name}: unsupported dtype {volume.dtype}; supported: {', '.join(_SUPPORTED)}")
+    if channel_axis is not None:
+        if volume.ndim != 4:
+            raise ValueError(f"{name}: channel_axis={channel_axis} needs a 4-D volume, got shape "
+                             f"{volume.shape}")
+        volume = np.moveaxis(volume, channel_axis, -1)
+    if volume.ndim not in (3, 4):
+        raise ValueError(f"{name}: a volume is (Z, Y, X) or (Z, Y, X, C), got shape {volume.shape}")
+    if volume.size == 0:
+        raise ValueError(f"{name}: the volume is empty (shape {volume.shape})")
+    try:
+        sizes = tuple(float(s) for s in spacing)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: spacing must be three numbers (z, y, x), got {spacing!r}") from None
+    if len(sizes) != 3 or not all(np.isfinite(s) and s > 0 for s in sizes):
+        raise ValueError(f"{name}: spacing must be three positive numbers (z, y, x), got {spacing!r}")
+    if volume.dtype.kind == "f" and not np.isfinite(volume).all():
+        bad = "NaN" if np.isnan(volume).any() else "infinite values"
+        raise ValueError(f"{name}: the volume contains {bad}; fill or mask them first")
+    return volume, (sizes[0], sizes[1], sizes[2])
+
+
+def as_plane(gray: np.ndarray) -> np.ndarray:
+    """A grey image as it is, or a grey volume's slices stacked into one contiguous 2-D image, for
+    OpenCV's pixel-wise functions (which take 2-D arrays; a 3-D one would be read as channels).
+
+    >>> as_plane(np.zeros((4, 5, 6))).shape
+    (20, 6)
+    """
+    gray = np.ascontiguousarray(gray)
+    return gray if gray.ndim == 2 else gray.reshape(-1, gray.shape[-1])
+
+
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Luma of a channels-last image, in the input's dtype (no rescaling).
 
@@ -55,6 +108,9 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         image = image.astype(np.uint8)
     if image.ndim == 2:
         return image
+    if image.ndim == 4:  # a (Z, Y, X, C) volume: its slices side by side, converted as one image
+        z, y, x, c = image.shape
+        return to_gray(image.reshape(z * y, x, c)).reshape(z, y, x)
     bands = image.shape[-1]
     if bands == 1:
         return image[..., 0]

@@ -59,6 +59,12 @@ class MethodInfo:
     tiling: Tiling | None = None
     """How the method is cut into tiles (:mod:`segscope.tiling`); None: it is not tiled."""
 
+    @property
+    def takes_volumes(self) -> bool:
+        """Whether the method segments volumes: it declares a ``spacing`` keyword (the voxel
+        size), which makes its 3-D input a (Z, Y, X) volume."""
+        return any(p.name == "spacing" for p in self.parameters)
+
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
             if p.name == name:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .io.volumes import Volume
 from .registry import MethodInfo, bind_parameters, get_method
 from .result import Provenance, Segmentation
 from .textvalues import convert_all
@@ -59,8 +60,20 @@ class RegisteredMethod:
         bound = bind_parameters(self.info, values, from_text=True)
         return {k: bound[k] for k in values}
 
-    def segment(self, image: np.ndarray, **params: Any) -> Segmentation:
-        """Run the method with its parameters checked and defaults filled in, provenance recorded."""
+    def segment(self, image: np.ndarray | Volume, **params: Any) -> Segmentation:
+        """Run the method with its parameters checked and defaults filled in, provenance recorded.
+
+        A :class:`~segscope.io.volumes.Volume` goes to a method that takes volumes (one that
+        declares ``spacing``) with its voxels and its spacing; other methods refuse it."""
+        if isinstance(image, Volume):
+            if not self.info.takes_volumes:
+                from .registry import list_methods
+
+                able = ", ".join(m.name for m in list_methods() if m.takes_volumes)
+                raise ValueError(f"method {self.name!r} segments 2-D images, not volumes; methods that take "
+                                 f"volumes: {able}")
+            params = {"spacing": image.spacing, **params}
+            image = image.data
         bound = bind_parameters(self.info, params)
         start = time.perf_counter()
         result = self.info.function(image, **bound)
@@ -95,7 +108,7 @@ class ModelFile:
         """Options typed as text, converted by the annotations of the predictor's ``segment``."""
         return convert_all(values, self.predictor().segment, what=str(self.model_path))
 
-    def segment(self, image: np.ndarray, **params: Any) -> Segmentation:
+    def segment(self, image: np.ndarray | Volume, **params: Any) -> Segmentation:
         predictor = self.predictor()
         allowed = {n for n in inspect.signature(predictor.segment).parameters if n != "image"}
         unknown = sorted(set(params) - allowed)

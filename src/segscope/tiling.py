@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .imagecheck import check_image, to_gray
+from .imagecheck import as_plane, check_image, check_volume, to_gray
 
 __all__ = [
     "MAX_INTEGER_RANGE",
@@ -59,8 +59,16 @@ Params = Mapping[str, Any]
 MAX_INTEGER_RANGE = 1 << 24
 
 
-def grey(image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
-    """The grey image a threshold works on: the luma of colour, the dtype kept (bool as uint8)."""
+def grey(image: np.ndarray, *, channel_axis: int | None = None,
+         spacing: Sequence[float] | None = None) -> np.ndarray:
+    """The grey image a threshold works on: the luma of colour, the dtype kept (bool as uint8).
+    With a ``spacing``, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume and the grey volume is
+    returned."""
+    if spacing is not None:
+        volume = check_volume(image, spacing=spacing, channel_axis=channel_axis)[0]
+        if volume.ndim == 3:  # grey already: (Z, Y, X) is not (H, W, C)
+            return volume.astype(np.uint8) if volume.dtype == bool else volume
+        return to_gray(volume)
     return to_gray(check_image(image, channel_axis=channel_axis))
 
 
@@ -135,7 +143,7 @@ def value_range(gray: np.ndarray) -> tuple[float, float]:
     if gray.dtype in (np.uint8, np.uint16, np.int16, np.float32, np.float64):
         import cv2
 
-        low, high, _, _ = cv2.minMaxLoc(np.ascontiguousarray(gray))
+        low, high, _, _ = cv2.minMaxLoc(as_plane(gray))
         return float(low), float(high)
     return float(gray.min()), float(gray.max())
 
@@ -161,7 +169,7 @@ def grey_histogram(gray: np.ndarray, *, span: tuple[float, float] | None = None,
         if gray.dtype == np.uint8 and gray.size < 1 << 24:  # float32 counts are exact below 2**24
             import cv2
 
-            full = cv2.calcHist([np.ascontiguousarray(gray)], [0], None, [256], [0, 256]).ravel()
+            full = cv2.calcHist([as_plane(gray)], [0], None, [256], [0, 256]).ravel()
             counts = full[int(low):int(high) + 1].astype(np.int64)
         else:
             shifted = gray.astype(np.int64, copy=False).ravel() - int(low)

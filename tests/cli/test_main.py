@@ -117,7 +117,7 @@ def test_coco_and_panoptic_formats(images, tmp_path):
 
 def test_info_command(images, capsys):
     assert main(["info", str(images / "coins.png")]) == 0
-    assert "shape (303, 384), dtype uint8, 1 channel(s), values [1, 252]" in capsys.readouterr().out
+    assert "image (H, W) (303, 384), dtype uint8, 1 channel(s), values [1, 252]" in capsys.readouterr().out
 
 
 def test_console_script_runs_otsu_on_a_file(images):

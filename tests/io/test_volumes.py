@@ -83,3 +83,39 @@ def test_the_hippocampus_volumes_read_with_their_spacing(data_dir):
     assert image.data.ndim == 3 and image.data.shape == labels.data.shape
     assert image.spacing == (1.0, 1.0, 1.0) and image.affine.shape == (4, 4)
     assert set(np.unique(labels.data).tolist()) <= {0, 1, 2}
+
+
+def test_info_tells_volumes_channels_and_spacing_apart(tmp_path):
+    write_volume(tmp_path / "v.nii.gz", np.zeros((4, 5, 6), np.int16), spacing=(3.0, 1.0, 0.5))
+    write_volume(tmp_path / "c.ome.tif", np.zeros((4, 5, 6, 2), np.uint8), spacing=(2.0, 1.0, 1.0))
+    segscope.imwrite(tmp_path / "rgb.png", np.zeros((5, 6, 3), np.uint8))
+    volume = segscope.image_info(tmp_path / "v.nii.gz")
+    assert volume.spacing == (3.0, 1.0, 0.5) and volume.channels == 1 and volume.shape == (4, 5, 6)
+    assert "volume (Z, Y, X) (4, 5, 6), voxel spacing (z, y, x) (3, 1, 0.5)" in str(volume)
+    channels = segscope.image_info(tmp_path / "c.ome.tif")
+    assert channels.channels == 2 and channels.spacing == (2.0, 1.0, 1.0)
+    assert "(Z, Y, X, C)" in str(channels)
+    image = segscope.image_info(tmp_path / "rgb.png")
+    assert image.spacing is None and image.channels == 3 and "image (H, W, C)" in str(image)
+
+
+def test_the_command_line_segments_volumes_into_nifti_with_the_source_affine(tmp_path):
+    from segscope.cli.main import main
+    from segscope.io.datasets import read_annotations
+
+    affine = np.array([[0, 0, -1.5, 10], [0, 2, 0, -3], [0.5, 0, 0, 7], [0, 0, 0, 1.0]])
+    volume = np.zeros((6, 8, 10), np.uint8)
+    volume[2:4, 3:6, 4:8] = 200
+    (tmp_path / "in").mkdir()
+    write_volume(tmp_path / "in" / "scan_1.nii.gz", volume, spacing=(0.5, 2.0, 1.5), affine=affine)
+    folder = str(tmp_path / "in")
+    assert main(["segment", folder, "-m", "otsu", "-o", str(tmp_path / "out"), "--overlay"]) == 0
+    written = read_volume(tmp_path / "out" / "scan_1.nii.gz")
+    assert np.array_equal(written.data, (volume > 0).astype(np.uint8))
+    assert np.allclose(written.affine, affine) and written.spacing == (0.5, 2.0, 1.5)
+    assert (tmp_path / "out" / "scan_1_overlay.png").is_file()
+    task, entries = read_annotations(tmp_path / "out")
+    assert task == "semantic" and list(entries) == ["scan_1"]
+    # A method of 2-D images, or a 2-D format, is refused by name for that file.
+    assert main(["segment", folder, "-m", "felzenszwalb", "-o", str(tmp_path / "f")]) == 1
+    assert main(["segment", folder, "-m", "otsu", "--format", "png", "-o", str(tmp_path / "p")]) == 1

@@ -11,6 +11,7 @@ from .clustering import connected_components, kmeans, mean_shift, slic
 from .edges import EDGE_OPERATORS, edge_regions, edges
 from .hierarchies import gradient_boundaries, image_hierarchy, ucm
 from .histogram import Histogram, histogram, plot_histogram
+from .random_walk import random_walker
 from .regions import felzenszwalb, region_growing, region_merging, split_and_merge
 from .threshold import (
     adaptive_gaussian,
@@ -51,6 +52,7 @@ __all__ = [
     "niblack",
     "otsu",
     "plot_histogram",
+    "random_walker",
     "region_growing",
     "region_merging",
     "sauvola",

@@ -37,8 +37,10 @@ def semantic_from_classes(
     method: str,
     details: dict[str, Any],
     class_names: Sequence[str] | None = None,
+    spacing: Sequence[float] | None = None,
 ) -> Segmentation:
-    """A semantic result whose provenance records what the method chose (thresholds ...)."""
+    """A semantic result whose provenance records what the method chose (thresholds ...); a
+    volume's keeps its ``spacing``."""
     if class_names is None:
         class_names = (
             ("background", "foreground") if num_classes == 2
@@ -49,19 +51,19 @@ def semantic_from_classes(
         # The map was made for this result: it is kept as it is, without a copy.
         return Segmentation.from_class_map(
             class_map.view(np.uint8), num_classes=num_classes, class_names=class_names,
-            provenance=provenance, copy=False,
+            provenance=provenance, copy=False, spacing=spacing,
         )
     return Segmentation.from_class_map(
         class_map.astype(np.int32, copy=False), num_classes=num_classes, class_names=class_names,
-        provenance=provenance,
+        provenance=provenance, spacing=spacing,
     )
 
 
-def regions(labels: np.ndarray, *, method: str, details: dict[str, Any] | None = None
-            ) -> Segmentation:
+def regions(labels: np.ndarray, *, method: str, details: dict[str, Any] | None = None,
+            spacing: Sequence[float] | None = None) -> Segmentation:
     return Segmentation.from_labels(
         labels.astype(np.int32, copy=False), kind="regions",
-        provenance=Provenance(method, details=details or {}),
+        provenance=Provenance(method, details=details or {}), spacing=spacing,
     )
 
 

@@ -22,53 +22,58 @@ def _distance(values: np.ndarray, sums: np.ndarray, count: float) -> float:
 
 
 @njit(cache=True)
-def _push_free_neighbours(heap, order, labels, data, sums, counts, r, c, lab):
-    """Queue the unlabelled 4-neighbours of (r, c) by their distance to region ``lab``'s mean."""
-    height, width = labels.shape
-    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        rr, cc = r + dr, c + dc
-        if 0 <= rr < height and 0 <= cc < width and labels[rr, cc] == 0:
-            d = _distance(data[rr, cc], sums[lab], counts[lab])
-            heapq.heappush(heap, (d, order, rr * width + cc, lab))
+def _push_free_neighbours(heap, order, labels, data, sums, counts, z, r, c, lab):
+    """Queue the unlabelled face neighbours of (z, r, c) (4 in a plane, 6 in a volume) by their
+    distance to region ``lab``'s mean."""
+    depth, height, width = labels.shape
+    for dz, dr, dc in ((0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1), (-1, 0, 0), (1, 0, 0)):
+        zz, rr, cc = z + dz, r + dr, c + dc
+        if 0 <= zz < depth and 0 <= rr < height and 0 <= cc < width and labels[zz, rr, cc] == 0:
+            d = _distance(data[zz, rr, cc], sums[lab], counts[lab])
+            heapq.heappush(heap, (d, order, (zz * height + rr) * width + cc, lab))
             order += 1
     return order
 
 
 @njit(cache=True)
 def seeded_region_growing(data: np.ndarray, seeds: np.ndarray, tolerance: float) -> np.ndarray:
-    """Adams-Bischof seeded region growing on (H, W, C) float data; tolerance < 0 means none."""
-    height, width, bands = data.shape
+    """Adams-Bischof seeded region growing on (Z, H, W, C) float data (Z = 1 for an image), face
+    connected; tolerance < 0 means none."""
+    depth, height, width, bands = data.shape
     labels = seeds.astype(np.int64)
     n_labels = labels.max() + 1
     sums = np.zeros((n_labels, bands))
     counts = np.zeros(n_labels)
-    for r in range(height):
-        for c in range(width):
-            lab = labels[r, c]
-            if lab > 0:
-                counts[lab] += 1.0
-                for k in range(bands):
-                    sums[lab, k] += data[r, c, k]
+    for z in range(depth):
+        for r in range(height):
+            for c in range(width):
+                lab = labels[z, r, c]
+                if lab > 0:
+                    counts[lab] += 1.0
+                    for k in range(bands):
+                        sums[lab, k] += data[z, r, c, k]
     heap = [(0.0, 0, 0, 0)]
     heap.pop()
     order = 0  # insertion order breaks ties, so equal distances pop first-in, first-out
-    for r in range(height):
-        for c in range(width):
-            lab = labels[r, c]
-            if lab > 0:
-                order = _push_free_neighbours(heap, order, labels, data, sums, counts, r, c, lab)
+    for z in range(depth):
+        for r in range(height):
+            for c in range(width):
+                lab = labels[z, r, c]
+                if lab > 0:
+                    order = _push_free_neighbours(heap, order, labels, data, sums, counts, z, r, c, lab)
     while len(heap) > 0:
         d, _, index, lab = heapq.heappop(heap)
-        r, c = index // width, index % width
-        if labels[r, c] != 0:
+        z, rest = index // (height * width), index % (height * width)
+        r, c = rest // width, rest % width
+        if labels[z, r, c] != 0:
             continue
         if tolerance >= 0.0 and d > tolerance:
             continue
-        labels[r, c] = lab
+        labels[z, r, c] = lab
         counts[lab] += 1.0
         for k in range(bands):
-            sums[lab, k] += data[r, c, k]
-        order = _push_free_neighbours(heap, order, labels, data, sums, counts, r, c, lab)
+            sums[lab, k] += data[z, r, c, k]
+        order = _push_free_neighbours(heap, order, labels, data, sums, counts, z, r, c, lab)
     return labels
 
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..imagecheck import check_image, to_gray
+from ..imagecheck import check_image, check_volume, to_gray
 from ..registry import register_method
 from ..result import Segmentation
 from ..tiling import Objects
@@ -16,19 +16,21 @@ from ._kernels import merge_homogeneous, quadtree_leaves, relabel_sequential, se
 __all__ = ["felzenszwalb", "region_growing", "region_merging", "split_and_merge"]
 
 
-def _features(image: np.ndarray) -> np.ndarray:
-    """(H, W, C) float64 features: the grey value, or every colour band."""
+def _features(image: np.ndarray, *, volume: bool = False) -> np.ndarray:
+    """(H, W, C) float64 features of an image (the grey value, or every colour band), or
+    (Z, Y, X, C) ones of a volume."""
     if image.dtype == bool:
         image = image.astype(np.uint8)
     data = image.astype(np.float64)
-    return data[..., None] if data.ndim == 2 else data
+    return data[..., None] if data.ndim == (3 if volume else 2) else data
 
 
-def _auto_seeds(image: np.ndarray, h: float) -> np.ndarray:
+def _auto_seeds(image: np.ndarray, h: float, *, volume: bool = False) -> np.ndarray:
+    """Seeds at the h-minima of the smoothed gradient (face-connected minima are one seed)."""
     from scipy import ndimage
     from skimage import filters
 
-    gray = to_gray(image).astype(np.float64)
+    gray = (image if volume and image.ndim == 3 else to_gray(image)).astype(np.float64)
     gradient = filters.sobel(filters.gaussian(gray, sigma=1.0, preserve_range=True))
     span = float(gradient.max() - gradient.min())
     minima = h_minima(gradient, h * span) if span > 0 else \
@@ -44,13 +46,14 @@ def region_growing(
     tolerance: float | None = None,
     h: float = 0.05,
     channel_axis: int | None = None,
+    spacing: tuple[float, float, float] | None = None,
 ) -> Segmentation:
     """Seeded region growing: pixels join regions in order of their distance to the region mean.
 
     Adams and Bischof's algorithm: every unlabelled pixel next to a region waits in one priority
     queue, keyed by the Euclidean distance between its value (grey or colour) and the current mean
     of the region it touches; the closest pixel joins first and the region's mean is updated.
-    Regions stay connected (4-connectivity) and each holds its seed.
+    Regions stay connected (4-connectivity; 6 in a volume) and each holds its seed.
 
     Parameters
     ----------
@@ -58,8 +61,8 @@ def region_growing(
         Grey, colour or multi-band image.
     seeds : ndarray or None
         A label image of seeds (0 = none), or (row, col) points as an (N, 2) array or a list of
-        pairs (a list is always read as points), one region each. None places seeds at the
-        gradient's h-minima.
+        pairs (a list is always read as points; (z, row, col) in a volume), one region each. None
+        places seeds at the gradient's h-minima.
     tolerance : float or None
         Pixels farther than this from every neighbouring region's mean stay unlabelled (0).
         None grows until the image is covered.
@@ -67,6 +70,9 @@ def region_growing(
         Automatic seeds: minimum gradient basin depth, as a fraction of the gradient's range.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
+    spacing : tuple of float or None
+        Voxel size (z, y, x): given, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume (the
+        growing compares values only, so the spacing is kept in the result).
 
     References
     ----------
@@ -80,16 +86,22 @@ def region_growing(
     """
     from .watershed import _markers
 
-    image = check_image(image, channel_axis=channel_axis)
+    volume = spacing is not None
+    if volume:
+        image, spacing = check_volume(image, spacing=spacing, channel_axis=channel_axis)  # type: ignore[arg-type]
+    else:
+        image = check_image(image, channel_axis=channel_axis)
     if tolerance is not None and tolerance < 0:
         raise ValueError(f"tolerance must be non-negative or None, got {tolerance}")
-    markers = _markers(seeds, image.shape[:2])
+    shape = image.shape[:3] if volume else image.shape[:2]
+    markers = _markers(seeds, shape)
     if markers is None:
-        markers = _auto_seeds(image, h)
-    labels = seeded_region_growing(_features(image), np.ascontiguousarray(markers, np.int32),
-                                   -1.0 if tolerance is None else float(tolerance))
-    return regions(labels, method="region_growing",
-                   details={"seeds": int(np.unique(markers[markers > 0]).size)})
+        markers = _auto_seeds(image, h, volume=volume)
+    data = _features(image, volume=volume)
+    grown = seeded_region_growing(data if volume else data[None], np.ascontiguousarray(
+        markers if volume else markers[None], np.int32), -1.0 if tolerance is None else float(tolerance))
+    return regions(grown if volume else grown[0], method="region_growing",
+                   details={"seeds": int(np.unique(markers[markers > 0]).size)}, spacing=spacing)
 
 
 def _quadtree(data: np.ndarray, threshold: float, min_size: int) -> np.ndarray:

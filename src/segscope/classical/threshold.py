@@ -20,6 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..imagecheck import as_plane
 from ..registry import register_method
 from ..result import Segmentation
 from ..tiling import GreyHistogram, HistogramThreshold, LocalWindow, grey, grey_histogram, value_range
@@ -46,10 +47,11 @@ Rule = Callable[[GreyHistogram, Mapping[str, Any]], list[float]]
 
 
 def _binary_map(gray: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
-    """Foreground (1) where the grey value is above the threshold."""
+    """Foreground (1) where the grey value is above the threshold (images and volumes)."""
     if gray.dtype == np.uint8:
         # OpenCV compares 8-bit pixels with floor(value): the same test as gray > value.
-        return cv2.threshold(gray, float(thresholds[0]), 1, cv2.THRESH_BINARY)[1]
+        above = cv2.threshold(as_plane(gray), float(thresholds[0]), 1, cv2.THRESH_BINARY)[1]
+        return above.reshape(gray.shape)
     return gray > thresholds[0]
 
 
@@ -58,7 +60,7 @@ def _classes_map(gray: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     bins = np.asarray(thresholds, np.float64)
     if gray.dtype == np.uint8:
         lut = np.digitize(np.arange(256), bins=bins, right=True).astype(np.uint8)
-        return cv2.LUT(np.ascontiguousarray(gray), lut)
+        return cv2.LUT(as_plane(gray), lut).reshape(gray.shape)
     return np.digitize(gray, bins=bins, right=True).astype(np.uint8)
 
 
@@ -72,16 +74,17 @@ def _nbins(params: Mapping[str, Any]) -> int:
 
 
 def _histogram_method(image: np.ndarray, name: str, tiling: HistogramThreshold, params: Mapping[str, Any],
-                      channel_axis: int | None) -> Segmentation:
-    """A global threshold method: its rule on the image's histogram, applied to every pixel."""
-    gray = grey(image, channel_axis=channel_axis)
+                      channel_axis: int | None, spacing: Sequence[float] | None) -> Segmentation:
+    """A global threshold method: its rule on the image's (or volume's) histogram, applied to every
+    pixel."""
+    gray = grey(image, channel_axis=channel_axis, spacing=spacing)
     thresholds = tiling.choose(grey_histogram(gray, nbins=tiling.nbins(params)), params)
     names = tiling.class_names(params)
     many = tiling.apply is _classes_map  # multi-level methods report every threshold
     details: dict[str, Any] = ({"thresholds": [float(t) for t in thresholds]} if many
                                else {"threshold": float(thresholds[0])})
     return semantic_from_classes(tiling.apply(gray, thresholds), num_classes=len(names), method=name,
-                                 details=details, class_names=names)
+                                 details=details, class_names=names, spacing=spacing)
 
 
 def _flat_is_background(rule: Rule) -> Rule:
@@ -248,7 +251,8 @@ _MULTI_OTSU = HistogramThreshold(choose=multi_otsu_rule, apply=_classes_map, nbi
 
 @register_method("threshold", task="semantic", tiling=_FIXED)
 def threshold(image: np.ndarray, *, value: float | None = None,
-              channel_axis: int | None = None) -> Segmentation:
+              channel_axis: int | None = None, spacing: tuple[float, float, float] | None = None
+              ) -> Segmentation:
     """Two classes split at a fixed value: pixels above ``value`` are foreground.
 
     Parameters
@@ -260,22 +264,25 @@ def threshold(image: np.ndarray, *, value: float | None = None,
         dtype's range for integer images (127.5 for uint8) and of the values for float images.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
+    spacing : tuple of float or None
+        Voxel size (z, y, x): given, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume.
 
     Examples
     --------
     >>> threshold(np.array([[1, 5, 9]], np.uint8), value=4).class_map().tolist()
     [[0, 1, 1]]
     """
-    gray = grey(image, channel_axis=channel_axis)
+    gray = grey(image, channel_axis=channel_axis, spacing=spacing)
     # The rule reads the value range only to take the middle of a float image's values.
     low, high = value_range(gray) if value is None and gray.dtype.kind == "f" else (0.0, 0.0)
     chosen = fixed_rule(GreyHistogram(np.zeros(0, np.int64), low, high, gray.dtype.str), {"value": value})
     return semantic_from_classes(_binary_map(gray, chosen), num_classes=2, method="threshold",
-                                 details={"threshold": chosen[0]})
+                                 details={"threshold": chosen[0]}, spacing=spacing)
 
 
 @register_method("otsu", task="semantic", tiling=_OTSU)
-def otsu(image: np.ndarray, *, nbins: int = 256, channel_axis: int | None = None) -> Segmentation:
+def otsu(image: np.ndarray, *, nbins: int = 256, channel_axis: int | None = None,
+         spacing: tuple[float, float, float] | None = None) -> Segmentation:
     """Two classes split at Otsu's threshold, which maximises the between-class variance.
 
     Parameters
@@ -286,6 +293,8 @@ def otsu(image: np.ndarray, *, nbins: int = 256, channel_axis: int | None = None
         Histogram bins for float images; integer images use one bin per value.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
+    spacing : tuple of float or None
+        Voxel size (z, y, x): given, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume.
 
     References
     ----------
@@ -299,12 +308,13 @@ def otsu(image: np.ndarray, *, nbins: int = 256, channel_axis: int | None = None
     [[0, 0, 1], [0, 1, 1]]
     """
     _check_nbins(nbins)
-    return _histogram_method(image, "otsu", _OTSU, {"nbins": nbins}, channel_axis)
+    return _histogram_method(image, "otsu", _OTSU, {"nbins": nbins}, channel_axis, spacing)
 
 
 @register_method("multi_otsu", task="semantic", tiling=_MULTI_OTSU)
 def multi_otsu(image: np.ndarray, *, classes: int = 3, nbins: int = 256,
-               channel_axis: int | None = None) -> Segmentation:
+               channel_axis: int | None = None, spacing: tuple[float, float, float] | None = None
+               ) -> Segmentation:
     """``classes`` classes split at the multi-level Otsu thresholds.
 
     Parameters
@@ -317,6 +327,8 @@ def multi_otsu(image: np.ndarray, *, classes: int = 3, nbins: int = 256,
         Histogram bins (all dtypes here, as scikit-image's ``threshold_multiotsu``).
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
+    spacing : tuple of float or None
+        Voxel size (z, y, x): given, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume.
 
     References
     ----------
@@ -335,7 +347,7 @@ def multi_otsu(image: np.ndarray, *, classes: int = 3, nbins: int = 256,
     # right=True: a pixel joins class k+1 only when it is *above* threshold k, as in otsu; with
     # classes=2 this equals otsu's split (scikit-image's docs digitize the other way round).
     return _histogram_method(image, "multi_otsu", _MULTI_OTSU, {"classes": classes, "nbins": nbins},
-                             channel_axis)
+                             channel_axis, spacing)
 
 
 def _histogram_global(name: str, rule: Rule, summary: str, reference: str, example: str, *,
@@ -343,17 +355,18 @@ def _histogram_global(name: str, rule: Rule, summary: str, reference: str, examp
     """Register a histogram threshold ``name`` made of ``rule``, documented here."""
     tiling = _global(rule, floats=floats)
 
-    def method(image: np.ndarray, *, channel_axis: int | None = None) -> Segmentation:
+    def method(image: np.ndarray, *, channel_axis: int | None = None,
+               spacing: tuple[float, float, float] | None = None) -> Segmentation:
         if not floats:
-            gray = grey(image, channel_axis=channel_axis)
+            gray = grey(image, channel_axis=channel_axis, spacing=spacing)
             if gray.dtype.kind == "f":  # the rule needs the pixels themselves
                 import skimage.filters as skf
 
                 value = float(getattr(skf, f"threshold_{name}")(gray)) if gray.min() < gray.max() \
                     else float(gray.min())
                 return semantic_from_classes(_binary_map(gray, [value]), num_classes=2, method=name,
-                                             details={"threshold": value})
-        return _histogram_method(image, name, tiling, {}, channel_axis)
+                                             details={"threshold": value}, spacing=spacing)
+        return _histogram_method(image, name, tiling, {}, channel_axis, spacing)
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"""{summary}
@@ -366,6 +379,8 @@ def _histogram_global(name: str, rule: Rule, summary: str, reference: str, examp
         Grey or colour image (colour is converted to luma).
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
+    spacing : tuple of float or None
+        Voxel size (z, y, x): given, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume.
 
     References
     ----------
@@ -413,19 +428,20 @@ def _check_block(block_size: int, gray: np.ndarray, name: str = "block_size") ->
     wider one changes nothing but the memory it takes (``window_size=100001`` wanted 75 GiB)."""
     if block_size < 3 or block_size % 2 == 0:
         raise ValueError(f"{name} must be an odd integer >= 3, got {block_size}")
-    widest = 2 * max(gray.shape[:2]) + 1
+    widest = 2 * max(gray.shape) + 1
     if block_size > widest:
-        raise ValueError(f"{name}={block_size} is wider than this {gray.shape[0]}x{gray.shape[1]} image can "
-                         f"use: at most {widest} (twice the longest side, plus one)")
+        raise ValueError(f"{name}={block_size} is wider than this {'x'.join(map(str, gray.shape))} "
+                         f"{'image' if gray.ndim == 2 else 'volume'} can use: at most {widest} (twice the "
+                         "longest side, plus one)")
 
 
 def _adaptive(image: np.ndarray, block_size: int, offset: float, channel_axis: int | None,
-              method: str) -> Segmentation:
-    gray = grey(image, channel_axis=channel_axis)
+              method: str, spacing: Sequence[float] | None) -> Segmentation:
+    gray = grey(image, channel_axis=channel_axis, spacing=spacing)
     _check_block(block_size, gray)
-    if method == "mean" and gray.dtype.kind in "iub":
+    if spacing is None and method == "mean" and gray.dtype.kind in "iub":
         above = _above_local_mean(gray, block_size, offset)
-    elif method == "gaussian":
+    elif spacing is None and method == "gaussian":
         # scikit-image's threshold_local: scipy's Gaussian (sigma (block - 1) / 6, cut at 4 sigma)
         # with mirrored borders. OpenCV applies the same kernel, in float64 as scipy does (a
         # float32 pass is 5x faster but moves pixels within rounding of their threshold, flat
@@ -437,14 +453,14 @@ def _adaptive(image: np.ndarray, block_size: int, offset: float, channel_axis: i
                                 borderType=cv2.BORDER_REFLECT)
         np.subtract(local, offset, out=local)
         above = gray > local
-    else:
+    else:  # float images, and volumes (block_size voxels along every axis)
         from skimage.filters import threshold_local
 
         local = threshold_local(gray.astype(np.float64), block_size, method=method, offset=offset,
                                 mode="reflect")
         above = gray > local
     return semantic_from_classes(above, num_classes=2, method=f"adaptive_{method}",
-                                 details={"block_size": block_size, "offset": offset})
+                                 details={"block_size": block_size, "offset": offset}, spacing=spacing)
 
 
 def window_sums(gray: np.ndarray, size: int, *, squares: bool = False, edge_repeated: bool = True
@@ -514,7 +530,8 @@ def _gaussian_reach(params: Mapping[str, Any]) -> int:
 @register_method("adaptive_mean", task="semantic",
                  tiling=LocalWindow(reach=_half_window("block_size"), parameter="block_size"))
 def adaptive_mean(image: np.ndarray, *, block_size: int = 35, offset: float = 0.0,
-                  channel_axis: int | None = None) -> Segmentation:
+                  channel_axis: int | None = None,
+                  spacing: tuple[float, float, float] | None = None) -> Segmentation:
     """Foreground where a pixel exceeds the mean of its ``block_size`` neighbourhood minus ``offset``.
 
     Integer images sum each neighbourhood exactly (an integral image), so the result does not
@@ -525,11 +542,13 @@ def adaptive_mean(image: np.ndarray, *, block_size: int = 35, offset: float = 0.
     image : ndarray
         Grey or colour image (colour is converted to luma).
     block_size : int
-        Odd side of the square neighbourhood.
+        Odd side of the square neighbourhood (of a volume: the cube, in voxels).
     offset : float
         Subtracted from the local mean (in the image's units).
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
+    spacing : tuple of float or None
+        Voxel size (z, y, x): given, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume.
 
     References
     ----------
@@ -541,13 +560,14 @@ def adaptive_mean(image: np.ndarray, *, block_size: int = 35, offset: float = 0.
     >>> adaptive_mean(image, block_size=3).class_map()[2, :4].tolist()
     [0, 1, 0, 1]
     """
-    return _adaptive(image, block_size, offset, channel_axis, "mean")
+    return _adaptive(image, block_size, offset, channel_axis, "mean", spacing)
 
 
 @register_method("adaptive_gaussian", task="semantic",
                  tiling=LocalWindow(reach=_gaussian_reach, parameter="block_size"))
 def adaptive_gaussian(image: np.ndarray, *, block_size: int = 35, offset: float = 0.0,
-                      channel_axis: int | None = None) -> Segmentation:
+                      channel_axis: int | None = None,
+                      spacing: tuple[float, float, float] | None = None) -> Segmentation:
     """Foreground where a pixel exceeds the Gaussian-weighted local mean minus ``offset``.
 
     The Gaussian's sigma is ``(block_size - 1) / 6``, as in scikit-image's ``threshold_local``.
@@ -562,6 +582,8 @@ def adaptive_gaussian(image: np.ndarray, *, block_size: int = 35, offset: float 
         Subtracted from the local mean (in the image's units).
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
+    spacing : tuple of float or None
+        Voxel size (z, y, x): given, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume.
 
     References
     ----------
@@ -573,13 +595,14 @@ def adaptive_gaussian(image: np.ndarray, *, block_size: int = 35, offset: float 
     >>> adaptive_gaussian(image, block_size=3).class_map()[2, :4].tolist()
     [0, 1, 0, 1]
     """
-    return _adaptive(image, block_size, offset, channel_axis, "gaussian")
+    return _adaptive(image, block_size, offset, channel_axis, "gaussian", spacing)
 
 
 @register_method("niblack", task="semantic",
                  tiling=LocalWindow(reach=_half_window("window_size"), parameter="window_size"))
 def niblack(image: np.ndarray, *, window_size: int = 25, k: float = 0.2,
-            channel_axis: int | None = None) -> Segmentation:
+            channel_axis: int | None = None, spacing: tuple[float, float, float] | None = None
+            ) -> Segmentation:
     """Niblack's local threshold ``T = m - k * s`` from the local mean m and deviation s.
 
     Parameters
@@ -587,11 +610,13 @@ def niblack(image: np.ndarray, *, window_size: int = 25, k: float = 0.2,
     image : ndarray
         Grey or colour image (colour is converted to luma).
     window_size : int
-        Odd side of the local window.
+        Odd side of the local window (of a volume: the cube, in voxels).
     k : float
         Weight of the local standard deviation.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
+    spacing : tuple of float or None
+        Voxel size (z, y, x): given, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume.
 
     References
     ----------
@@ -603,17 +628,23 @@ def niblack(image: np.ndarray, *, window_size: int = 25, k: float = 0.2,
     >>> int(niblack(image, window_size=5).class_map()[4, 4])
     1
     """
-    gray = grey(image, channel_axis=channel_axis)
+    gray = grey(image, channel_axis=channel_axis, spacing=spacing)
     _check_block(window_size, gray, "window_size")
-    above = _above_local_threshold(gray, window_size, k, 1.0, sauvola=False)
+    if spacing is None:
+        above = _above_local_threshold(gray, window_size, k, 1.0, sauvola=False)
+    else:  # a volume: scikit-image's n-dimensional windows
+        from skimage.filters import threshold_niblack
+
+        above = gray > threshold_niblack(gray, window_size=window_size, k=k)
     return semantic_from_classes(above, num_classes=2, method="niblack",
-                                 details={"window_size": window_size, "k": k})
+                                 details={"window_size": window_size, "k": k}, spacing=spacing)
 
 
 @register_method("sauvola", task="semantic",
                  tiling=LocalWindow(reach=_half_window("window_size"), parameter="window_size"))
 def sauvola(image: np.ndarray, *, window_size: int = 25, k: float = 0.2, r: float | None = None,
-            channel_axis: int | None = None) -> Segmentation:
+            channel_axis: int | None = None, spacing: tuple[float, float, float] | None = None
+            ) -> Segmentation:
     """Sauvola's local threshold ``T = m * (1 + k * (s / r - 1))``, made for documents.
 
     Parameters
@@ -621,7 +652,7 @@ def sauvola(image: np.ndarray, *, window_size: int = 25, k: float = 0.2, r: floa
     image : ndarray
         Grey or colour image (colour is converted to luma).
     window_size : int
-        Odd side of the local window.
+        Odd side of the local window (of a volume: the cube, in voxels).
     k : float
         Weight of the normalised deviation.
     r : float or None
@@ -629,6 +660,8 @@ def sauvola(image: np.ndarray, *, window_size: int = 25, k: float = 0.2, r: floa
         floats), as scikit-image does.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
+    spacing : tuple of float or None
+        Voxel size (z, y, x): given, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume.
 
     References
     ----------
@@ -643,14 +676,19 @@ def sauvola(image: np.ndarray, *, window_size: int = 25, k: float = 0.2, r: floa
     """
     from skimage.util.dtype import dtype_limits
 
-    gray = grey(image, channel_axis=channel_axis)
+    gray = grey(image, channel_axis=channel_axis, spacing=spacing)
     _check_block(window_size, gray, "window_size")
     if r is None:  # as scikit-image: half the dtype's range
         low, high = dtype_limits(gray, clip_negative=False)
         r = 0.5 * (high - low)
-    above = _above_local_threshold(gray, window_size, k, r, sauvola=True)
+    if spacing is None:
+        above = _above_local_threshold(gray, window_size, k, r, sauvola=True)
+    else:  # a volume: scikit-image's n-dimensional windows
+        from skimage.filters import threshold_sauvola
+
+        above = gray > threshold_sauvola(gray, window_size=window_size, k=k, r=r)
     return semantic_from_classes(above, num_classes=2, method="sauvola",
-                                 details={"window_size": window_size, "k": k})
+                                 details={"window_size": window_size, "k": k}, spacing=spacing)
 
 
 # The factory above defines these at import time; named here for linters and readers.

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..imagecheck import check_image, to_gray
+from ..imagecheck import check_image, check_volume, to_gray
 from ..registry import register_method
 from ..result import Provenance, Segmentation
 from ..tiling import FromHistogram, FromTiles, GreyHistogram, Objects, grey, grey_histogram
@@ -47,6 +47,7 @@ def watershed(
     min_distance: int = 5,
     mask: np.ndarray | None = None,
     channel_axis: int | None = None,
+    spacing: tuple[float, float, float] | None = None,
 ) -> Segmentation:
     """Watershed flooding of the gradient magnitude (or, for a bool mask, of its distance map).
 
@@ -61,14 +62,16 @@ def watershed(
         Grey, colour or bool (foreground mask) image.
     markers : ndarray or None
         A label image of seeds (0 = no seed), or (row, col) seed points as an (N, 2) array or a
-        list of pairs (a list is always read as points). None finds markers automatically.
+        list of pairs (a list is always read as points; (z, row, col) in a volume). None finds
+        markers automatically.
     h : float
         Automatic markers: minimum depth of a gradient basin, as a fraction of the gradient's range.
     gradient_range : tuple of float or None
         The (min, max) of the gradient that ``h`` is a fraction of; None takes this image's. A
         tiled job passes the whole image's, so that every tile finds the same markers.
     smoothing : float
-        Gaussian sigma applied before the gradient is taken (0 for none).
+        Gaussian sigma applied before the gradient is taken (0 for none); in a volume, in units of
+        the finest voxel side.
     compactness : float
         Compact watershed: larger values give more regularly shaped regions.
     min_distance : int
@@ -77,6 +80,9 @@ def watershed(
         Bool mask of the pixels to label; others stay 0.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
+    spacing : tuple of float or None
+        Voxel size (z, y, x): given, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume; a bool
+        volume's distance map is measured in these units.
 
     Returns
     -------
@@ -100,21 +106,25 @@ def watershed(
     from scipy import ndimage
     from skimage import segmentation
 
-    image = check_image(image, channel_axis=channel_axis)
+    if spacing is not None:
+        image, spacing = check_volume(image, spacing=spacing, channel_axis=channel_axis)
+    else:
+        image = check_image(image, channel_axis=channel_axis)
+    spatial = image.shape[:2] if spacing is None else image.shape[:3]
     if mask is not None:
         mask = np.asarray(mask, bool)
-        if mask.shape != image.shape[:2]:
-            raise ValueError(f"mask shape {mask.shape} differs from image shape {image.shape[:2]}")
+        if mask.shape != spatial:
+            raise ValueError(f"mask shape {mask.shape} differs from image shape {spatial}")
     check_parameter("watershed", "h", h, low=0)
     check_sigma("watershed", "smoothing", smoothing, image)
     check_parameter("watershed", "compactness", compactness, low=0)
-    foreground = image.dtype == bool and image.ndim == 2
+    foreground = image.dtype == bool and image.ndim == len(spatial)
     if foreground:
-        distance = ndimage.distance_transform_edt(image)
+        distance = ndimage.distance_transform_edt(image, sampling=spacing)
         surface = -distance
         region_mask = image if mask is None else image & mask
     else:
-        surface = gradient_surface(image, smoothing=smoothing)
+        surface = gradient_surface(image, smoothing=smoothing, spacing=spacing)
         region_mask = mask
 
     seeds = _markers(markers, surface.shape)
@@ -130,25 +140,34 @@ def watershed(
             comp, n = ndimage.label(image)
             missing = np.setdiff1d(np.arange(1, n + 1), np.unique(comp[seeds > 0]))
             for k, label in enumerate(missing, start=len(peaks) + 1):
-                r, c = np.argwhere(comp == label)[0]
-                seeds[r, c] = k
+                seeds[tuple(np.argwhere(comp == label)[0])] = k
         else:
             low, high = (float(surface.min()), float(surface.max())) if gradient_range is None \
                 else gradient_range
             seeds = minima_markers(surface, h * (high - low))
     labels = segmentation.watershed(surface, seeds, mask=region_mask, compactness=compactness)
     details = {"markers": int(np.unique(seeds[seeds > 0]).size)}
-    return regions(labels, method="watershed", details=details)
+    return regions(labels, method="watershed", details=details, spacing=spacing)
 
 
-def gradient_surface(image: np.ndarray, *, smoothing: float) -> np.ndarray:
-    """The surface :func:`watershed` floods for a grey or colour image: Sobel magnitude of the
-    (Gaussian-smoothed) luma. Each value depends only on a small neighbourhood."""
+def _sigmas(smoothing: float, spacing: tuple[float, ...] | None) -> float | tuple[float, ...]:
+    """A Gaussian's sigma per axis: ``smoothing`` in units of the finest voxel side."""
+    if spacing is None:
+        return smoothing
+    finest = min(spacing)
+    return tuple(smoothing * finest / side for side in spacing)
+
+
+def gradient_surface(image: np.ndarray, *, smoothing: float,
+                     spacing: tuple[float, ...] | None = None) -> np.ndarray:
+    """The surface :func:`watershed` floods for a grey or colour image (or, with ``spacing``, a
+    volume): Sobel magnitude of the (Gaussian-smoothed) luma. Each value depends only on a small
+    neighbourhood."""
     from skimage import filters
 
-    gray = to_gray(image).astype(np.float64)
+    gray = (image if spacing is not None and image.ndim == 3 else to_gray(image)).astype(np.float64)
     if smoothing > 0:
-        gray = filters.gaussian(gray, sigma=smoothing, preserve_range=True)
+        gray = filters.gaussian(gray, sigma=_sigmas(smoothing, spacing), preserve_range=True)
     return filters.sobel(gray)
 
 
@@ -162,7 +181,8 @@ def minima_markers(surface: np.ndarray, depth: float) -> np.ndarray:
 
 
 def _markers(markers: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
-    """Seeds as a label image: from a label image, a bool mask, or (row, col) points.
+    """Seeds as a label image: from a label image, a bool mask, or points ((row, col) in an image,
+    (z, row, col) in a volume).
 
     An array shaped like the image is a label image; a list or tuple of pairs is always points, so
     points on an image that is itself (N, 2) stay unambiguous.
@@ -179,16 +199,18 @@ def _markers(markers: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray |
 
             return ndimage.label(markers)[0]
         return markers.astype(np.int32)
-    if markers.ndim == 2 and markers.shape[1] == 2:
+    ndim = len(shape)
+    if markers.ndim == 2 and markers.shape[1] == ndim:
         points = markers.astype(np.int64)
-        inside = (points >= 0).all(axis=1) & (points[:, 0] < shape[0]) & (points[:, 1] < shape[1])
+        inside = (points >= 0).all(axis=1) & (points < np.asarray(shape)).all(axis=1)
         if not inside.all():
-            raise ValueError(f"marker points outside the image {shape}: {points[~inside][:5].tolist()}")
+            raise ValueError(f"marker points outside the {'image' if ndim == 2 else 'volume'} {shape}: "
+                             f"{points[~inside][:5].tolist()}")
         seeds = np.zeros(shape, np.int32)
-        seeds[points[:, 0], points[:, 1]] = np.arange(1, len(points) + 1)
+        seeds[tuple(points.T)] = np.arange(1, len(points) + 1)
         return seeds
     raise ValueError(
-        f"markers must be a label image of shape {shape} or an (N, 2) array of points, "
+        f"markers must be a label image of shape {shape} or an (N, {ndim}) array of points, "
         f"got shape {markers.shape}"
     )
 
@@ -219,6 +241,7 @@ def watershed_instances(
     smoothing: float = 1.0,
     min_size: int = 20,
     channel_axis: int | None = None,
+    spacing: tuple[float, float, float] | None = None,
 ) -> Segmentation:
     """Objects as instances: Otsu foreground, touching objects split by watershed on the distance map.
 
@@ -243,9 +266,13 @@ def watershed_instances(
     smoothing : float
         Gaussian sigma applied to the distance map (0 for none).
     min_size : int
-        Objects with fewer pixels are dropped.
+        Objects with fewer pixels (voxels) are dropped.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
+    spacing : tuple of float or None
+        Voxel size (z, y, x): given, ``image`` is a (Z, Y, X) or (Z, Y, X, C) volume, whose
+        distance map is measured in these units (anisotropic stacks split as their physical
+        shapes do); ``h`` and ``smoothing`` are then in these units too.
 
     References
     ----------
@@ -261,7 +288,7 @@ def watershed_instances(
     """
     from .threshold import _binary_map
 
-    gray = grey(image, channel_axis=channel_axis)
+    gray = grey(image, channel_axis=channel_axis, spacing=spacing)
     if foreground not in ("auto", "bright", "dark"):
         raise ValueError(f"foreground must be 'auto', 'bright' or 'dark', got {foreground!r}")
     check_parameter("watershed_instances", "h", h, low=0)
@@ -274,7 +301,7 @@ def watershed_instances(
     side = params["foreground"]
     bright = _binary_map(gray, [float(params["threshold"])]).astype(bool)
     labels, count = split_foreground(~bright if side == "dark" else bright, h=h, smoothing=smoothing,
-                                     min_size=min_size)
+                                     min_size=min_size, spacing=spacing)
     n = int(labels.max())
     return Segmentation.from_known_ids(
         labels, "instance", ids=np.arange(1, n + 1, dtype=np.int32), categories=np.zeros(n, np.int32),
@@ -282,11 +309,12 @@ def watershed_instances(
         provenance=Provenance("watershed_instances",
                               details={"markers": int(count), "objects": n, "foreground": side,
                                        "threshold": params["threshold"]}),
+        spacing=spacing,
     )
 
 
-def split_foreground(mask: np.ndarray, *, h: float, smoothing: float, min_size: int
-                     ) -> tuple[np.ndarray, int]:
+def split_foreground(mask: np.ndarray, *, h: float, smoothing: float, min_size: int,
+                     spacing: tuple[float, ...] | None = None) -> tuple[np.ndarray, int]:
     """Objects of a foreground mask, as :func:`watershed_instances` makes them once it has the mask.
 
     Holes are filled, the smoothed distance map is flooded from its h-maxima, and objects under
@@ -299,9 +327,14 @@ def split_foreground(mask: np.ndarray, *, h: float, smoothing: float, min_size: 
     from skimage import morphology, segmentation
 
     mask = fill_holes(mask)
-    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    if smoothing > 0:
-        distance = cv2.GaussianBlur(distance, (0, 0), smoothing)
+    if spacing is None:
+        distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        if smoothing > 0:
+            distance = cv2.GaussianBlur(distance, (0, 0), smoothing)
+    else:  # a volume: the exact Euclidean distance in physical units, smoothed in them
+        distance = ndimage.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
+        if smoothing > 0:
+            distance = ndimage.gaussian_filter(distance, [smoothing / side for side in spacing])
     peaks = h_maxima(distance, h) if h > 0 else morphology.local_maxima(distance)
     markers, count = ndimage.label(peaks & mask)
     labels = segmentation.watershed(-distance, markers, mask=mask)

@@ -19,6 +19,8 @@ __all__ = ["IMAGE_SUFFIXES", "add_output_options", "check_output_dir", "error", 
            "parse_params", "read_class_names", "run_batch", "save_result"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+VOLUME_SUFFIXES = (".nii", ".nii.gz")
+"""Folders give their files with these endings (TIFFs may hold a stack: read as volumes)."""
 
 def error(message: str, code: int = 2) -> int:
     """Print ``segscope: error: message`` on stderr; returns ``code`` for the caller to return."""
@@ -36,7 +38,8 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
         path = Path(item)
         if path.is_dir():
             found.extend(sorted(p for p in path.iterdir()
-                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+                                if p.is_file() and (p.suffix.lower() in IMAGE_SUFFIXES
+                                                    or p.name.lower().endswith(VOLUME_SUFFIXES))))
         elif any(ch in item for ch in "*?["):
             found.extend(sorted(Path(p) for p in glob.glob(item, recursive=True)
                                 if Path(p).is_file()))
@@ -99,18 +102,34 @@ def map_labels(annotations: dict[str, Any], text: str | None) -> None:
             entry.value = apply_label_map(entry.value, mapping)
 
 
-def save_result(seg: Any, image: Any, stem: str, outdir: Path, *, fmt: str, with_overlay: bool,
+VOLUME_FORMAT = "nifti"
+"""What ``--format``'s default writes for a volume (label PNGs for images)."""
+
+
+def save_result(seg: Any, image: Any, stem: str, outdir: Path, *, fmt: str | None, with_overlay: bool,
                 probabilities: bool = False) -> None:
-    """Write one image's result if ``fmt`` is a per-image format; overlay and soft probabilities
+    """Write one image's (or volume's) result if ``fmt`` is a per-image format (None: label PNGs,
+    or label volumes for a volume); overlay (a volume's: orthogonal slices) and soft probabilities
     if asked."""
     import segscope
-    from segscope.io.formats import get_format
+    from segscope.io import Volume
+    from segscope.io.formats import get_format, list_formats
 
-    write = get_format(fmt).write_file
-    if write is not None:
-        write(seg, outdir, stem)
-    if with_overlay:
-        segscope.overlay(image, seg, path=outdir / f"{stem}_overlay.png")
+    if isinstance(image, Volume):
+        chosen = get_format(fmt or VOLUME_FORMAT)
+        if chosen.write_volume is None:
+            able = ", ".join(f.name for f in list_formats() if f.write_volume is not None)
+            raise ValueError(f"--format {chosen.name} writes 2-D results; write volumes' with "
+                             f"--format {able}")
+        chosen.write_volume(seg, outdir, stem, image)
+        if with_overlay:
+            segscope.viz.orthogonal_slices(image, seg, path=outdir / f"{stem}_overlay.png")
+    else:
+        write = get_format(fmt or "png").write_file
+        if write is not None:
+            write(seg, outdir, stem)
+        if with_overlay:
+            segscope.overlay(image, seg, path=outdir / f"{stem}_overlay.png")
     if probabilities and seg.probabilities is not None:
         _save_probabilities(outdir / f"{stem}_probabilities.npy", seg.probabilities)
 
@@ -128,14 +147,15 @@ def _save_probabilities(path: Path, probabilities: Any) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _one_file(item: tuple[Path, str], *, work: Callable[..., Any], outdir: Path, fmt: str, overlay: bool,
-              probabilities: bool, collect: bool) -> tuple[Path, str | None, Any]:
-    """Segment one file and write its outputs; (path, error message or None, result to collect)."""
-    import segscope
+def _one_file(item: tuple[Path, str], *, work: Callable[..., Any], outdir: Path, fmt: str | None,
+              overlay: bool, probabilities: bool, collect: bool) -> tuple[Path, str | None, Any]:
+    """Segment one file (an image, or a volume: NIfTI, TIFF stack) and write its outputs; (path,
+    error message or None, result to collect)."""
+    from segscope.io import read_image_or_volume
 
     path, stem = item
     try:
-        image = segscope.imread(path)
+        image = read_image_or_volume(path)
         seg = work(image)
         save_result(seg, image, stem, outdir, fmt=fmt, with_overlay=overlay, probabilities=probabilities)
         return path, None, seg if collect else None
@@ -144,7 +164,8 @@ def _one_file(item: tuple[Path, str], *, work: Callable[..., Any], outdir: Path,
         return path, message if str(path) in message else f"{path}: {message}", None
 
 
-def run_batch(inputs: Sequence[str], work: Callable[..., Any], *, outdir: Path, fmt: str, overlay: bool,
+def run_batch(inputs: Sequence[str], work: Callable[..., Any], *, outdir: Path, fmt: str | None,
+              overlay: bool,
               desc: str, verb: str, using: str = "", executor: Any = None, probabilities: bool = False
               ) -> int:
     """Run ``work(image) -> Segmentation`` on every input file and write the outputs.
@@ -156,15 +177,17 @@ def run_batch(inputs: Sequence[str], work: Callable[..., Any], *, outdir: Path, 
     from segscope.io.formats import get_format
     from segscope.tiled import open_executor
 
-    write_all = get_format(fmt).write_all
+    write_all = get_format(fmt).write_all if fmt is not None else None
     check_output_dir(outdir)
     paths = expand_inputs(inputs)
     if not paths:
         return error(f"no input images found in {', '.join(map(str, inputs))}")
     items: list[tuple[Path, str]] = []
     stems: set[str] = set()
+    from segscope.io import file_stem
+
     for path in paths:
-        stem = path.stem if path.stem not in stems else f"{path.stem}_{len(stems)}"
+        stem = file_stem(path) if file_stem(path) not in stems else f"{file_stem(path)}_{len(stems)}"
         stems.add(stem)
         items.append((path, stem))
     failures: list[tuple[Path, str]] = []
@@ -197,5 +220,6 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     from segscope.io.formats import writers
 
     found = writers()
-    p.add_argument("--format", choices=[f.name for f in found], default="png",
-                   help="; ".join(f"{f.name}: {f.help}" for f in found))
+    p.add_argument("--format", choices=[f.name for f in found], default=None,
+                   help="default: png for images, nifti for volumes; " + "; ".join(f"{f.name}: {f.help}"
+                                                                                 for f in found))

@@ -96,7 +96,7 @@ def _segment_tiled(args: argparse.Namespace) -> int:
 
     if len(args.inputs) != 1:
         return error("--tile segments one image at a time; give one input")
-    if args.format != "png" or args.overlay:
+    if args.format is not None or args.overlay:
         return error("--tile writes a Zarr or BigTIFF label image; --format and --overlay apply to "
                      "whole images")
     try:

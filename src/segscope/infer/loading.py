@@ -14,6 +14,7 @@ from .instances import InstanceSegmenter  # noqa: F401  (registers the instance 
 from .predictor import Predictor, predictor_of
 from .segmenter import Segmenter
 from .star import StarPredictor  # noqa: F401  (registers the star-convex polygon predictor)
+from .volumes import VolumeSegmenter  # noqa: F401  (registers the 3-D predictor)
 
 __all__ = ["CACHE_SIZE", "load_predictor", "predictor_for"]
 

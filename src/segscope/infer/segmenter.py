@@ -8,6 +8,7 @@ prediction of the image and of its mirror.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -33,11 +34,14 @@ def tile_starts(length: int, tile: int, stride: int) -> list[int]:
     return [*starts, length - tile]
 
 
-def gaussian_weight(tile: int, sigma_scale: float = 1 / 8) -> np.ndarray:
-    """A (tile, tile) Gaussian centred on the tile, normalised to a maximum of 1, never 0."""
-    axis = np.arange(tile) - (tile - 1) / 2
-    g = np.exp(-(axis**2) / (2 * (tile * sigma_scale) ** 2))
-    weight = np.outer(g, g)
+def gaussian_weight(tile: int | Sequence[int], sigma_scale: float = 1 / 8) -> np.ndarray:
+    """A Gaussian centred on a ``tile`` (a side, for a square, or one side per axis), normalised to
+    a maximum of 1, never 0; its sigma is ``sigma_scale`` times each side (nnU-Net's 1/8)."""
+    sides = (tile, tile) if isinstance(tile, int) else tuple(tile)
+    weight = np.ones((), np.float64)
+    for side in sides:
+        axis = np.arange(side) - (side - 1) / 2
+        weight = np.multiply.outer(weight, np.exp(-(axis**2) / (2 * (side * sigma_scale) ** 2)))
     weight /= weight.max()
     return np.maximum(weight, 1e-3).astype(np.float32)
 
@@ -58,36 +62,38 @@ def sliding_window(
     batch_size: int = 4,
     fixed_size: bool = False,
 ) -> np.ndarray:
-    """Class probabilities (C, H, W) of a normalised (C_in, H, W) image.
+    """Class probabilities (C, *S) of a normalised (C_in, *S) input: an (H, W) image or a
+    (D, H, W) volume, in windows of ``tile`` along every spatial axis.
 
-    With ``tile`` None, or an image no larger than the tile, the whole image goes through at once
-    (unless ``fixed_size``: a backend that only takes tile-sized input, such as an exported ONNX
-    model, gets the image padded to the tile).
+    Windows overlap by ``overlap`` and are blended with :func:`gaussian_weight`. With ``tile``
+    None, or an input no larger than the tile, it goes through at once (unless ``fixed_size``: a
+    backend that only takes tile-sized input, such as an exported ONNX model, gets it padded to
+    the tile).
     """
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap must lie in [0, 1), got {overlap}")
-    _, height, width = image.shape
-    if tile is None or (height <= tile and width <= tile and not fixed_size):
+    size = image.shape[1:]
+    if tile is None or (max(size) <= tile and not fixed_size):
         return _softmax(logits_fn(image[None]))[0]
-    pad_h, pad_w = max(0, tile - height), max(0, tile - width)
-    if pad_h or pad_w:
-        image = np.pad(
-            image, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect" if min(height, width) > 1 else "edge"
-        )
-    full_h, full_w = image.shape[1:]
+    pads = [max(0, tile - n) for n in size]
+    if any(pads):
+        image = np.pad(image, ((0, 0), *((0, p) for p in pads)),
+                       mode="reflect" if min(size) > 1 else "edge")
+    full = image.shape[1:]
     stride = max(1, round(tile * (1 - overlap)))
-    weight = gaussian_weight(tile)
-    total = np.zeros((num_classes, full_h, full_w), np.float32)
-    norm = np.zeros((full_h, full_w), np.float32)
-    origins = [(y, x) for y in tile_starts(full_h, tile, stride) for x in tile_starts(full_w, tile, stride)]
+    weight = gaussian_weight((tile,) * len(size))
+    total = np.zeros((num_classes, *full), np.float32)
+    norm = np.zeros(full, np.float32)
+    origins = list(itertools.product(*(tile_starts(n, tile, stride) for n in full)))
     for k in range(0, len(origins), batch_size):
         chunk = origins[k : k + batch_size]
-        batch = np.stack([image[:, y : y + tile, x : x + tile] for y, x in chunk])
+        windows = [tuple(slice(o, o + tile) for o in origin) for origin in chunk]
+        batch = np.stack([image[(slice(None), *window)] for window in windows])
         probs = _softmax(logits_fn(batch))
-        for (y, x), p in zip(chunk, probs, strict=True):
-            total[:, y : y + tile, x : x + tile] += p * weight
-            norm[y : y + tile, x : x + tile] += weight
-    return (total / norm)[:, :height, :width]
+        for window, p in zip(windows, probs, strict=True):
+            total[(slice(None), *window)] += p * weight
+            norm[window] += weight
+    return (total / norm)[(slice(None), *(slice(0, n) for n in size))]
 
 
 @predicts("semantic")

@@ -19,7 +19,7 @@ from .coco import (
     write_coco,
 )
 from .formats import Annotation, Format, ReadContext, get_format, list_formats, register_format
-from .images import ImageInfo, image_info, imread, imwrite
+from .images import ImageInfo, image_info, imread, imwrite, read_image_or_volume
 from .labels import (
     VOC_VOID,
     read_label_png,
@@ -37,7 +37,7 @@ from .limits import (
 )
 from .npz import load_segmentation, save_segmentation
 from .panoptic import PanopticRecord, ids_to_rgb, read_coco_panoptic, rgb_to_ids, write_coco_panoptic
-from .volumes import Volume, read_volume, write_volume
+from .volumes import Volume, file_stem, read_volume, write_volume
 from .yolo import read_yolo, write_yolo
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "ReadContext",
     "Volume",
     "check_decoded_size",
+    "file_stem",
     "get_format",
     "ids_to_rgb",
     "image_info",
@@ -68,6 +69,7 @@ __all__ = [
     "read_bsds_groundtruth",
     "read_coco",
     "read_coco_panoptic",
+    "read_image_or_volume",
     "read_label_png",
     "read_palette_png",
     "read_ucm2",

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..result import Segmentation
 from . import bsds, coco, labels, npz, panoptic, yolo  # noqa: F401  (their formats register)
 from .formats import Annotation, ReadContext, for_files, for_json, list_formats
+from .volumes import file_stem
 
 __all__ = ["Annotation", "read_annotations"]
 
@@ -49,7 +50,7 @@ def read_annotations(
         raise ValueError(f"{path}: no annotation files of a known format in this folder ({known})")
     fmt, read, mine = found
     context = ReadContext(task=task, images=Path(images) if images is not None else path.parent / "images")
-    entries = {p.stem: Annotation(read(p, context), source=str(p)) for p in mine}
+    entries = {file_stem(p): Annotation(read(p, context), source=str(p)) for p in mine}
     kinds = {e.value.kind for e in entries.values() if isinstance(e.value, Segmentation)}
     implied = fmt.task or task or (kinds.pop() if len(kinds) == 1 else "regions" if kinds else "semantic")
     return implied, entries

@@ -73,6 +73,10 @@ class Format:
         Per-image: ``write_file(segmentation, folder, stem)``.
     write_all : callable, optional
         One file for all images: ``write_all([(file name, segmentation), ...], folder)``.
+    write_volume : callable, optional
+        Per volume: ``write_volume(segmentation, folder, stem, source)``, given the source
+        :class:`~segscope.io.volumes.Volume` (its affine). A format without it writes 2-D results
+        only.
     """
 
     name: str
@@ -85,6 +89,7 @@ class Format:
     recognise: Callable[[Mapping[str, Any]], bool] | None = None
     write_file: Callable[[Segmentation, Path, str], None] | None = None
     write_all: Callable[[Sequence[tuple[str, Segmentation]], Path], None] | None = None
+    write_volume: Callable[[Segmentation, Path, str, Any], None] | None = None
 
     @property
     def per_image(self) -> bool:
@@ -126,7 +131,7 @@ def for_files(files: Sequence[os.PathLike[str]]
     for fmt in _FORMATS.values():
         if fmt.read_file is None:
             continue
-        mine = [Path(p) for p in files if Path(p).suffix.lower() in fmt.suffixes]
+        mine = [Path(p) for p in files if Path(p).name.lower().endswith(fmt.suffixes)]
         if mine:
             found.append((fmt.priority, fmt, fmt.read_file, mine))
     if not found:

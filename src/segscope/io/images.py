@@ -16,10 +16,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from .limits import ImageReadError, check_decoded_size, open_pil, pil_decoded_shape, require_regular_file
+from .limits import (
+    ImageReadError,
+    check_decoded_size,
+    check_page_chain,
+    open_pil,
+    pil_decoded_shape,
+    require_regular_file,
+)
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
+
+    from .volumes import Volume
 
 __all__ = [
     "ImageInfo",
@@ -27,6 +36,7 @@ __all__ = [
     "image_info",
     "imread",
     "imwrite",
+    "read_image_or_volume",
 ]
 
 _PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".pbm"}
@@ -50,12 +60,20 @@ class ImageInfo:
     has_inf: bool = False
     palette: bool = False
     """A palette (indexed) image: ``shape`` and ``channels`` are its indices', one per pixel."""
+    spacing: tuple[float, float, float] | None = None
+    """A volume's voxel size (z, y, x); None for a 2-D image."""
 
     def __str__(self) -> str:
         flags = [f for f, on in (("palette indices", self.palette), ("contains NaN", self.has_nan),
                                  ("contains infinite values", self.has_inf)) if on]
+        if self.spacing is not None:
+            axes = "(Z, Y, X, C)" if len(self.shape) == 4 else "(Z, Y, X)"
+            what = (f"volume {axes} {self.shape}, voxel spacing (z, y, x) "
+                    f"({', '.join(f'{s:g}' for s in self.spacing)})")
+        else:
+            what = f"image {'(H, W, C)' if len(self.shape) == 3 else '(H, W)'} {self.shape}"
         return (
-            f"{self.path}: shape {self.shape}, dtype {self.dtype}, {self.channels} channel(s), "
+            f"{self.path}: {what}, dtype {self.dtype}, {self.channels} channel(s), "
             f"values [{self.minimum:g}, {self.maximum:g}]" + "".join(f", {f}" for f in flags)
         )
 
@@ -152,45 +170,6 @@ def refuse_stacks(path: Path, shape: tuple[int, ...], axes: str) -> None:
             "segscope.imread reads 2-D images: read volumes with segscope.io.read_volume")
 
 
-def check_page_chain(path: Path) -> None:
-    """Walk a TIFF's chain of pages (IFDs) before tifffile does: a chain that loops back on itself
-    (a damaged or hostile file) would keep a reader going forever."""
-    import struct
-
-    with open(path, "rb") as handle:
-        head = handle.read(16)
-        if len(head) < 8 or head[:2] not in (b"II", b"MM"):
-            return  # not a TIFF header: tifffile says what is wrong
-        order = "<" if head[:2] == b"II" else ">"
-        magic = struct.unpack(order + "H", head[2:4])[0]
-        if magic == 42:
-            count_fmt, entry, offset_fmt = "H", 12, "I"
-            offset = struct.unpack(order + "I", head[4:8])[0]
-        elif magic == 43 and len(head) >= 16:
-            count_fmt, entry, offset_fmt = "Q", 20, "Q"
-            offset = struct.unpack(order + "Q", head[8:16])[0]
-        else:
-            return
-        size = path.stat().st_size
-        seen: set[int] = set()
-        while offset:
-            if offset in seen:
-                raise ImageReadError(f"{path}: its chain of pages loops back to byte {offset} (damaged)")
-            if offset >= size:
-                return  # a bad offset: tifffile reports it
-            seen.add(offset)
-            handle.seek(offset)
-            raw = handle.read(struct.calcsize(count_fmt))
-            if len(raw) < struct.calcsize(count_fmt):
-                return
-            tags = struct.unpack(order + count_fmt, raw)[0]
-            handle.seek(offset + len(raw) + tags * entry)
-            raw = handle.read(struct.calcsize(offset_fmt))
-            if len(raw) < struct.calcsize(offset_fmt):
-                return
-            offset = struct.unpack(order + offset_fmt, raw)[0]
-
-
 def _read_tiff(path: Path, max_bytes: int | None) -> np.ndarray:
     import tifffile
 
@@ -220,16 +199,25 @@ def _read_tiff(path: Path, max_bytes: int | None) -> np.ndarray:
 
 def image_info(path: str | os.PathLike[str]) -> ImageInfo:
     """Shape, dtype, channel count and value range of an image file (the finite range, with NaN and
-    infinite values flagged; a palette image as its indices)."""
+    infinite values flagged; a palette image as its indices), or of a volume (NIfTI, a TIFF stack)
+    with its voxel spacing."""
+    from .volumes import Volume, is_volume_file
+
     path = Path(path)
-    palette = path.suffix.lower() not in _TIFF_SUFFIXES and _is_palette(path)
+    palette = path.suffix.lower() not in _TIFF_SUFFIXES and not is_volume_file(path) and _is_palette(path)
+    spacing = None
     if palette:
         from .labels import read_label_png
 
         image = read_label_png(path).astype(np.uint8)  # a PNG palette has at most 256 entries
     else:
-        image = imread(path)
-    channels = 1 if image.ndim == 2 else int(image.shape[-1])
+        read = read_image_or_volume(path)
+        if isinstance(read, Volume):
+            image, spacing = read.data, read.spacing
+        else:
+            image = read
+    spatial = 2 if spacing is None else 3
+    channels = 1 if image.ndim == spatial else int(image.shape[-1])
     floating = image.dtype.kind == "f"
     has_nan = bool(floating and np.isnan(image).any())
     has_inf = bool(floating and np.isinf(image).any())
@@ -237,7 +225,23 @@ def image_info(path: str | os.PathLike[str]) -> ImageInfo:
     lo = float(finite.min()) if finite.size else float("nan")
     hi = float(finite.max()) if finite.size else float("nan")
     return ImageInfo(str(path), tuple(int(s) for s in image.shape), str(image.dtype), channels,
-                     lo, hi, has_nan, has_inf, palette)
+                     lo, hi, has_nan, has_inf, palette, spacing)
+
+
+def read_image_or_volume(path: str | os.PathLike[str], *, max_bytes: int | None = None
+                         ) -> np.ndarray | Volume:
+    """A 2-D image (:func:`segscope.io.imread`), or a :class:`Volume` for a NIfTI file or a TIFF
+    stack: what the command line reads, so that folders of scans segment like folders of photos."""
+    from .volumes import is_volume_file, read_volume
+
+    if is_volume_file(path):
+        return read_volume(path, max_bytes=max_bytes)
+    try:
+        return imread(path, max_bytes=max_bytes)
+    except ImageReadError as exc:
+        if "read volumes with segscope.io.read_volume" not in str(exc):
+            raise
+        return read_volume(path, max_bytes=max_bytes)
 
 
 def _is_palette(path: Path) -> bool:

@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_MAX_BYTES", "ImageReadError", "check_decoded_size", "max_decoded_bytes",
-           "open_pil", "pil_decoded_shape", "require_regular_file", "set_max_decoded_bytes"]
+__all__ = ["DEFAULT_MAX_BYTES", "ImageReadError", "check_decoded_size", "check_page_chain",
+           "max_decoded_bytes", "open_pil", "pil_decoded_shape", "require_regular_file",
+           "set_max_decoded_bytes"]
+
 
 class ImageReadError(ValueError):
     """A file exists but cannot be read: not an image, truncated, too large, empty, not a file."""
@@ -138,3 +140,42 @@ def pil_decoded_shape(img: Any) -> tuple[tuple[int, ...], int]:
     itemsize = 4 if img.mode in ("I", "F") else 2 if img.mode.startswith("I;16") else 1
     frames = int(getattr(img, "n_frames", 1) or 1)
     return (frames, height, width, bands), itemsize
+
+
+def check_page_chain(path: Path) -> None:
+    """Walk a TIFF's chain of pages (IFDs) before tifffile does: a chain that loops back on itself
+    (a damaged or hostile file) would keep a reader going forever."""
+    import struct
+
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+        if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+            return  # not a TIFF header: tifffile says what is wrong
+        order = "<" if head[:2] == b"II" else ">"
+        magic = struct.unpack(order + "H", head[2:4])[0]
+        if magic == 42:
+            count_fmt, entry, offset_fmt = "H", 12, "I"
+            offset = struct.unpack(order + "I", head[4:8])[0]
+        elif magic == 43 and len(head) >= 16:
+            count_fmt, entry, offset_fmt = "Q", 20, "Q"
+            offset = struct.unpack(order + "Q", head[8:16])[0]
+        else:
+            return
+        size = path.stat().st_size
+        seen: set[int] = set()
+        while offset:
+            if offset in seen:
+                raise ImageReadError(f"{path}: its chain of pages loops back to byte {offset} (damaged)")
+            if offset >= size:
+                return  # a bad offset: tifffile reports it
+            seen.add(offset)
+            handle.seek(offset)
+            raw = handle.read(struct.calcsize(count_fmt))
+            if len(raw) < struct.calcsize(count_fmt):
+                return
+            tags = struct.unpack(order + count_fmt, raw)[0]
+            handle.seek(offset + len(raw) + tags * entry)
+            raw = handle.read(struct.calcsize(offset_fmt))
+            if len(raw) < struct.calcsize(offset_fmt):
+                return
+            offset = struct.unpack(order + offset_fmt, raw)[0]

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from .limits import ImageReadError, check_decoded_size, require_regular_file
+from .limits import ImageReadError, check_decoded_size, check_page_chain, require_regular_file
 
-__all__ = ["VOLUME_SUFFIXES", "Volume", "is_volume_file", "read_volume", "write_volume"]
+__all__ = ["VOLUME_SUFFIXES", "Volume", "file_stem", "is_volume_file", "read_volume", "write_volume"]
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".ome.tif", ".ome.tiff", ".tif", ".tiff")
 
@@ -52,6 +52,17 @@ def _suffix(path: Path) -> str:
         if name.endswith(suffix):
             return suffix
     return path.suffix.lower()
+
+
+def file_stem(path: str | os.PathLike[str]) -> str:
+    """The file name without its suffix, a double one included (``case_01.nii.gz`` -> ``case_01``,
+    ``a.ome.tif`` -> ``a``, ``b.png`` -> ``b``).
+
+    >>> file_stem("labels/case_01.nii.gz")
+    'case_01'
+    """
+    path = Path(path)
+    return path.name[: len(path.name) - len(_suffix(path))]
 
 
 def is_volume_file(path: str | os.PathLike[str]) -> bool:
@@ -133,8 +144,6 @@ def _ome_spacing(ome_xml: str | None) -> dict[str, float]:
 
 def _read_tiff_stack(path: Path, max_bytes: int | None) -> Volume:
     import tifffile
-
-    from .images import check_page_chain
 
     check_page_chain(path)
     try:
@@ -218,3 +227,43 @@ def write_volume(path: str | os.PathLike[str], data: np.ndarray, *,
         atomic_write_bytes(path, buffer.getvalue())
         return
     raise ValueError(f"{path}: write volumes as .nii, .nii.gz or .ome.tif")
+
+
+def _write_label_volume(seg: Any, folder: Path, stem: str, source: Volume | None = None) -> None:
+    """A result's label volume as ``<stem>.nii.gz``: class indices of a semantic result (void 255),
+    segment ids of others; the source volume's affine (else its spacing on the diagonal)."""
+    if seg.ndim != 3:
+        raise ValueError(f"{stem}: --format nifti writes volumes; this result is a {seg.ndim}-D image")
+    if seg.kind == "semantic":
+        data = seg.class_map(void=255)
+        data = data.astype(np.uint8) if int(data.max(initial=0)) <= 255 else data.astype(np.int32)
+    else:
+        data = seg.labels.astype(np.uint16 if int(seg.labels.max(initial=0)) < 65536 else np.int32)
+    spacing = seg.spacing or (source.spacing if source is not None else None)
+    write_volume(folder / f"{stem}.nii.gz", data, spacing=spacing,
+                 affine=source.affine if source is not None else None)
+
+
+def _read_label_volume(path: Path, context: Any) -> np.ndarray:
+    """A label volume as int64 values; float files must hold whole numbers."""
+    data = read_volume(path).data
+    if data.ndim != 3:
+        raise ValueError(f"{path}: a label volume has 3 axes, got shape {data.shape}")
+    if data.dtype.kind == "f":
+        rounded = np.rint(data)
+        if not np.array_equal(rounded, data):
+            raise ValueError(f"{path}: a label volume holds whole numbers; this one holds fractions")
+        data = rounded
+    return data.astype(np.int64)
+
+
+def _register() -> None:
+    from .formats import Format, register_format
+
+    register_format(Format(
+        "nifti", "one label volume per volume, NIfTI .nii.gz (semantic: class indices, 255 void; others: "
+        "segment ids), with the source's affine", suffixes=(".nii.gz", ".nii"), read_file=_read_label_volume,
+        write_file=_write_label_volume, write_volume=_write_label_volume))
+
+
+_register()

@@ -35,7 +35,13 @@ from .regions import (
 )
 from .report import MetricReport
 from .semantic import SemanticCounts, confusion_matrix, semantic_counts, semantic_scores
-from .surface import SurfaceDistances, average_surface_distance, hausdorff_distance, surface_distances
+from .surface import (
+    SurfaceDistances,
+    average_surface_distance,
+    class_scores,
+    hausdorff_distance,
+    surface_distances,
+)
 
 __all__ = [
     "TASKS",
@@ -53,6 +59,7 @@ __all__ = [
     "boundary_iou",
     "bsds_image",
     "bsds_summary",
+    "class_scores",
     "coco_mask_ap",
     "confusion_matrix",
     "contingency_table",

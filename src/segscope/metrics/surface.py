@@ -22,8 +22,14 @@ from scipy import ndimage
 
 from ._inputs import same_shape
 
-__all__ = ["SurfaceDistances", "average_surface_distance", "hausdorff_distance", "mask_border",
-           "surface_distances"]
+__all__ = [
+    "SurfaceDistances",
+    "average_surface_distance",
+    "class_scores",
+    "hausdorff_distance",
+    "mask_border",
+    "surface_distances",
+]
 
 
 def mask_border(mask: np.ndarray) -> np.ndarray:
@@ -136,3 +142,36 @@ def average_surface_distance(prediction: np.ndarray, truth: np.ndarray, *,
         return float("nan")
     pooled = np.concatenate([found.prediction_to_truth, found.truth_to_prediction])
     return float(pooled.mean())
+
+
+def class_scores(prediction: np.ndarray, truth: np.ndarray, *, num_classes: int,
+                 spacing: float | Sequence[float] | None = None, ignore_index: int | None = None
+                 ) -> dict[int, dict[str, float]]:
+    """Dice, IoU, HD95 and ASSD of each foreground class (1 .. num_classes-1) of one class map,
+    2-D or 3-D, as medical benchmarks report them per case.
+
+    Dice and IoU are NaN for a class absent from both maps (undefined, left out of means); the
+    surface distances are NaN when either map lacks the class. ``ignore_index`` voxels of the
+    truth are left out of Dice and IoU.
+
+    Examples
+    --------
+    >>> truth = np.zeros((4, 6, 6), np.uint8); truth[1:3, 1:4, 1:4] = 1
+    >>> scores = class_scores(np.roll(truth, 1, axis=2), truth, num_classes=2)
+    >>> round(scores[1]["dice"], 3), scores[1]["hd95"]
+    (0.667, 1.0)
+    """
+    from .semantic import scores_from_counts, semantic_counts
+
+    prediction, truth = np.asarray(prediction), np.asarray(truth)
+    if prediction.shape != truth.shape:
+        raise ValueError(f"prediction {prediction.shape} and truth {truth.shape} differ in shape")
+    per_class = scores_from_counts(semantic_counts(prediction, truth, num_classes=num_classes,
+                                                   ignore_index=ignore_index))["per_class"]
+    out = {}
+    for c in range(1, num_classes):
+        predicted, true = prediction == c, truth == c
+        out[c] = {"dice": float(per_class["dice"][c]), "iou": float(per_class["iou"][c]),
+                  "hd95": hausdorff_distance(predicted, true, spacing=spacing),
+                  "assd": average_surface_distance(predicted, true, spacing=spacing)}
+    return out

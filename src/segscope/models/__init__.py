@@ -14,7 +14,19 @@ Builders take keyword-only options and never touch the network: backbones start 
 (``weights_backbone=None``) unless given a local state-dict file or a torchvision weights enum.
 """
 
-from . import deeplab, fcn, maskrcnn, panoptic_deeplab, rcf, segformer, stardist, swiftnet, unet, vit  # noqa: F401  (registers them)
+from . import (  # noqa: F401  (registers them)
+    deeplab,
+    fcn,
+    maskrcnn,
+    panoptic_deeplab,
+    rcf,
+    segformer,
+    stardist,
+    swiftnet,
+    unet,
+    unet3d,
+    vit,
+)
 from .base import ModelInfo, SegmentationModel, get_model, get_model_info, list_models, register_model
 from .maskrcnn import MaskRCNN
 from .panoptic_deeplab import PanopticDeepLab, PanopticOutput, PanopticPrediction, group_instances

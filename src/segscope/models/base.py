@@ -23,15 +23,17 @@ __all__ = [
 
 
 class SegmentationModel(nn.Module):
-    """A network that maps (N, C_in, H, W) images to (N, num_classes, H, W) logits, for any H, W.
+    """A network that maps (N, C_in, *spatial) inputs to (N, num_classes, *spatial) logits, for any
+    spatial size: (H, W) images, or (D, H, W) volumes when ``spatial_dims`` is 3.
 
-    Subclasses implement :meth:`forward_padded`, which may assume both sides are multiples of
-    ``size_divisor``; :meth:`forward` pads the input (reflection, so borders look natural) and crops
-    the logits back, so no input size is refused. The output is the same tensor type in training and
-    evaluation mode; losses are computed outside the model.
+    Subclasses implement :meth:`forward_padded`, which may assume every spatial side is a multiple
+    of ``size_divisor``; :meth:`forward` pads the input (reflection, so borders look natural) and
+    crops the logits back, so no input size is refused. The output is the same tensor type in
+    training and evaluation mode; losses are computed outside the model.
     """
 
     size_divisor: int = 32
+    spatial_dims: int = 2
 
     def __init__(self, *, num_classes: int, in_channels: int) -> None:
         super().__init__()
@@ -43,23 +45,29 @@ class SegmentationModel(nn.Module):
         self.in_channels = in_channels
         self.config: dict[str, Any] = {}
 
-    def forward(self, images: torch.Tensor) -> Any:
-        if images.ndim != 4 or images.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected images of shape (N, {self.in_channels}, H, W), got {tuple(images.shape)}"
-            )
-        height, width = images.shape[-2:]
+    def pad(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """``images`` checked and padded to multiples of ``size_divisor``, and their spatial size."""
+        if images.ndim != 2 + self.spatial_dims or images.shape[1] != self.in_channels:
+            axes = "H, W" if self.spatial_dims == 2 else "D, H, W"
+            raise ValueError(f"expected inputs of shape (N, {self.in_channels}, {axes}), got "
+                             f"{tuple(images.shape)}")
+        size = tuple(int(n) for n in images.shape[2:])
         d = self.size_divisor
-        pad_h, pad_w = (-height) % d, (-width) % d
-        if pad_h or pad_w:
+        pads = [(-n) % d for n in size]
+        if any(pads):
             # Reflection needs the pad to be smaller than the side; replicate covers tiny inputs.
-            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-            images = F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
-        output = self.forward_padded(images)
+            mode = "reflect" if all(p < n for p, n in zip(pads, size, strict=True)) else "replicate"
+            images = F.pad(images, [v for p in reversed(pads) for v in (0, p)], mode=mode)
+        return images, size
+
+    def forward(self, images: torch.Tensor) -> Any:
+        padded, size = self.pad(images)
+        output = self.forward_padded(padded)
+        crop = (Ellipsis, *(slice(0, n) for n in size))
         if isinstance(output, torch.Tensor):
-            return output[..., :height, :width]
+            return output[crop]
         # A named tuple of dense maps (Panoptic-DeepLab's heads): crop each one.
-        return type(output)(*(t[..., :height, :width] for t in output))
+        return type(output)(*(t[crop] for t in output))
 
     def forward_padded(self, images: torch.Tensor) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

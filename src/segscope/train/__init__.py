@@ -9,6 +9,7 @@ from .engine import TrainResult, evaluate_model, train
 from .instances import InstanceFolder, PanopticDeepLabLoss, instance_sources
 from .losses import SegmentationLoss, median_frequency_weights
 from .star import StarPolygonAdapter  # noqa: F401  (registers the star-convex polygon adapter)
+from .volumes import VolumeAdapter  # noqa: F401  (registers the 3-D adapter)
 
 __all__ = [
     "Augment",

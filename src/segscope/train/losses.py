@@ -90,11 +90,12 @@ class SegmentationLoss(nn.Module):
     def _dice(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         valid = (target != self.ignore_index).unsqueeze(1)
         probs = logits.float().softmax(1) * valid
-        onehot = F.one_hot(target.clamp(0, self.num_classes - 1), self.num_classes).permute(0, 3, 1, 2)
+        onehot = F.one_hot(target.clamp(0, self.num_classes - 1), self.num_classes).movedim(-1, 1)
         onehot = onehot * valid
-        inter = (probs * onehot).sum((0, 2, 3))
-        denom = probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
-        present = onehot.sum((0, 2, 3)) > 0
+        axes = (0, *range(2, logits.ndim))  # every axis but the classes': images and volumes alike
+        inter = (probs * onehot).sum(axes)
+        denom = probs.sum(axes) + onehot.sum(axes)
+        present = onehot.sum(axes) > 0
         dice = (2 * inter + 1) / (denom + 1)
         # Soft Dice over the classes present in the batch (absent ones would only add noise).
         return 1 - dice[present].mean() if present.any() else logits.sum() * 0

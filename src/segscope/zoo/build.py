@@ -202,8 +202,33 @@ def _bsds(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[s
             "voi": ucm.rand_voi["voi_ods"]}
 
 
+def _volume_scores(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[str, float]:
+    """Per-case Dice and HD95 of each foreground class over the validation volumes (labels rounded
+    to classes), averaged over cases, then over classes (``mean_dice``, ``mean_hd95``)."""
+    import segscope
+    from segscope.io.volumes import read_volume
+    from segscope.metrics import class_scores
+
+    num_classes = int(spec["num_classes"])
+    rows = []
+    for image_path, label_path in _pairs(folders):
+        volume = read_volume(image_path)
+        truth = np.rint(read_volume(label_path).data).astype(np.int64)
+        prediction = segscope.segment(volume, str(model)).class_map()
+        rows.append(class_scores(prediction, truth, num_classes=num_classes, spacing=volume.spacing))
+    names = spec.get("class_names") or [str(c) for c in range(1, num_classes)]
+    out: dict[str, float] = {}
+    for c, name in enumerate(names, start=1):
+        out[f"dice_{name}"] = float(np.nanmean([r[c]["dice"] for r in rows]))
+        out[f"hd95_{name}"] = float(np.nanmean([r[c]["hd95"] for r in rows]))
+    out["mean_dice"] = float(np.mean([out[f"dice_{n}"] for n in names]))
+    out["mean_hd95"] = float(np.mean([out[f"hd95_{n}"] for n in names]))
+    return out
+
+
 EVALUATIONS: dict[str, Callable[[Path, dict[str, Path], dict[str, Any]], dict[str, float]]] = {
-    "rand_f_cells": _rand_f_cells, "miou": _miou, "instance_f1": _instance_f1, "bsds": _bsds}
+    "rand_f_cells": _rand_f_cells, "miou": _miou, "instance_f1": _instance_f1, "bsds": _bsds,
+    "volume_scores": _volume_scores}
 
 
 # ----------------------------------------------------------------------------------- build
@@ -231,8 +256,9 @@ def _store(checkpoint_path: Path, target: Path, *, half: bool) -> None:
 
 def _seconds_per_image(model: Path, folders: dict[str, Path]) -> float:
     import segscope
+    from segscope.io.volumes import is_volume_file, read_volume
 
-    images = [segscope.imread(p) for p, _ in _pairs(folders)][:3]
+    images = [read_volume(p) if is_volume_file(p) else segscope.imread(p) for p, _ in _pairs(folders)][:3]
     segscope.segment(images[0], str(model))  # warm-up
     start = time.perf_counter()
     for image in images:
