@@ -119,3 +119,23 @@ def test_the_command_line_segments_volumes_into_nifti_with_the_source_affine(tmp
     # A method of 2-D images, or a 2-D format, is refused by name for that file.
     assert main(["segment", folder, "-m", "felzenszwalb", "-o", str(tmp_path / "f")]) == 1
     assert main(["segment", folder, "-m", "otsu", "--format", "png", "-o", str(tmp_path / "p")]) == 1
+
+
+def test_zarr_volumes_round_trip_as_ome_zarr_and_plain_arrays_read_as_zyx(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    data = np.arange(2 * 3 * 4 * 2, dtype=np.uint16).reshape(2, 3, 4, 2)
+    write_volume(tmp_path / "a.zarr", data, spacing=(3.0, 1.0, 0.5))
+    volume = read_volume(tmp_path / "a.zarr")
+    assert np.array_equal(volume.data, data) and volume.spacing == (3.0, 1.0, 0.5)
+    meta = dict(zarr.open_group(str(tmp_path / "a.zarr"), mode="r").attrs)["multiscales"][0]
+    assert [a["name"] for a in meta["axes"]] == ["c", "z", "y", "x"]
+    write_volume(tmp_path / "a.zarr", data[..., 0], spacing=(2.0, 1.0, 1.0))  # replaced whole
+    assert read_volume(tmp_path / "a.zarr").data.shape == (2, 3, 4)
+    zarr.save_array(str(tmp_path / "plain.zarr"), data[..., 1])
+    plain = read_volume(tmp_path / "plain.zarr")
+    assert np.array_equal(plain.data, data[..., 1]) and plain.spacing == (1.0, 1.0, 1.0)
+    zarr.open_group(str(tmp_path / "bare.zarr"), mode="w").create_array("x", data=data[..., 0])
+    with pytest.raises(ImageReadError, match="without OME-Zarr 'multiscales' metadata"):
+        read_volume(tmp_path / "bare.zarr")
+    with pytest.raises(ImageReadError, match=r"over the limit|exceeds|larger"):
+        read_volume(tmp_path / "a.zarr", max_bytes=10)

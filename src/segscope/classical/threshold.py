@@ -439,8 +439,9 @@ def _adaptive(image: np.ndarray, block_size: int, offset: float, channel_axis: i
               method: str, spacing: Sequence[float] | None) -> Segmentation:
     gray = grey(image, channel_axis=channel_axis, spacing=spacing)
     _check_block(block_size, gray)
-    if spacing is None and method == "mean" and gray.dtype.kind in "iub":
-        above = _above_local_mean(gray, block_size, offset)
+    if method == "mean" and gray.dtype.kind in "iub":
+        above = _above_local_mean(gray, block_size, offset) if spacing is None else \
+            _above_box_mean(gray, block_size, offset)
     elif spacing is None and method == "gaussian":
         # scikit-image's threshold_local: scipy's Gaussian (sigma (block - 1) / 6, cut at 4 sigma)
         # with mirrored borders. OpenCV applies the same kernel, in float64 as scipy does (a
@@ -494,6 +495,29 @@ def _above_local_mean(gray: np.ndarray, block_size: int, offset: float) -> np.nd
     if sums.dtype == np.int32 and float(offset * n).is_integer():  # all in integers: no rounding
         return above_block_mean(gray, sums, float(n), float(offset * n), True)
     return above_block_mean(gray, sums, float(n), float(offset), False)
+
+
+def _above_box_mean(gray: np.ndarray, size: int, offset: float) -> np.ndarray:
+    """``gray > mean(box) - offset`` for an integer volume (any number of axes), the box sums
+    counted exactly from an integral volume (borders mirrored as scipy's ``reflect``), so that a
+    voxel's answer depends on its window alone, as :func:`_above_local_mean`'s for images."""
+    import itertools
+
+    reach = size // 2
+    ndim = gray.ndim
+    integral = np.pad(gray.astype(np.int64), reach, mode="symmetric")
+    for axis in range(ndim):
+        integral = np.cumsum(integral, axis=axis)
+    integral = np.pad(integral, [(1, 0)] * ndim)
+    sums = np.zeros(gray.shape, np.int64)
+    for corner in itertools.product((0, 1), repeat=ndim):
+        window = tuple(slice(size, size + n) if high else slice(0, n)
+                       for high, n in zip(corner, gray.shape, strict=True))
+        sums += (-1) ** (ndim - sum(corner)) * integral[window]
+    count = size**ndim
+    if float(offset * count).is_integer():  # all in integers: no rounding
+        return gray.astype(np.int64) * count > sums - int(offset * count)
+    return gray > sums / count - offset
 
 
 def _above_local_threshold(gray: np.ndarray, size: int, k: float, r: float, *, sauvola: bool

@@ -36,7 +36,7 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
+        if path.is_dir() and not path.name.lower().endswith(".zarr"):  # a Zarr volume is one input
             found.extend(sorted(p for p in path.iterdir()
                                 if p.is_file() and (p.suffix.lower() in IMAGE_SUFFIXES
                                                     or p.name.lower().endswith(VOLUME_SUFFIXES))))

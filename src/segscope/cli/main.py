@@ -91,6 +91,7 @@ def _executor(args: argparse.Namespace, *, default_workers: int | None) -> Any:
 
 def _segment_tiled(args: argparse.Namespace) -> int:
     from segscope.io import ImageReadError
+    from segscope.io.volumes import holds_volume
     from segscope.resolve import resolve
     from segscope.tiled import segment_tiled
 
@@ -99,10 +100,13 @@ def _segment_tiled(args: argparse.Namespace) -> int:
     if args.format is not None or args.overlay:
         return error("--tile writes a Zarr or BigTIFF label image; --format and --overlay apply to "
                      "whole images")
+    if holds_volume(args.inputs[0]):
+        return _segment_volume_tiled(args)
     try:
         params = resolve(args.method).options_from_text(parse_params(args.param))
         result = segment_tiled(args.inputs[0], args.method, args.output, params=params, tile=args.tile,
-                               overlap=args.overlap, workers=_workers(args, None),
+                               overlap=128 if args.overlap is None else args.overlap,
+                               workers=_workers(args, None),
                                scheduler=args.scheduler, overwrite=args.overwrite)
     except (OSError, ValueError, TypeError, ImageReadError, ImportError, ConnectionError) as exc:
         return error(str(exc))
@@ -117,6 +121,23 @@ def _segment_tiled(args: argparse.Namespace) -> int:
     print(f"{args.method}: {height}x{width} in {result.tiles} tiles{resumed} on {result.executor}, "
           f"{result.seconds:.1f} s ({height * width / 1e6 / max(result.seconds, 1e-9):.1f} MP/s); "
           f"{found} -> {result.path}")
+    return 0
+
+
+def _segment_volume_tiled(args: argparse.Namespace) -> int:
+    """``segment VOLUME --tile N``: 3-D blocks of N voxels into a Zarr label volume."""
+    from segscope.io import ImageReadError
+    from segscope.resolve import resolve
+    from segscope.tiled import segment_volume_tiled
+
+    try:
+        params = resolve(args.method).options_from_text(parse_params(args.param))
+        done = segment_volume_tiled(args.inputs[0], args.method, args.output, params=params, block=args.tile,
+                                    overlap=args.overlap, workers=_workers(args, None))
+    except (OSError, ValueError, TypeError, ImageReadError, ImportError) as exc:
+        return error(str(exc))
+    z, y, x = done.shape
+    print(f"{args.method}: {z}x{y}x{x} voxels in {done.blocks} blocks, {done.seconds:.1f} s -> {done.path}")
     return 0
 
 
@@ -290,8 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder; with --tile an OUT.zarr or OUT.tif file")
     p.add_argument("--tile", type=int, metavar="PIXELS",
                    help="segment one huge image in tiles of this size (e.g. 1024)")
-    p.add_argument("--overlap", type=int, default=128, metavar="PIXELS",
-                   help="context read around each tile; more than the largest object (default 128)")
+    p.add_argument("--overlap", type=int, metavar="PIXELS",
+                   help="context read around each tile; more than the largest object (default 128; volumes: "
+                        "what the method's window reaches)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="local worker processes (default: one per core with --tile, else 1)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",

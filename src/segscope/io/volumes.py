@@ -24,9 +24,10 @@ import numpy as np
 from ..atomic import atomic_write_bytes
 from .limits import ImageReadError, check_decoded_size, check_page_chain, require_regular_file
 
-__all__ = ["VOLUME_SUFFIXES", "Volume", "file_stem", "is_volume_file", "read_volume", "write_volume"]
+__all__ = ["VOLUME_SUFFIXES", "Volume", "VolumeSource", "file_stem", "holds_volume", "is_volume_file",
+           "open_volume", "read_volume", "write_volume"]
 
-VOLUME_SUFFIXES = (".nii", ".nii.gz", ".ome.tif", ".ome.tiff", ".tif", ".tiff")
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".ome.tif", ".ome.tiff", ".tif", ".tiff", ".zarr")
 
 
 @dataclass(frozen=True)
@@ -66,18 +67,42 @@ def file_stem(path: str | os.PathLike[str]) -> str:
 
 
 def is_volume_file(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` names a NIfTI file (TIFFs may hold an image or a stack: read to know)."""
-    return _suffix(Path(path)) in (".nii", ".nii.gz")
+    """Whether ``path`` names a NIfTI file or a Zarr volume (TIFFs may hold an image or a stack:
+    read to know)."""
+    return _suffix(Path(path)) in (".nii", ".nii.gz", ".zarr")
+
+
+def holds_volume(path: str | os.PathLike[str]) -> bool:
+    """Whether a large-image input is a volume: a NIfTI file, or an OME-Zarr image with a z axis
+    (a plain Zarr array stays an image, (H, W) or (H, W, C), as tiled image jobs read it)."""
+    path = Path(path)
+    if _suffix(path) in (".nii", ".nii.gz"):
+        return True
+    if _suffix(path) != ".zarr" or not path.is_dir():
+        return False
+    try:
+        zarr = _zarr()
+        node = zarr.open(str(path), mode="r")
+    except Exception:  # unreadable: the image reader says what is wrong
+        return False
+    if not isinstance(node, zarr.Group):
+        return False
+    attrs = dict(node.attrs)
+    multiscales = attrs.get("ome", attrs).get("multiscales") or [{}]
+    names = [(a["name"] if isinstance(a, dict) else str(a)).lower() for a in multiscales[0].get("axes", [])]
+    return "z" in names
 
 
 def read_volume(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Volume:
-    """Read a NIfTI file or a TIFF stack as a :class:`Volume`.
+    """Read a NIfTI file, a TIFF stack or a Zarr volume as a :class:`Volume`.
 
     Parameters
     ----------
     path : path
-        ``.nii`` or ``.nii.gz`` (nibabel), or a TIFF whose series has a Z axis (OME-TIFF, ImageJ
-        hyperstack, or a plain multi-page stack, whose pages are the slices).
+        ``.nii`` or ``.nii.gz`` (nibabel); a TIFF whose series has a Z axis (OME-TIFF, ImageJ
+        hyperstack, or a plain multi-page stack, whose pages are the slices); or a ``.zarr``
+        folder: an OME-Zarr image (its first scale, axes and voxel size from its ``multiscales``
+        metadata) or a plain 3-D array (taken as (Z, Y, X), spacing 1).
     max_bytes : int, optional
         The largest decoded size accepted (default :func:`segscope.io.limits.max_decoded_bytes`).
 
@@ -90,13 +115,167 @@ def read_volume(path: str | os.PathLike[str], *, max_bytes: int | None = None) -
     >>> volume.data.shape, volume.spacing
     ((2, 3, 4), (3.0, 1.0, 0.5))
     """
+    suffix = _suffix(Path(path))
+    if suffix == ".zarr":
+        return _read_zarr(Path(path), max_bytes)
     path = require_regular_file(path)
-    suffix = _suffix(path)
     if suffix in (".nii", ".nii.gz"):
         return _read_nifti(path, max_bytes)
     if suffix in (".tif", ".tiff", ".ome.tif", ".ome.tiff"):
         return _read_tiff_stack(path, max_bytes)
     raise ImageReadError(f"{path}: not a volume format segscope reads ({', '.join(VOLUME_SUFFIXES)})")
+
+
+def _zarr() -> Any:
+    try:
+        import zarr
+    except ImportError as exc:  # zarr comes with segscope[scale]
+        raise ImportError(f"Zarr volumes need zarr (pip install 'segscope[scale]'): {exc}") from None
+    return zarr
+
+
+@dataclass(frozen=True)
+class _ZarrVolume:
+    """An opened Zarr volume: its array, axes as stored, and the voxel size from its metadata."""
+
+    array: Any
+    axes: str
+    spacing: tuple[float, float, float]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(Z, Y, X) or (Z, Y, X, C)."""
+        sizes = dict(zip(self.axes, (int(n) for n in self.array.shape), strict=True))
+        return tuple(sizes[a] for a in ("ZYXC" if sizes.get("C", 1) > 1 else "ZYX"))
+
+    def read(self, window: tuple[slice, ...] | None = None) -> np.ndarray:
+        """The voxels of ``window`` (z, y, x slices; all when None) as (Z, Y, X[, C])."""
+        wanted = dict(zip("ZYX", window or (slice(None),) * 3, strict=True))
+        index = tuple(wanted.get(a, slice(None)) for a in self.axes)
+        data = np.asarray(self.array[index])
+        shape = data.shape
+        keep = [k for k, a in enumerate(self.axes) if a in "ZYX" or (a == "C" and shape[k] > 1)]
+        kept = "".join(self.axes[k] for k in keep)
+        data = data.reshape([shape[k] for k in keep])
+        target = "ZYXC" if "C" in kept else "ZYX"
+        return np.moveaxis(data, [kept.index(a) for a in target], list(range(len(target))))
+
+
+def _open_zarr(path: Path) -> _ZarrVolume:
+    zarr = _zarr()
+    if not path.is_dir():
+        raise ImageReadError(f"{path}: a Zarr volume is a folder; this is not one")
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:  # zarr raises many types on a damaged store
+        raise ImageReadError(f"{path}: not a readable Zarr store ({type(exc).__name__}: {exc})") from exc
+    axes, scale = "", None
+    if isinstance(node, zarr.Group):
+        attrs = dict(node.attrs)
+        multiscales = attrs.get("ome", attrs).get("multiscales")
+        if not multiscales:
+            raise ImageReadError(f"{path}: a Zarr group without OME-Zarr 'multiscales' metadata; give the "
+                                 f"array's folder (arrays: {sorted(node.array_keys())})")
+        first = multiscales[0]
+        axes = "".join((a["name"] if isinstance(a, dict) else str(a)).upper()[0]
+                       for a in first.get("axes", []))
+        dataset = first["datasets"][0]
+        for transform in dataset.get("coordinateTransformations", []):
+            if transform.get("type") == "scale":
+                scale = [float(v) for v in transform["scale"]]
+        node = node[dataset["path"]]
+    shape = tuple(int(n) for n in node.shape)
+    axes = axes or ("ZYX" if len(shape) == 3 else "")
+    if len(axes) != len(shape):
+        raise ImageReadError(f"{path}: a Zarr array of shape {shape} without axes metadata; segscope reads "
+                             "3-D arrays as (Z, Y, X), or OME-Zarr images with their axes")
+    others = [a for a, n in zip(axes, shape, strict=True) if a not in "ZYXC" and n > 1]
+    if others or not set("ZYX") <= set(axes):
+        raise ImageReadError(f"{path}: a Zarr image with axes {axes} (shape {shape}); segscope reads one "
+                             "volume "
+                             "with Z, Y, X (and C) axes")
+    sizes = dict(zip(axes, scale, strict=True)) if scale is not None and len(scale) == len(axes) else {}
+    return _ZarrVolume(node, axes, (sizes.get("Z", 1.0), sizes.get("Y", 1.0), sizes.get("X", 1.0)))
+
+
+def _read_zarr(path: Path, max_bytes: int | None) -> Volume:
+    opened = _open_zarr(path)
+    check_decoded_size(path, opened.shape, np.dtype(opened.array.dtype).itemsize, what="Zarr",
+                       max_bytes=max_bytes)
+    try:
+        data = opened.read()
+    except Exception as exc:
+        raise ImageReadError(f"{path}: cannot decode its chunks ({type(exc).__name__}: {exc})") from exc
+    return Volume(np.ascontiguousarray(data), opened.spacing)
+
+
+class VolumeSource:
+    """A volume read window by window: a Zarr volume's chunks as they are needed; other files
+    (NIfTI, TIFF stacks) are read whole once."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._zarr: _ZarrVolume | None = None
+        self._whole: Volume | None = None
+        if _suffix(self.path) == ".zarr":
+            self._zarr = _open_zarr(self.path)
+        else:
+            self._whole = read_volume(self.path)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(Z, Y, X) or (Z, Y, X, C)."""
+        return self._zarr.shape if self._zarr is not None else self._whole.data.shape  # type: ignore[union-attr]
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(self._zarr.array.dtype if self._zarr is not None else self._whole.data.dtype)  # type: ignore[union-attr]
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        return self._zarr.spacing if self._zarr is not None else self._whole.spacing  # type: ignore[union-attr]
+
+    def read(self, window: tuple[slice, ...]) -> np.ndarray:
+        """The voxels of a (z, y, x) window."""
+        if self._zarr is not None:
+            return self._zarr.read(window)
+        return self._whole.data[window]  # type: ignore[union-attr]
+
+
+def open_volume(path: str | os.PathLike[str]) -> VolumeSource:
+    """A :class:`VolumeSource` for ``path`` (what tiled volume jobs read)."""
+    return VolumeSource(path)
+
+
+def _write_zarr(path: Path, data: np.ndarray, sizes: tuple[float, ...]) -> None:
+    """An OME-Zarr (NGFF 0.4) image of one scale: axes (c,) z, y, x, the voxel size as its scale;
+    written beside the target and renamed into place."""
+    import shutil
+    import tempfile
+
+    zarr = _zarr()
+    channels = data.ndim == 4
+    array = np.moveaxis(data, 3, 0) if channels else data
+    names = (["c"] if channels else []) + ["z", "y", "x"]
+    axes = [{"name": n, "type": "channel"} if n == "c" else {"name": n, "type": "space", "unit": "micrometer"}
+            for n in names]
+    scale = ([1.0] if channels else []) + list(sizes)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        group = zarr.open_group(str(work / "v.zarr"), mode="w", zarr_format=2)
+        group.create_array("0", data=np.ascontiguousarray(array),
+                           chunks=tuple(min(n, 64) for n in array.shape))
+        group.attrs["multiscales"] = [{"version": "0.4", "axes": axes, "datasets": [
+            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]}]
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            os.replace(path, old)
+        os.replace(work / "v.zarr", path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _read_nifti(path: Path, max_bytes: int | None) -> Volume:
@@ -189,8 +368,8 @@ def _read_tiff_stack(path: Path, max_bytes: int | None) -> Volume:
 def write_volume(path: str | os.PathLike[str], data: np.ndarray, *,
                  spacing: tuple[float, float, float] | None = None, affine: np.ndarray | None = None) -> None:
     """Write a (Z, Y, X) or (Z, Y, X, C) volume: NIfTI (``.nii``, ``.nii.gz``) with ``affine``
-    (default: the spacing on the diagonal), or OME-TIFF (``.ome.tif``) with the spacing in its
-    metadata. Written to a temporary file, then renamed.
+    (default: the spacing on the diagonal), OME-TIFF (``.ome.tif``) or OME-Zarr (``.zarr``) with
+    the spacing in its metadata. Written to a temporary file (folder), then renamed.
     """
     path = Path(path)
     data = np.asarray(data)
@@ -226,7 +405,10 @@ def write_volume(path: str | os.PathLike[str], data: np.ndarray, *,
                                    "PhysicalSizeX": sizes[2]})
         atomic_write_bytes(path, buffer.getvalue())
         return
-    raise ValueError(f"{path}: write volumes as .nii, .nii.gz or .ome.tif")
+    if suffix == ".zarr":
+        _write_zarr(path, data.astype(np.uint8) if data.dtype == bool else data, sizes)
+        return
+    raise ValueError(f"{path}: write volumes as .nii, .nii.gz, .ome.tif or .zarr")
 
 
 def _write_label_volume(seg: Any, folder: Path, stem: str, source: Volume | None = None) -> None:

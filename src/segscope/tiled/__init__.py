@@ -4,10 +4,14 @@
 any method or trained model, writes the labels as they come (Zarr or tiled BigTIFF), makes object
 labels unique across tiles and joins objects cut by tile seams. See :mod:`segscope.tiled.plans`
 for how each kind of method is tiled and what equality with the untiled result it keeps.
+``segment_volume_tiled(volume, method, output)`` does the same for volumes, in 3-D blocks, for
+the methods whose strategy is pixel-wise (thresholds, local windows).
 """
 
 from .executors import open_executor
 from .grid import Tile, tile_grid
 from .run import TiledResult, segment_tiled
+from .volumes import Block, TiledVolume, block_grid, segment_volume_tiled
 
-__all__ = ["Tile", "TiledResult", "open_executor", "segment_tiled", "tile_grid"]
+__all__ = ["Block", "Tile", "TiledResult", "TiledVolume", "block_grid", "open_executor", "segment_tiled",
+           "segment_volume_tiled", "tile_grid"]
