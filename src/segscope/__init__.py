@@ -16,7 +16,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0+unknown"
 
 from . import datasets, panoptic
-from .api import methods, segment
+from .api import methods, prompt, segment
 from .io import image_info, imread, imwrite
 from .metrics import Evaluator, MetricReport, evaluate
 from .result import Provenance, Segment, Segmentation
@@ -41,6 +41,7 @@ __all__ = [
     "overlay",
     "panel",
     "panoptic",
+    "prompt",
     "segment",
     "segment_tiled",
 ]

@@ -1,4 +1,5 @@
-"""The one call: ``segment(image, method, **params)``, and the method listing."""
+"""The one call: ``segment(image, method, **params)``; ``prompt(image, points=...)`` for
+segmentation by pointing; and the method listing."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .registry import MethodInfo, list_methods
 from .resolve import resolve
 from .result import Segmentation
 
-__all__ = ["methods", "segment"]
+__all__ = ["methods", "prompt", "segment"]
 
 
 def methods() -> list[MethodInfo]:
@@ -57,3 +58,84 @@ def segment(image: np.ndarray | Volume, method: str | os.PathLike[str], **params
     256
     """
     return resolve(method).segment(image, **params)
+
+
+def prompt(
+    image: np.ndarray,
+    *,
+    points: Any = None,
+    boxes: Any = None,
+    scribbles: Any = None,
+    mask: Any = None,
+    method: str = "geodesic",
+    click_radius: int = 3,
+    channel_axis: int | None = None,
+    **options: Any,
+) -> Segmentation:
+    """Segment the objects a user points at: clicks, boxes, scribbles, or a previous mask to correct.
+
+    Parameters
+    ----------
+    image : ndarray
+        (H, W) grey or (H, W, C) colour image.
+    points : (N, 3) array-like of (row, col, label), optional
+        ``label`` k >= 1 is a positive click on object k, 0 a negative click (background);
+        (row, col) pairs alone are positive clicks on object 1.
+    boxes : (M, 4) or (M, 5) array-like, optional
+        (row0, col0, row1, col1[, id]) per object, end exclusive; box m is object m + 1 by default.
+    scribbles : (H, W) int array, optional
+        Painted pixels: k >= 1 for object k, -1 for background (erasing), 0 for none.
+    mask : (H, W) int array or Segmentation, optional
+        The previous result: its objects and their extent, which new clicks refine.
+    method : str
+        A prompted method (:func:`segscope.prompting.list_prompted`): ``geodesic``, ``grabcut``,
+        ``random_walker``, ``watershed``, ``region_growing``.
+    click_radius : int
+        Each click marks a disc of this radius, in pixels.
+    channel_axis : int or None
+        Axis of the colour channels, if not the last of a 3-D image.
+    **options
+        The method's own options (``gamma`` for geodesic, ``iterations`` for grabcut ...).
+
+    Returns
+    -------
+    Segmentation
+        An instance result: one segment per object, its id the object's (0 background).
+
+    Examples
+    --------
+    >>> import numpy as np, segscope
+    >>> image = np.zeros((40, 40), np.uint8); image[10:30, 8:20] = 200; image[10:30, 24:34] = 120
+    >>> seg = segscope.prompt(image, points=[(20, 12, 1), (20, 28, 2)], smoothing=0.0)
+    >>> seg.ids.tolist(), int((seg.labels == 1).sum()), int((seg.labels == 2).sum())
+    ([1, 2], 240, 200)
+    """
+    import time
+
+    from .imagecheck import check_image
+    from .prompting import check_kinds, encode_prompts, get_prompted
+    from .result import Provenance
+
+    image = check_image(image, channel_axis=channel_axis)
+    chosen = get_prompted(method)
+    given = {"points": points, "boxes": boxes, "scribbles": scribbles, "mask": mask}
+    check_kinds(chosen, given)
+    unknown = sorted(set(options) - set(chosen.options))
+    if unknown:
+        raise TypeError(f"prompted method {method!r} has no option {', '.join(unknown)}; its options: "
+                        f"{', '.join(chosen.options) or 'none'}")
+    start = time.perf_counter()
+    seeds = encode_prompts(image.shape[:2], points=points, boxes=boxes, scribbles=scribbles, mask=mask,
+                           click_radius=click_radius)
+    window = seeds.window()
+    labels = np.zeros(image.shape[:2], np.int32)
+    labels[window] = chosen.function(image[window], seeds.cropped(window), **options)
+    found = [int(v) for v in np.unique(labels) if v > 0]
+    details = {"objects": list(seeds.objects), "window": [[window[0].start, window[0].stop],
+                                                          [window[1].start, window[1].stop]],
+               "clicks": 0 if points is None else len(np.asarray(points))}
+    return Segmentation.from_labels(
+        labels, kind="instance", categories={k: 0 for k in found}, class_names=("object",),
+        provenance=Provenance(f"prompt:{method}", parameters={**chosen.options, **options,
+                                                              "click_radius": click_radius},
+                              details=details, seconds=time.perf_counter() - start))

@@ -11,6 +11,7 @@ from .clustering import connected_components, kmeans, mean_shift, slic
 from .edges import EDGE_OPERATORS, edge_regions, edges
 from .hierarchies import gradient_boundaries, image_hierarchy, ucm
 from .histogram import Histogram, histogram, plot_histogram
+from .interactive import prompted_geodesic, prompted_grabcut  # noqa: F401  (registers the prompted methods)
 from .random_walk import random_walker
 from .regions import felzenszwalb, region_growing, region_merging, split_and_merge
 from .threshold import (

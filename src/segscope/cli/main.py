@@ -20,6 +20,7 @@ from .common import (
     parse_params,
     read_class_names,
     run_batch,
+    save_result,
 )
 from .deep import add_parsers
 
@@ -139,6 +140,76 @@ def _segment_volume_tiled(args: argparse.Namespace) -> int:
     z, y, x = done.shape
     print(f"{args.method}: {z}x{y}x{x} voxels in {done.blocks} blocks, {done.seconds:.1f} s -> {done.path}")
     return 0
+
+
+def _prompts_of(path: Path) -> dict[str, dict[str, Any]]:
+    """The prompts file: each image's prompts by file name, scribble and mask PNGs read."""
+    import json
+
+    import numpy as np
+
+    from segscope.io import read_label_png
+
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable prompts JSON ({exc})") from None
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ValueError(f"{path}: prompts are an object of image names, each an object of prompts")
+    prompts: dict[str, dict[str, Any]] = {}
+    for name, entry in raw.items():
+        unknown = sorted(set(entry) - {"points", "boxes", "scribbles", "mask"})
+        if unknown:
+            raise ValueError(f"{path}: {name}: unknown prompt kinds {unknown}")
+        found = {k: entry[k] for k in ("points", "boxes") if entry.get(k) is not None}
+        if entry.get("scribbles") is not None:
+            painted = read_label_png(path.parent / entry["scribbles"]).astype(np.int32)
+            painted[painted == 255] = -1  # background (erase)
+            found["scribbles"] = painted
+        if entry.get("mask") is not None:
+            found["mask"] = read_label_png(path.parent / entry["mask"]).astype(np.int32)
+        prompts[name] = found
+    return prompts
+
+
+def cmd_prompt(args: argparse.Namespace) -> int:
+    """Segment each image named in the prompts file with its prompts (batch correction)."""
+    import segscope
+    from segscope.prompting import get_prompted
+    from segscope.textvalues import value_from_text
+
+    try:
+        prompts = _prompts_of(Path(args.prompts))
+        method = get_prompted(args.method)
+        options: dict[str, Any] = {}
+        defaults = method.options
+        for key, text in parse_params(args.param).items():
+            if key not in defaults:
+                raise ValueError(f"prompted method {args.method!r} has no option {key!r}; its options: "
+                                 f"{', '.join(defaults) or 'none'}")
+            options[key] = value_from_text(text, type(defaults[key]))
+    except (OSError, ValueError, TypeError) as exc:
+        return error(str(exc))
+    given = expand_inputs(args.images)
+    missing = sorted(set(prompts) - {p.name for p in given})
+    if missing:
+        return error(f"{args.prompts} names images not given: {', '.join(missing[:5])}")
+    outdir = Path(args.output)
+    check_output_dir(outdir)
+    done = failed = 0
+    for path in (p for p in given if p.name in prompts):
+        try:
+            image = segscope.imread(path)
+            seg = segscope.prompt(image, method=args.method, click_radius=args.click_radius,
+                                  **prompts[path.name], **options)
+            save_result(seg, image, path.stem, outdir, fmt=args.format, with_overlay=args.overlay)
+            done += 1
+        except (OSError, ValueError, TypeError) as exc:
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            failed += 1
+    print(f"segmented {done} of {done + failed} images with prompts ({args.method}) -> {outdir}"
+          + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
 
 
 def _pair(pred: dict[str, Any], truth: dict[str, Any], pred_path: str, truth_path: str) -> list[str]:
@@ -372,6 +443,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="only the first N images")
     p.add_argument("-o", "--output", required=True, metavar="REPORT_DIR", help="output folder")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "prompt", help="segment the objects prompts point at (clicks, boxes, scribbles, previous masks)",
+        description="Prompts come from a JSON file: {\"IMAGE_NAME\": {\"points\": [[row, col, label], ...], "
+        "\"boxes\": [[row0, col0, row1, col1], ...], \"scribbles\": \"scribble.png\", \"mask\": "
+        "\"previous.png\"}, ...}; label k >= 1 is a positive click on object k, 0 a negative click; "
+        "scribble PNGs hold object ids, 255 for background; paths are relative to the JSON file.")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders (named in the JSON)")
+    p.add_argument("--prompts", required=True, metavar="JSON", help="the prompts of each image, by file name")
+    p.add_argument("-m", "--method", default="geodesic", help="a prompted method (default geodesic)")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a method option")
+    p.add_argument("--click-radius", type=int, default=3, help="pixels each click marks (default 3)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    add_output_options(p)
+    p.set_defaults(func=cmd_prompt)
 
     add_parsers(sub)
     return parser
