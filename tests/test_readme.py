@@ -110,6 +110,16 @@ def make_workspace(root: Path) -> None:
             cell[0, 0] = {"Segmentation": (objects > 0).astype(np.uint16) + 1,
                           "Boundaries": np.zeros(objects.shape, bool)}
             savemat(folder("bsds500/groundTruth/val") / f"b{k}.mat", {"groundTruth": cell})
+    from segscope.io import write_volume
+
+    # Two small MRI-like volumes: a bright ellipsoid (class 1) beside a dimmer one (class 2).
+    zz, yy, xx = np.indices((24, 32, 28))
+    for k in range(2):
+        first = ((zz - 12) / 5) ** 2 + ((yy - 12 - k) / 4) ** 2 + ((xx - 14) / 4) ** 2 < 1
+        second = ((zz - 12) / 5) ** 2 + ((yy - 21) / 4) ** 2 + ((xx - 14 + k) / 3) ** 2 < 1
+        scan = (rng.normal(100, 10, zz.shape) + 300 * first + 150 * second).astype(np.float32)
+        write_volume(folder("volumes") / f"case_0{k + 1}.nii.gz", scan, spacing=(1.0, 1.0, 1.0))
+        write_volume(folder("volume_labels") / f"case_0{k + 1}.nii.gz", (first + 2 * second).astype(np.uint8))
     image, objects = _scene(rng, (64, 64), 5)
     segscope.imwrite(root / "image.png", image)
     segscope.imwrite(root / "cells.tif", image[..., 0])

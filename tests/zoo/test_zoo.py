@@ -44,9 +44,11 @@ def test_a_zoo_model_loads_checks_and_segments_with_its_declared_classes(name):
     net.load_state_dict({k: v.float() for k, v in saved.state_dict.items()})
     bands = int(card.inputs["bands"])
     rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (64, 80) if bands == 1 else (64, 80, bands)).astype(card.inputs["dtype"])
+    # A card says whether its model takes images or volumes (spatial_dims 3: (Z, Y, X)).
+    spatial = (20, 24, 28) if card.inputs.get("spatial_dims", 2) == 3 else (64, 80)
+    image = rng.integers(0, 256, spatial if bands == 1 else (*spatial, bands)).astype(card.inputs["dtype"])
     result = segscope.segment(image, name)
-    assert result.kind == card.task and result.labels.shape == (64, 80)
+    assert result.kind == card.task and result.labels.shape == spatial
     assert result.provenance.method == name
     if card.task == "regions":
         # An edge network's one output map is its boundaries; the regions it gives have no class.
@@ -79,12 +81,20 @@ def test_a_changed_byte_in_the_weights_is_refused(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", sorted(CARDS))
 def test_a_zoo_name_is_a_method_on_the_command_line(name, tmp_path, capsys):
     card = CARDS[name]
-    image = np.random.default_rng(1).integers(0, 256, (40, 48) if card.inputs["bands"] == 1 else
-                                              (40, 48, card.inputs["bands"])).astype(np.uint8)
-    segscope.imwrite(tmp_path / "a.png", image)
-    assert main(["segment", str(tmp_path / "a.png"), "-m", name, "-o", str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "a.png").is_file()
-    assert main(["predict", "--checkpoint", name, str(tmp_path / "a.png"), "-o", str(tmp_path / "p")]) == 0
+    rng = np.random.default_rng(1)
+    if card.inputs.get("spatial_dims", 2) == 3:  # volumes: NIfTI in, NIfTI labels out
+        from segscope.io import write_volume
+
+        source, written = tmp_path / "a.nii.gz", "a.nii.gz"
+        write_volume(source, rng.normal(100, 20, (20, 24, 28)).astype(np.float32), spacing=(1.0, 1.0, 1.0))
+    else:
+        source, written = tmp_path / "a.png", "a.png"
+        image = rng.integers(0, 256, (40, 48) if card.inputs["bands"] == 1 else
+                             (40, 48, card.inputs["bands"])).astype(np.uint8)
+        segscope.imwrite(source, image)
+    assert main(["segment", str(source), "-m", name, "-o", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / written).is_file()
+    assert main(["predict", "--checkpoint", name, str(source), "-o", str(tmp_path / "p")]) == 0
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
     assert f"{name} (v{card.version}" in listing and card.sha256[:12] in listing
@@ -93,7 +103,8 @@ def test_a_zoo_name_is_a_method_on_the_command_line(name, tmp_path, capsys):
 def test_a_zoo_model_exports_to_onnx_and_gives_the_same_classes(tmp_path):
     pytest.importorskip("onnxruntime")
     # Exported models are semantic ones (sliding windows of class probabilities).
-    name = min((n for n in CARDS if CARDS[n].task == "semantic"), key=lambda n: CARDS[n].size_bytes)
+    images = [n for n in CARDS if CARDS[n].task == "semantic" and CARDS[n].inputs.get("spatial_dims", 2) == 2]
+    name = min(images, key=lambda n: CARDS[n].size_bytes)
     card = CARDS[name]
     shape = (64, 64) if card.inputs["bands"] == 1 else (64, 64, card.inputs["bands"])
     image = np.random.default_rng(2).integers(0, 256, shape).astype(np.uint8)

@@ -317,6 +317,9 @@ def export_onnx(
         raise ValueError(f"{checkpoint_path}: ONNX export covers semantic models; this is a "
                          f"{checkpoint.task} model")
     model, _ = build_network(checkpoint, device="cpu")
+    if getattr(model, "spatial_dims", 2) != 2:
+        raise ValueError(f"{checkpoint_path}: ONNX export covers networks of 2-D images; {checkpoint.model} "
+                         "takes volumes (run it with segscope.segment, or the checkpoint's own predictor)")
     size = tile or 2 * int(checkpoint.inputs.crop or 256)
     size += (-size) % model.size_divisor
     example = torch.zeros(1, model.in_channels, size, size)
