@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["as_plane", "check_image", "check_volume", "to_gray"]
+__all__ = ["as_plane", "check_image", "check_image_or_volume", "check_volume", "to_gray"]
 
 _SUPPORTED = ("bool", "uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
 
@@ -84,6 +84,17 @@ def check_volume(
         bad = "NaN" if np.isnan(volume).any() else "infinite values"
         raise ValueError(f"{name}: the volume contains {bad}; fill or mask them first")
     return volume, (sizes[0], sizes[1], sizes[2])
+
+
+def check_image_or_volume(
+    image: np.ndarray, *, channel_axis: int | None = None, spacing: Sequence[float] | None = None
+) -> tuple[np.ndarray, tuple[float, float, float] | None]:
+    """What a method that takes volumes checks first: with a ``spacing``, a volume
+    (:func:`check_volume`) and its validated spacing; without, an image (:func:`check_image`) and
+    None."""
+    if spacing is None:
+        return check_image(image, channel_axis=channel_axis), None
+    return check_volume(image, spacing=spacing, channel_axis=channel_axis)
 
 
 def as_plane(gray: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .io.volumes import Volume
-from .registry import MethodInfo, bind_parameters, get_method
+from .registry import MethodInfo, bind_parameters, get_method, list_methods
 from .result import Provenance, Segmentation
 from .textvalues import convert_all
 
@@ -67,8 +67,6 @@ class RegisteredMethod:
         declares ``spacing``) with its voxels and its spacing; other methods refuse it."""
         if isinstance(image, Volume):
             if not self.info.takes_volumes:
-                from .registry import list_methods
-
                 able = ", ".join(m.name for m in list_methods() if m.takes_volumes)
                 raise ValueError(f"method {self.name!r} segments 2-D images, not volumes; methods that take "
                                  f"volumes: {able}")
@@ -110,6 +108,9 @@ class ModelFile:
 
     def segment(self, image: np.ndarray | Volume, **params: Any) -> Segmentation:
         predictor = self.predictor()
+        if isinstance(image, Volume) and not getattr(predictor, "takes_volumes", False):
+            raise ValueError(f"{self.name}: a model of 2-D images, not volumes; volumes go to 3-D networks "
+                             "(unet3d) and to the methods that take volumes")
         allowed = {n for n in inspect.signature(predictor.segment).parameters if n != "image"}
         unknown = sorted(set(params) - allowed)
         if unknown:

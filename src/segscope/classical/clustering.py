@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..imagecheck import as_plane, check_image, check_volume
+from ..imagecheck import as_plane, check_image, check_image_or_volume
 from ..registry import register_method
 from ..result import Provenance, Segmentation
 from ..tiling import Clusters, Components, FromHistogram, GreyHistogram, Objects, grey
@@ -124,10 +124,7 @@ def kmeans(
     >>> kmeans(image, k=3).class_map().tolist()
     [[0, 0, 1, 1, 2, 2]]
     """
-    if spacing is not None:
-        image, spacing = check_volume(image, spacing=spacing, channel_axis=channel_axis)
-    else:
-        image = check_image(image, channel_axis=channel_axis)
+    image, spacing = check_image_or_volume(image, channel_axis=channel_axis, spacing=spacing)
     shape = image.shape[:2] if spacing is None else image.shape[:3]
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -248,10 +245,7 @@ def slic(
     """
     from skimage import segmentation
 
-    if spacing is not None:
-        image, spacing = check_volume(image, spacing=spacing, channel_axis=channel_axis)
-    else:
-        image = check_image(image, channel_axis=channel_axis)
+    image, spacing = check_image_or_volume(image, channel_axis=channel_axis, spacing=spacing)
     spatial = 2 if spacing is None else 3
     if n_segments < 1:
         raise ValueError(f"n_segments must be at least 1, got {n_segments}")
@@ -391,10 +385,7 @@ def connected_components(
     """
     import cv2
 
-    if spacing is not None:
-        image, spacing = check_volume(image, spacing=spacing, channel_axis=channel_axis)
-    else:
-        image = check_image(image, channel_axis=channel_axis)
+    image, spacing = check_image_or_volume(image, channel_axis=channel_axis, spacing=spacing)
     spatial = 2 if spacing is None else 3
     if connectivity not in range(1, spatial + 1):
         raise ValueError(f"connectivity must be 1 to {spatial} in {spatial}-D, got {connectivity}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..imagecheck import check_image, check_volume
+from ..imagecheck import check_image_or_volume
 from ..registry import register_method
 from ..result import Provenance, Segmentation
 from ._common import check_parameter
@@ -84,10 +84,7 @@ def random_walker(
     """
     from skimage.segmentation import random_walker as skimage_random_walker
 
-    if spacing is not None:
-        image, spacing = check_volume(image, spacing=spacing, channel_axis=channel_axis)
-    else:
-        image = check_image(image, channel_axis=channel_axis)
+    image, spacing = check_image_or_volume(image, channel_axis=channel_axis, spacing=spacing)
     spatial = 2 if spacing is None else 3
     check_parameter("random_walker", "beta", beta, low=0, strict=True)
     check_parameter("random_walker", "seed_share", seed_share, low=0, strict=True, high=0.5)

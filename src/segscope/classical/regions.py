@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..imagecheck import check_image, check_volume, to_gray
+from ..imagecheck import check_image, check_image_or_volume, to_gray
 from ..registry import register_method
 from ..result import Segmentation
 from ..tiling import Objects
@@ -86,11 +86,8 @@ def region_growing(
     """
     from .watershed import _markers
 
+    image, spacing = check_image_or_volume(image, channel_axis=channel_axis, spacing=spacing)
     volume = spacing is not None
-    if volume:
-        image, spacing = check_volume(image, spacing=spacing, channel_axis=channel_axis)  # type: ignore[arg-type]
-    else:
-        image = check_image(image, channel_axis=channel_axis)
     if tolerance is not None and tolerance < 0:
         raise ValueError(f"tolerance must be non-negative or None, got {tolerance}")
     shape = image.shape[:3] if volume else image.shape[:2]

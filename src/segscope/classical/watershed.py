@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..imagecheck import check_image, check_volume, to_gray
+from ..imagecheck import check_image_or_volume, to_gray
 from ..registry import register_method
 from ..result import Provenance, Segmentation
 from ..tiling import FromHistogram, FromTiles, GreyHistogram, Objects, grey, grey_histogram
@@ -106,10 +106,7 @@ def watershed(
     from scipy import ndimage
     from skimage import segmentation
 
-    if spacing is not None:
-        image, spacing = check_volume(image, spacing=spacing, channel_axis=channel_axis)
-    else:
-        image = check_image(image, channel_axis=channel_axis)
+    image, spacing = check_image_or_volume(image, channel_axis=channel_axis, spacing=spacing)
     spatial = image.shape[:2] if spacing is None else image.shape[:3]
     if mask is not None:
         mask = np.asarray(mask, bool)

@@ -84,6 +84,8 @@ class VolumeSegmenter(WholeImagePredictor):
 
     task = "semantic"
     expects = "a 3-D network (unet3d)"
+    takes_volumes = True
+    """It segments volumes (a ``Volume``'s spacing is kept); predictors of images do not say so."""
 
     def __init__(
         self,
