@@ -37,7 +37,8 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MAX_CLICKS = 20
 RADIUS = 3
 Click = tuple[int, int, bool]
-Run = Callable[[np.ndarray, list[Click]], np.ndarray]
+Run = Callable[[np.ndarray, list[Click], np.ndarray], np.ndarray]
+"""``run(image, clicks, previous) -> mask``: the clicks so far, and the mask the last click gave."""
 
 
 # ------------------------------------------------------------------------------------ objects
@@ -159,7 +160,7 @@ def simulate(run: Run, image: np.ndarray, truth: np.ndarray) -> tuple[list[float
     for _ in range(MAX_CLICKS):
         clicks.append(next_click(prediction, truth))
         start = time.perf_counter()
-        prediction = run(image, clicks)
+        prediction = run(image, clicks, prediction)
         seconds.append(time.perf_counter() - start)
         ious.append(iou(prediction, truth))
         if ious[-1] >= 0.90:
@@ -172,14 +173,16 @@ def noc(ious: list[float], target: float) -> int:
 
 
 # -------------------------------------------------------------------------------- methods
-def ours(method: str, **options: object) -> Run:
+def ours(method: str, *, refine: bool = True, **options: object) -> Run:
+    """segscope.prompt with every click so far and, with ``refine``, the previous mask (the
+    iterative correction interactive tools do)."""
     import segscope
 
-    def run(image: np.ndarray, clicks: list[Click]) -> np.ndarray:
+    def run(image: np.ndarray, clicks: list[Click], previous: np.ndarray) -> np.ndarray:
         points = [(r, c, 1 if positive else 0) for r, c, positive in clicks]
-        return (
-            segscope.prompt(image, points=points, method=method, click_radius=RADIUS, **options).labels == 1
-        )
+        mask = previous.astype(np.int32) if refine and previous.any() else None
+        seg = segscope.prompt(image, points=points, mask=mask, method=method, click_radius=RADIUS, **options)
+        return seg.labels == 1
 
     return run
 
@@ -193,7 +196,7 @@ def _discs(shape: tuple[int, ...], clicks: list[Click]) -> tuple[np.ndarray, np.
     return positive, negative
 
 
-def grabcut_alone(image: np.ndarray, clicks: list[Click]) -> np.ndarray:
+def grabcut_alone(image: np.ndarray, clicks: list[Click], previous: np.ndarray) -> np.ndarray:
     """OpenCV's GrabCut on the whole image, its mask probable background but for the clicks."""
     import cv2
 
@@ -208,7 +211,7 @@ def grabcut_alone(image: np.ndarray, clicks: list[Click]) -> np.ndarray:
     return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
 
 
-def random_walker_alone(image: np.ndarray, clicks: list[Click]) -> np.ndarray:
+def random_walker_alone(image: np.ndarray, clicks: list[Click], previous: np.ndarray) -> np.ndarray:
     """scikit-image's random walker on the whole image: the clicks' discs, and the frame as
     background."""
     from skimage.segmentation import random_walker
@@ -240,11 +243,19 @@ def main() -> None:
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--methods", default="geodesic,grabcut,random_walker,watershed,region_growing")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give segscope's methods the previous mask with the clicks (default)",
+    )
     parser.add_argument("--speed", action="store_true", help="also time one click on a 1-megapixel image")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="The probability range is outside")
-    runs: dict[str, Run] = {f"segscope {m}": ours(m) for m in args.methods.split(",") if m}
+    runs: dict[str, Run] = {
+        f"segscope {m}": ours(m, refine=args.refine) for m in args.methods.split(",") if m
+    }
     if args.peers:
         runs.update(PEERS)
     objects = [o for name in args.sets.split(",") for o in SETS[name](args.limit)]
@@ -295,10 +306,11 @@ def main() -> None:
         ]
         clicks = [(500, 500, True), (520, 540, True), (430, 470, False)]
         print("\nseconds per click on a 1000x1000 image (three clicks given):")
+        empty = np.zeros(image.shape[:2], bool)
         for label, run in runs.items():
-            run(image, clicks)
+            run(image, clicks, empty)
             start = time.perf_counter()
-            run(image, clicks)
+            run(image, clicks, empty)
             print(f"  {label}: {time.perf_counter() - start:.3f}")
     if args.json:
         args.json.write_text(

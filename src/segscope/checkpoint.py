@@ -115,6 +115,9 @@ class Checkpoint:
     scores: Scores = field(default_factory=Scores)
     training: TrainingState | None = None
     version: int = SCHEMA_VERSION
+    decoding: dict[str, float] = field(default_factory=dict)
+    """Decoding settings chosen on the validation images once training ended (a star-convex
+    model's probability and overlap thresholds); its predictor declares which it reads."""
 
     def to_payload(self) -> dict[str, Any]:
         """The plain-data form written to disk (schema :data:`SCHEMA_VERSION`)."""
@@ -142,6 +145,7 @@ class Checkpoint:
             "scores": {"metric": self.scores.metric, "best_score": self.scores.best_score,
                        "best_epoch": self.scores.best_epoch, "history": list(self.scores.history)},
             "training": training,
+            "decoding": dict(self.decoding),
         }
 
     @classmethod
@@ -167,6 +171,7 @@ class Checkpoint:
                 scores=Scores(scores.get("metric"), float(scores.get("best_score", -1.0)),
                               int(scores.get("best_epoch", -1)), tuple(scores.get("history") or ())),
                 training=None if training is None else TrainingState(**training),
+                decoding={str(k): float(v) for k, v in (data.get("decoding") or {}).items()},
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{source}: checkpoint lacks or mangles {exc}") from None

@@ -150,19 +150,38 @@ def test_stardist_trains_predicts_and_tiles_like_the_whole_image(tmp_path):
     assert [row["epoch"] for row in result.history if "val_f1" in row] == [10, 20]
     losses = [row["loss"] for row in result.history]
     assert losses[-1] < losses[0]
+    # Once training ended, the thresholds were chosen on the validation images and ship with it.
+    from segscope.checkpoint import load_checkpoint
+    from segscope.train.star import OVERLAP_THRESHOLDS, PROBABILITY_THRESHOLDS
+
+    decoding = load_checkpoint(result.checkpoint).decoding
+    assert decoding["default_score"] in PROBABILITY_THRESHOLDS
+    assert decoding["nms_threshold"] in OVERLAP_THRESHOLDS
+    chosen = segscope.segment(segscope.imread(root / "images" / "4.png"), str(result.checkpoint))
+    assert chosen.provenance.parameters["score_threshold"] == decoding["default_score"]
+    # The tiling check below keeps StarDist's suppression overlap, 0.4: twenty steps leave hundreds
+    # of weak overlapping polygons, whose suppression chains a stricter overlap lets run further
+    # than the halo.
+    import dataclasses
+
+    from segscope.checkpoint import save_checkpoint
+
+    fixed = tmp_path / "fixed.pt"
+    trained = load_checkpoint(result.checkpoint)
+    save_checkpoint(fixed, dataclasses.replace(trained, decoding={"nms_threshold": 0.4}))
     # Twenty steps do not make the probabilities confident: a lower threshold finds the objects.
     options = {"score_threshold": 0.2}
     image = segscope.imread(root / "images" / "5.png")
-    whole = segscope.segment(image, str(result.checkpoint), **options)
+    whole = segscope.segment(image, str(fixed), **options)
     assert whole.kind == "instance" and list(whole.class_names) == ["nucleus"] and len(whole) > 0
     assert (whole.categories == 0).all() and np.isfinite(whole.scores).all()
 
     big = np.concatenate([np.concatenate([segscope.imread(root / "images" / f"{k}.png") for k in row], 1)
                           for row in ((0, 1, 2), (3, 4, 5))], 0)
     tifffile.imwrite(tmp_path / "big.tif", big, tile=(32, 32))
-    tiled = segment_tiled(tmp_path / "big.tif", result.checkpoint, tmp_path / "out.zarr", tile=64,
+    tiled = segment_tiled(tmp_path / "big.tif", fixed, tmp_path / "out.zarr", tile=64,
                           overlap=48, params=options, workers=1, progress=False).read()
-    reference = segscope.segment(big, str(result.checkpoint), **options).labels
+    reference = segscope.segment(big, str(fixed), **options).labels
     assert reference.max() > 6
     # The same objects, whatever their numbers: each tiled label maps to exactly one whole-image one.
     pairs = np.unique(np.stack([tiled.ravel(), reference.ravel()]), axis=1)

@@ -216,9 +216,9 @@ def prompted_geodesic_grabcut(
     image: np.ndarray, seeds: Seeds, *, gamma: float = 20.0, iterations: int = 3
 ) -> np.ndarray:
     """Geodesic segmentation refined by GrabCut's colour models: the geodesic result is each
-    object's probable extent (the box or previous mask where there is one), the prompts' marks
-    are sure, and GrabCut's graph cut settles the boundary (after Gulshan et al.'s geodesic star
-    convexity, which keeps GrabCut near what the user pointed at).
+    object's probable extent (a box or previous mask seeds an object that has no click), the
+    prompts' marks are sure, and GrabCut's graph cut settles the boundary (after Gulshan et al.'s
+    geodesic star convexity, which keeps GrabCut near what the user pointed at).
 
     Parameters
     ----------
@@ -242,7 +242,8 @@ def prompted_geodesic_grabcut(
     labels = np.zeros(first.shape, np.int32)
     for obj in seeds.objects:
         mask = np.full(first.shape, cv2.GC_PR_BGD, np.uint8)
-        mask[(first == obj) | (seeds.likely == obj)] = cv2.GC_PR_FGD
+        # The clicks' geodesic extent, not a previous mask: a leak the user clicked away stays away.
+        mask[first == obj] = cv2.GC_PR_FGD
         mask[background | seeds.negative(obj)] = cv2.GC_BGD
         mask[seeds.positive(obj)] = cv2.GC_FGD
         fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)

@@ -89,6 +89,8 @@ class WholeImagePredictor:
 
     expects = "a model this predictor runs"
     """What a refused checkpoint should have been, for the error message."""
+    decoded_by: tuple[str, ...] = ()
+    """The settings a checkpoint's ``decoding`` (chosen after training) may set on this predictor."""
 
     def __init__(self, model: Any, *, class_names: Sequence[str], inputs: InputSpec, device: Any, name: str,
                  architecture: str | None = None) -> None:
@@ -117,8 +119,15 @@ class WholeImagePredictor:
                              tile: int | str | None = None, name: str = "checkpoint") -> _P:
         """A predictor from a checkpoint already read; images run whole (``tile`` is unused)."""
         model, dev = build_network(checkpoint, device=device)
-        return cls(model, class_names=checkpoint.class_names, inputs=checkpoint.inputs, device=dev,
-                   name=name, architecture=checkpoint.model)
+        predictor = cls(model, class_names=checkpoint.class_names, inputs=checkpoint.inputs, device=dev,
+                        name=name, architecture=checkpoint.model)
+        unknown = sorted(set(checkpoint.decoding) - set(cls.decoded_by))
+        if unknown:
+            raise ValueError(f"{name}: decoding settings {unknown} are not {cls.__name__}'s "
+                             f"({', '.join(cls.decoded_by) or 'none'})")
+        for key, value in checkpoint.decoding.items():
+            setattr(predictor, key, float(value))
+        return predictor
 
     def for_tiles(self: _P) -> _P:
         """Images already run whole, one per call: the same predictor."""

@@ -25,6 +25,7 @@ class StarPredictor(InstanceSegmenter):
 
     task = "instance"
     default_score = 0.5
+    decoded_by = ("default_score", "nms_threshold")
     nms_threshold = 0.4
     """Candidates overlapping a kept polygon by more IoU than this are dropped (StarDist's 0.4)."""
     candidate_stride = 2

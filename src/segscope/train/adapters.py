@@ -43,6 +43,9 @@ class Prepared:
     collate: Callable[[Any], Any] | None = None
     unused_parameters: bool = False
     """Some parameters may get no gradient in a step (Mask R-CNN): DDP must look for them."""
+    tune: Callable[[], dict[str, float]] | None = None
+    """Run once training has ended, with the best weights loaded: decoding settings chosen on the
+    validation images, stored in ``best.pt`` (:attr:`Checkpoint.decoding`)."""
 
 
 class TaskAdapter(Protocol):

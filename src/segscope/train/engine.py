@@ -243,6 +243,7 @@ class _Run:
         done = self.state.epoch  # epochs finished; a finished run resumed trains none
         # The log's "seconds" count training time over every call of a resumed run.
         before = float(self.state.history[-1].get("seconds", 0.0)) if self.state.history else 0.0
+        ended = self.state.epoch >= epochs  # training is over (not merely paused by a time box)
         for epoch in range(self.state.epoch, epochs):
             losses, out_of_time = self.train_epoch(epoch)
             done = epoch + 1
@@ -265,15 +266,39 @@ class _Run:
             patience = self.config.schedule.patience
             patience_spent = patience is not None and self.state.stale >= patience
             if self.world.from_main(float(out_of_time or patience_spent), self.device):
+                ended = True
                 break
             if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
                 break
             if stop_after_minutes is not None and self.world.from_main(
                     float(time.perf_counter() - started >= 60 * stop_after_minutes), self.device):
                 break
+        ended = ended or done >= epochs
+        if ended and self.world.main and self.prepared.tune is not None:
+            self.tune_best()
         s = self.state
         return TrainResult(self.prepared.metric, s.best_score, s.best_epoch, done, s.step,
                            time.perf_counter() - started, s.history, self.out / "best.pt")
+
+    def tune_best(self) -> None:
+        """The adapter's decoding settings, chosen with the best weights, written into ``best.pt``
+        (once: a finished run resumed again keeps them)."""
+        import dataclasses
+
+        path = self.out / "best.pt"
+        if not path.exists() or self.prepared.tune is None:
+            return
+        best = load_checkpoint(path, map_location=self.device)
+        if best.decoding:
+            return
+        self.model.load_state_dict(best.state_dict)
+        decoding = self.prepared.tune()
+        save_checkpoint(path, dataclasses.replace(best, decoding=decoding))
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            tqdm.write("decoding chosen on the validation images: "
+                       + ", ".join(f"{k} {v:g}" for k, v in decoding.items()))
 
     def train_epoch(self, epoch: int) -> tuple[list[float], bool]:
         """One pass over the data (or until the time budget ends); the losses, and whether time ran out."""

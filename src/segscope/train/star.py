@@ -9,6 +9,7 @@ distances weighted by the target probability (central pixels' polygons matter mo
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,50 @@ def star_loss(probability_logits: torch.Tensor, distances: torch.Tensor, target_
     return probability_term + DISTANCE_WEIGHT * distance_term
 
 
+PROBABILITY_THRESHOLDS = tuple(round(0.3 + 0.05 * k, 2) for k in range(11))
+"""The object probabilities tried when the thresholds are chosen (0.3 to 0.8)."""
+OVERLAP_THRESHOLDS = (0.3, 0.4, 0.5)
+"""The suppression overlaps tried (StarDist's optimize_thresholds searches the same range)."""
+
+
+def choose_thresholds(model: Any, prepared: Prepared, name: str, device: torch.device) -> dict[str, float]:
+    """The object probability and suppression overlap with the best F1 at IoU 0.5 on the validation
+    images (the network run once per image, every pair decoded), as StarDist's
+    ``optimize_thresholds`` chooses them after training; none without validation images."""
+    from ..infer.instances import MIN_AREA
+    from ..infer.star import StarPredictor
+    from ..metrics import Evaluator
+    from ..star import decode_polygons
+
+    val_set = prepared.val_set
+    if val_set is None or len(val_set) == 0:
+        return {}
+    predictor = StarPredictor(model, class_names=prepared.class_names, inputs=prepared.inputs, device=device,
+                              name="tuning", architecture=name)
+    model.eval()
+    maps = []
+    with torch.inference_mode():
+        for k in range(len(val_set)):
+            x, truth, _ = val_set[k]
+            probability, distances = predictor._outputs(x[None].to(device), False)
+            maps.append((probability, distances, truth.clamp(min=0).numpy()))
+    # The family's own settings first: another pair must do strictly better to replace them.
+    pairs = [(predictor.default_score, predictor.nms_threshold)]
+    pairs += [(t, o) for o in OVERLAP_THRESHOLDS for t in PROBABILITY_THRESHOLDS if (t, o) != pairs[0]]
+    best = (-1.0, *pairs[0])  # (F1, probability, overlap)
+    for threshold, overlap in pairs:
+        evaluator = Evaluator(task="instance")
+        for k, (probability, distances, truth) in enumerate(maps):
+            labels, _ = decode_polygons(probability, distances, prob_threshold=threshold,
+                                        nms_threshold=overlap, stride=predictor.candidate_stride,
+                                        min_area=MIN_AREA)
+            evaluator.update(labels, truth, name=str(k))
+        f1 = float(evaluator.compute()["f1@0.5"])
+        if f1 > best[0]:
+            best = (f1, threshold, overlap)
+    return {"default_score": best[1], "nms_threshold": best[2]}
+
+
 @register_adapter("star_polygons")
 class StarPolygonAdapter(InstanceAdapter):
     """Star-convex polygon models: one object class, trained from instance annotations and
@@ -78,6 +123,7 @@ class StarPolygonAdapter(InstanceAdapter):
         if weight > 0:
             with torch.no_grad():
                 model.distances.bias.fill_(total / weight)
+        prepared.tune = partial(choose_thresholds, model, prepared, config.model.name, device)
         return prepared
 
     def loss(self, model: torch.nn.Module, device: torch.device) -> Callable[[Any], torch.Tensor]:
