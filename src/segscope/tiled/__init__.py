@@ -5,7 +5,7 @@ any method or trained model, writes the labels as they come (Zarr or tiled BigTI
 labels unique across tiles and joins objects cut by tile seams. See :mod:`segscope.tiled.plans`
 for how each kind of method is tiled and what equality with the untiled result it keeps.
 ``segment_volume_tiled(volume, method, output)`` does the same for volumes, in 3-D blocks, for
-the methods whose strategy is pixel-wise (thresholds, local windows).
+the methods whose strategy is pixel-wise (thresholds, local windows) and for 3-D networks.
 """
 
 from .executors import open_executor
