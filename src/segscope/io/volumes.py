@@ -25,7 +25,7 @@ from ..atomic import atomic_write_bytes
 from .limits import ImageReadError, check_decoded_size, check_page_chain, require_regular_file
 
 __all__ = ["VOLUME_SUFFIXES", "Volume", "VolumeSource", "file_stem", "holds_volume", "is_volume_file",
-           "open_volume", "read_volume", "write_volume"]
+           "open_volume", "read_label_volume", "read_volume", "write_volume"]
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".ome.tif", ".ome.tiff", ".tif", ".tiff", ".zarr")
 
@@ -426,14 +426,14 @@ def _write_label_volume(seg: Any, folder: Path, stem: str, source: Volume | None
                  affine=source.affine if source is not None else None)
 
 
-def _read_label_volume(path: Path, context: Any) -> np.ndarray:
-    """A label volume as int64 values; float files must hold whole numbers."""
+def read_label_volume(path: str | os.PathLike[str]) -> np.ndarray:
+    """A (Z, Y, X) label volume as int64 values; a float file (MSD's are) must hold whole numbers."""
     data = read_volume(path).data
     if data.ndim != 3:
         raise ValueError(f"{path}: a label volume has 3 axes, got shape {data.shape}")
     if data.dtype.kind == "f":
         rounded = np.rint(data)
-        if not np.array_equal(rounded, data):
+        if not np.allclose(rounded, data, atol=1e-3):  # float files store whole numbers, give or take
             raise ValueError(f"{path}: a label volume holds whole numbers; this one holds fractions")
         data = rounded
     return data.astype(np.int64)
@@ -444,7 +444,8 @@ def _register() -> None:
 
     register_format(Format(
         "nifti", "one label volume per volume, NIfTI .nii.gz (semantic: class indices, 255 void; others: "
-        "segment ids), with the source's affine", suffixes=(".nii.gz", ".nii"), read_file=_read_label_volume,
+        "segment ids), with the source's affine", suffixes=(".nii.gz", ".nii"),
+        read_file=lambda path, context: read_label_volume(path),
         write_file=_write_label_volume, write_volume=_write_label_volume))
 
 

@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 
 from ..checkpoint import InputSpec, percentile_rescale
 from ..infer.volumes import VolumeSegmenter, normalise_volume
-from ..io.volumes import VOLUME_SUFFIXES, file_stem, read_volume
+from ..io.volumes import VOLUME_SUFFIXES, file_stem, read_label_volume, read_volume
 from ..metrics import semantic_counts
 from ..metrics.semantic import scores_from_counts
 from ..models import get_model
@@ -76,17 +76,10 @@ def volume_pairs(images: str | Path, labels: str | Path) -> list[tuple[Path, Pat
     return [(image_files[k], label_files[k]) for k in sorted(image_files)]
 
 
-def read_label_volume(path: Path, num_classes: int, ignore_index: int | None) -> np.ndarray:
-    """A label volume as int64 class indices; float files (MSD's) must hold whole numbers."""
-    data = read_volume(path).data
-    if data.ndim != 3:
-        raise ValueError(f"{path}: a label volume has 3 axes, got shape {data.shape}")
-    if data.dtype.kind == "f":
-        rounded = np.rint(data)
-        if not np.allclose(data, rounded, atol=1e-3):
-            raise ValueError(f"{path}: label volume holds fractional values; labels are class indices")
-        data = rounded
-    labels = data.astype(np.int64)
+def class_volume(path: Path, num_classes: int, ignore_index: int | None) -> np.ndarray:
+    """A label volume of class indices, refused when it holds values outside the classes other
+    than the declared ignore value (which becomes the loss's unscored value)."""
+    labels = read_label_volume(path)
     values = np.unique(labels)
     bad = values[
         ((values < 0) | (values >= num_classes))
@@ -177,7 +170,7 @@ class VolumePatches(Dataset):
         self.images = [
             normalise_volume(read_volume(image).data, inputs, name=str(image)) for image, _ in pairs
         ]
-        self.labels = [read_label_volume(label, num_classes, ignore_index) for _, label in pairs]
+        self.labels = [class_volume(label, num_classes, ignore_index) for _, label in pairs]
         for (image_path, _), image, label in zip(self.pairs, self.images, self.labels, strict=True):
             if image.shape[1:] != label.shape:
                 raise ValueError(

@@ -206,14 +206,14 @@ def _volume_scores(model: Path, folders: dict[str, Path], spec: dict[str, Any]) 
     """Per-case Dice and HD95 of each foreground class over the validation volumes (labels rounded
     to classes), averaged over cases, then over classes (``mean_dice``, ``mean_hd95``)."""
     import segscope
-    from segscope.io.volumes import read_volume
+    from segscope.io.volumes import read_label_volume, read_volume
     from segscope.metrics import class_scores
 
     num_classes = int(spec["num_classes"])
     rows = []
     for image_path, label_path in _pairs(folders):
         volume = read_volume(image_path)
-        truth = np.rint(read_volume(label_path).data).astype(np.int64)
+        truth = read_label_volume(label_path)
         prediction = segscope.segment(volume, str(model)).class_map()
         rows.append(class_scores(prediction, truth, num_classes=num_classes, spacing=volume.spacing))
     names = spec.get("class_names") or [str(c) for c in range(1, num_classes)]
