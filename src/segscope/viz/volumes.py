@@ -91,6 +91,13 @@ def _picture(
     return np.rint(out).astype(np.uint8)
 
 
+def _cut_picture(grey: np.ndarray, labels: np.ndarray | None, true: np.ndarray | None, cut: tuple[Any, ...],
+                 factors: tuple[float, float], palette: np.ndarray, alpha: float) -> np.ndarray:
+    """:func:`_picture` of one slice (``cut``) of the volume and of its label volumes."""
+    return _picture(grey[cut], None if labels is None else labels[cut], None if true is None else true[cut],
+                    factors, palette, alpha)
+
+
 def _planes(spacing: Sequence[float] | None, zoom: float) -> list[tuple[int, tuple[float, float]]]:
     """For each axis cut across, the display factors of the two remaining axes."""
     sizes = np.asarray(spacing if spacing is not None else (1.0, 1.0, 1.0), np.float64)
@@ -162,16 +169,7 @@ def orthogonal_slices(
     pictures, titles = [], []
     for axis, factors in _planes(spacing, zoom):
         cut = tuple(position[axis] if a == axis else slice(None) for a in range(3))
-        pictures.append(
-            _picture(
-                grey[cut],
-                None if labels is None else labels[cut],
-                None if true is None else true[cut],
-                factors,
-                palette,
-                alpha,
-            )
-        )
+        pictures.append(_cut_picture(grey, labels, true, cut, factors, palette, alpha))
         titles.append(f"{'zyx'[axis]} = {position[axis]}")
     out = panel(pictures, titles=titles)
     if path is not None:
@@ -220,16 +218,7 @@ def slice_montage(
     pictures = []
     for k in indices:
         cut = tuple(k if a == axis else slice(None) for a in range(3))
-        pictures.append(
-            _picture(
-                grey[cut],
-                None if labels is None else labels[cut],
-                None if true is None else true[cut],
-                factors,
-                palette,
-                alpha,
-            )
-        )
+        pictures.append(_cut_picture(grey, labels, true, cut, factors, palette, alpha))
     out = panel(
         pictures, titles=[f"{'zyx'[axis]} = {k}" for k in indices], columns=min(columns, len(pictures))
     )
