@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed
 
 MINUTES ?= 30
 
-.PHONY: install test lint typecheck unit demo fuzz zoo bench bench-deep bench-scale clean
+.PHONY: install test lint typecheck unit demo serve fuzz zoo bench bench-deep bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[deep,scale,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[deep,scale,serve,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,6 +28,13 @@ test: lint typecheck unit
 
 demo: $(STAMP)
 	$(BIN)/python -m segscope.demo demo_out
+
+# The web app on FOLDER's images (default: scikit-image's samples), on http://127.0.0.1:$(PORT)/.
+FOLDER ?= serve_samples
+PORT ?= 8000
+serve: $(STAMP)
+	test -d $(FOLDER) || $(BIN)/python -c "from segscope.demo import write_samples; write_samples('$(FOLDER)')"
+	$(BIN)/segscope serve $(FOLDER) --port $(PORT)
 
 # Every reader fed mutated files (hypothesis): FUZZ_EXAMPLES per reader, and FUZZ_EXAMPLES / 10
 # parameter draws per method; a bounded run.
@@ -47,7 +54,7 @@ zoo: $(STAMP)
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[deep,scale,dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[deep,scale,serve,dev,bench]"
 	touch $(BENCH_STAMP)
 
 # Quick benchmarks: classical methods and metrics against their peers (a few minutes).

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import segscope
-from segscope.registry import _parse_numpydoc, bind_parameters, get_method, register_method
+from segscope.registry import bind_parameters, get_method, parse_numpydoc, register_method
 
 
 def test_methods_lists_parameters_from_signatures():
@@ -51,7 +51,7 @@ def test_registration_checks_the_signature():
 
 
 def test_numpydoc_parser():
-    summary, params = _parse_numpydoc(
+    summary, params = parse_numpydoc(
         """Do a thing.
 
         More words.

@@ -30,7 +30,7 @@ from .result import Segmentation
 from .viz.pictures import overlay, to_display
 from .viz.report import png_data_uri
 
-__all__ = ["MethodRun", "compare_methods", "summary_rows", "write_compare_report"]
+__all__ = ["MethodRun", "compare_methods", "score_against", "summary_rows", "write_compare_report"]
 
 # Error-map colours: true positives, false positives, false negatives.
 TP_COLOUR = np.array([60, 170, 60], np.uint8)
@@ -152,16 +152,28 @@ def compare_methods(
                 run.histogram = plot_histogram(grey, thresholds=values, title=f"{method}: {path.stem}")
         truth = truths.get(path.stem) if truths else None
         if truth is not None:
-            value, crowd = (truth.value, truth.crowd) if isinstance(truth, Annotation) else (truth, None)
-            the_task = task or ("regions" if isinstance(value, BsdsGroundTruth) else
-                                value.kind if isinstance(value, Segmentation) else "semantic")
-            prediction = _as_task(seg, the_task)
-            report = evaluate(prediction, value, task=the_task, crowd=crowd, **options)
-            run.scores = {k: v for k, v in report.scores.items() if isinstance(v, (int, float))}
-            run.error_map, extra = _error_map(prediction, value, the_task)
-            run.scores.update(extra)
+            run.scores, run.error_map = score_against(seg, truth, task=task, **options)
         runs.append(run)
     return runs
+
+
+def score_against(seg: Segmentation, truth: Any, *, task: str | None = None, **options: Any
+                  ) -> tuple[dict[str, float], np.ndarray]:
+    """One result scored against its truth: the numeric scores and the error map.
+
+    ``truth`` is an :class:`~segscope.io.formats.Annotation` or its value (a label array, a
+    :class:`Segmentation`, a BSDS ground truth); ``task`` defaults to what the truth implies, and
+    the result is read as that task asks (a foreground mask's pieces for instances, say).
+    ``options`` go to :func:`segscope.metrics.evaluate`.
+    """
+    value, crowd = (truth.value, truth.crowd) if isinstance(truth, Annotation) else (truth, None)
+    the_task = task or ("regions" if isinstance(value, BsdsGroundTruth) else
+                        value.kind if isinstance(value, Segmentation) else "semantic")
+    prediction = _as_task(seg, the_task)
+    report = evaluate(prediction, value, task=the_task, crowd=crowd, **options)
+    scores = {k: v for k, v in report.scores.items() if isinstance(v, (int, float))}
+    error_map, extra = _error_map(prediction, value, the_task)
+    return {**scores, **extra}, error_map
 
 
 def summary_rows(

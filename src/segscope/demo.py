@@ -25,15 +25,23 @@ def sample(name: str) -> np.ndarray:
     return np.asarray(getattr(data, name)())
 
 
+def write_samples(outdir: str | Path) -> dict[str, np.ndarray]:
+    """Write the samples as ``<name>.png`` into ``outdir`` (``make serve`` opens them); the images."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    images = {name: sample(name) for name in SAMPLES}
+    for name, image in images.items():
+        segscope.imwrite(outdir / f"{name}.png", image)
+    return images
+
+
 def run(outdir: Path) -> Path:
     from segscope.cli._progress import progress
 
-    outdir.mkdir(parents=True, exist_ok=True)
-    images = {name: sample(name) for name in SAMPLES}
+    images = write_samples(outdir)
     sections = []
     originals = []
     for name, image in images.items():
-        segscope.imwrite(outdir / f"{name}.png", image)
         originals.append(GalleryItem(f"{name} {image.shape} {image.dtype}",
                                      path=str(outdir / f"{name}.png")))
     sections.append(("Input images (scikit-image samples)", originals))

@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from .registry import parse_numpydoc
 from .result import Segmentation
+from .textvalues import convert_all
 
 __all__ = [
     "BACKGROUND",
@@ -257,6 +259,15 @@ class PromptedMethod:
             if p.kind == p.KEYWORD_ONLY
         }
 
+    def options_from_text(self, values: Mapping[str, str]) -> dict[str, Any]:
+        """Options typed as text (``-p gamma=0.5``, a form field), converted by the function's
+        annotations; an unknown one is a TypeError listing the options."""
+        unknown = sorted(set(values) - set(self.options))
+        if unknown:
+            raise TypeError(f"prompted method {self.name!r} has no option {', '.join(unknown)}; its options: "
+                            f"{', '.join(self.options) or 'none'}")
+        return convert_all(values, self.function, what=f"prompted method {self.name!r}")
+
 
 _PROMPTED: dict[str, PromptedMethod] = {}
 
@@ -271,8 +282,8 @@ def register_prompted(name: str, *, kinds: Sequence[str]) -> Callable[[PromptedF
     def register(function: PromptedFunction) -> PromptedFunction:
         if name in _PROMPTED:
             raise ValueError(f"a prompted method named {name!r} is already registered")
-        doc = (function.__doc__ or "").strip().splitlines()
-        _PROMPTED[name] = PromptedMethod(name, tuple(kinds), function, doc[0] if doc else "")
+        summary = parse_numpydoc(function.__doc__ or "")[0]
+        _PROMPTED[name] = PromptedMethod(name, tuple(kinds), function, summary)
         return function
 
     return register

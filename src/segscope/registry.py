@@ -75,7 +75,7 @@ class MethodInfo:
 _REGISTRY: dict[str, MethodInfo] = {}
 
 
-def _parse_numpydoc(doc: str) -> tuple[str, dict[str, str]]:
+def parse_numpydoc(doc: str) -> tuple[str, dict[str, str]]:
     """The summary line and a {parameter: description} map from a numpydoc docstring."""
     doc = inspect.cleandoc(doc or "")
     summary = doc.split("\n\n", 1)[0].replace("\n", " ").strip()
@@ -116,7 +116,7 @@ def register_method(name: str, *, task: str, tiling: Tiling | None = None
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         if len(positional) != 1:
             raise TypeError(f"method {name!r}: the image must be the only positional parameter")
-        summary, docs = _parse_numpydoc(function.__doc__ or "")
+        summary, docs = parse_numpydoc(function.__doc__ or "")
         params = []
         for p in signature.parameters.values():
             if p.kind != p.KEYWORD_ONLY:

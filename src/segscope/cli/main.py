@@ -176,18 +176,10 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     """Segment each image named in the prompts file with its prompts (batch correction)."""
     import segscope
     from segscope.prompting import get_prompted
-    from segscope.textvalues import value_from_text
 
     try:
         prompts = _prompts_of(Path(args.prompts))
-        method = get_prompted(args.method)
-        options: dict[str, Any] = {}
-        defaults = method.options
-        for key, text in parse_params(args.param).items():
-            if key not in defaults:
-                raise ValueError(f"prompted method {args.method!r} has no option {key!r}; its options: "
-                                 f"{', '.join(defaults) or 'none'}")
-            options[key] = value_from_text(text, type(defaults[key]))
+        options = get_prompted(args.method).options_from_text(parse_params(args.param))
     except (OSError, ValueError, TypeError) as exc:
         return error(str(exc))
     given = expand_inputs(args.images)
@@ -210,6 +202,28 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     print(f"segmented {done} of {done + failed} images with prompts ({args.method}) -> {outdir}"
           + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the web app on FOLDER."""
+    try:
+        from segscope.serve.app import Settings, serve
+    except ImportError as exc:
+        return error(f"segscope serve needs segscope[serve] (starlette, uvicorn, python-multipart): {exc}")
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        return error(f"{folder}: not a folder")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}: anyone who reaches this address can run methods on "
+              f"the images of {folder}", file=sys.stderr)
+    try:
+        settings = Settings(folder=folder, truth=Path(args.truth) if args.truth else None, task=args.task,
+                            workers=args.workers, timeout=args.timeout,
+                            max_request_bytes=int(args.max_request_mb * 2**20))
+        serve(settings, host=args.host, port=args.port)
+    except (OSError, ValueError) as exc:
+        return error(str(exc))
+    return 0
 
 
 def _pair(pred: dict[str, Any], truth: dict[str, Any], pred_path: str, truth_path: str) -> list[str]:
@@ -458,6 +472,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output folder")
     add_output_options(p)
     p.set_defaults(func=cmd_prompt)
+
+    p = sub.add_parser(
+        "serve", help="a web app: open images, run methods, compare them, correct by pointing",
+        description="Serve a small web app (offline: its page ships with segscope) on FOLDER's images: run "
+        "any method or zoo model from a form made from its parameters, compare methods side by side (scored "
+        "when a truth is present: FOLDER/truth or FOLDER/labels, or --truth), correct by clicks, boxes and "
+        "a brush, and download label PNGs, COCO JSON or .npz. Listens on 127.0.0.1 unless told otherwise.")
+    p.add_argument("folder", nargs="?", default=".", metavar="FOLDER", help="the images to serve (default .)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this machine)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--truth", metavar="PATH", help="truths paired with the images by file stem")
+    p.add_argument("--task", choices=KINDS, help="the task the truths are scored as")
+    p.add_argument("--workers", type=int, default=2,
+                   help="jobs run at once, each in its own process (default 2)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds a job may run (default 120)")
+    p.add_argument("--max-request-mb", type=float, default=64.0,
+                   help="largest upload or request (default 64)")
+    p.set_defaults(func=cmd_serve)
 
     add_parsers(sub)
     return parser

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .volumes import Volume
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "ImageInfo",
     "ImageReadError",
     "image_info",
@@ -41,6 +42,8 @@ __all__ = [
 
 _PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".pbm"}
 _TIFF_SUFFIXES = {".tif", ".tiff"}
+IMAGE_SUFFIXES = tuple(sorted(_PIL_SUFFIXES | _TIFF_SUFFIXES))
+"""The file endings :func:`imread` reads (lower case)."""
 _SUPPORTED_KINDS = {"b", "u", "i", "f"}
 
 

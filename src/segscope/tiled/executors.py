@@ -12,7 +12,37 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["Executor", "open_executor"]
+__all__ = ["Executor", "Progress", "open_executor"]
+
+Progress = bool | Callable[[str, int, int], None]
+"""Progress of a pass: True shows bars on a terminal, False nothing; a callable is told
+``(description, done, total)`` as the pass starts and after each item (the web app's display)."""
+
+
+class _Report:
+    """A tqdm bar, or a callback standing in for one."""
+
+    def __init__(self, progress: Progress, total: int, desc: str, unit: str) -> None:
+        from tqdm import tqdm
+
+        self.callback = progress if callable(progress) else None
+        self.done, self.total, self.desc = 0, total, desc
+        self.bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True,
+                        disable=None if progress is True else True)
+        if self.callback is not None:
+            self.callback(desc, 0, total)
+
+    def update(self) -> None:
+        self.done += 1
+        self.bar.update()
+        if self.callback is not None:
+            self.callback(self.desc, self.done, self.total)
+
+    def __enter__(self) -> _Report:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
 
 
 class Executor:
@@ -20,13 +50,10 @@ class Executor:
 
     description = "this process"
 
-    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, desc: str = "", progress: bool = True,
+    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, desc: str = "", progress: Progress = True,
             unit: str = "tile") -> Iterator[Any]:
-        from tqdm import tqdm
-
         items = list(items)
-        with tqdm(total=len(items), desc=desc, unit=unit, disable=None if progress else True,
-                  dynamic_ncols=True) as bar:
+        with _Report(progress, len(items), desc, unit) as bar:
             for item in items:
                 yield fn(item)
                 bar.update()
@@ -49,18 +76,16 @@ class DaskExecutor(Executor):
         self.cluster = cluster
         self.description = description
 
-    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, desc: str = "", progress: bool = True,
+    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, desc: str = "", progress: Progress = True,
             unit: str = "tile") -> Iterator[Any]:
         from distributed import as_completed
-        from tqdm import tqdm
 
         items = list(items)
         if not items:
             return
         futures = self.client.map(fn, items, pure=False)
         try:
-            with tqdm(total=len(items), desc=desc, unit=unit, disable=None if progress else True,
-                      dynamic_ncols=True) as bar:
+            with _Report(progress, len(items), desc, unit) as bar:
                 for future in as_completed(futures):
                     yield future.result()
                     bar.update()

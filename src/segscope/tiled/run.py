@@ -22,7 +22,7 @@ from ..resolve import ModelFile, resolve
 from ..result import Provenance, Segmentation
 from ..tiling import Clusters, GreyHistogram
 from . import plans as _plans
-from .executors import open_executor
+from .executors import Progress, open_executor
 from .grid import Tile, tile_grid
 from .stitch import TileSummary, join_pieces, object_names, seam_strips
 
@@ -210,7 +210,7 @@ def segment_tiled(
     workers: int | None = None,
     scheduler: str | None = None,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: Progress = True,
 ) -> TiledResult:
     """Segment an image of any size tile by tile, in bounded memory, writing labels as they come.
 
@@ -245,8 +245,8 @@ def segment_tiled(
         Address of an existing ``dask.distributed`` scheduler instead of local workers.
     overwrite : bool
         Replace an output that holds a different job (by default that is an error).
-    progress : bool
-        Show progress bars (on a terminal).
+    progress : bool or callable
+        Show progress bars (on a terminal); or a callable told ``(pass, tiles done, tiles)``.
 
     Returns
     -------
@@ -364,7 +364,7 @@ def store_for(output: Path) -> Path:
 
 
 def _run(plan: _plans.TilePlan, source: LargeImage, method: str | os.PathLike[str], output: Path,
-         store: Path, executor: Any, *, tile: int, overlap: int, overwrite: bool, progress: bool
+         store: Path, executor: Any, *, tile: int, overlap: int, overwrite: bool, progress: Progress
          ) -> TiledResult:
     """Stages 1 to 3 of a job on an open executor; the labels end in ``store``."""
     height, width = source.shape[:2]
@@ -472,7 +472,7 @@ def _open_store(store: Path, job_id: dict[str, Any], *, overwrite: bool) -> Any:
 
 
 def _global_state(plan: _plans.TilePlan, tiles: list[Tile], source: LargeImage, executor: Any,
-                  progress: bool) -> dict[str, Any]:
+                  progress: Progress) -> dict[str, Any]:
     """What every tile must share, decided once from the whole image as the plan declares."""
     # Statistics are read from the cores (each pixel counted once) by jobs that write nothing.
     job = _Job(str(source.path), "", plan, {}, source.height, source.width, "")

@@ -1,0 +1,143 @@
+"""What the page offers: every registered method, zoo model and prompted method, with the form
+fields their parameters make.
+
+Nothing here names a method: the registries say what exists, each function's signature and
+numpydoc say what its options are, their types and defaults. A field's value comes back as text
+and is converted by the same rules as the command line (:mod:`segscope.textvalues`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, get_args, get_origin
+
+import numpy as np
+
+from ..registry import Parameter, list_methods, parse_numpydoc
+
+__all__ = ["Field", "Offer", "catalogue", "fields_of"]
+
+LAYOUT = ("channel_axis", "spacing")
+"""Options about the input array's layout, which the page fixes: its images are (H, W[, C])."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One form field: ``kind`` is integer, number, checkbox, choice or text."""
+
+    name: str
+    kind: str
+    default: str
+    """The default as the text the field shows (and converts back to the default)."""
+    doc: str
+    annotation: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Something the page can run: a method, a zoo model or a prompted method."""
+
+    name: str
+    group: str
+    """``method``, ``zoo`` or ``prompted``."""
+    task: str
+    summary: str
+    fields: tuple[Field, ...] = ()
+    kinds: tuple[str, ...] = ()
+    """Prompted methods: the prompt kinds they follow."""
+    tiles: bool = False
+    """Whether a large image goes through the tiled engine (the method declares its tiling)."""
+    card: dict[str, Any] | None = None
+    """Zoo models: classes, inputs and held-out figures from the card."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(_as_text(v) for v in value)
+    return str(value)
+
+
+def _takes_text(annotation: Any) -> bool:
+    """Whether a value of this type can be typed (arrays and callables cannot)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is np.ndarray or origin is np.ndarray:
+        return False
+    if origin in (typing.Union, types.UnionType):
+        return all(_takes_text(a) for a in args if a is not type(None))
+    return not (inspect.isclass(annotation) and issubclass(annotation, np.ndarray))
+
+
+def _field(name: str, annotation: Any, default: Any, doc: str, text: str) -> Field:
+    origin, args = get_origin(annotation), get_args(annotation)
+    shown = "" if default is inspect.Parameter.empty else _as_text(default)
+    if annotation is bool:
+        return Field(name, "checkbox", shown, doc, text)
+    if origin is Literal:
+        return Field(name, "choice", shown, doc, text, tuple(_as_text(a) for a in args))
+    if annotation is int:
+        return Field(name, "integer", shown, doc, text)
+    if annotation is float:
+        return Field(name, "number", shown, doc, text)
+    return Field(name, "text", shown, doc, text)
+
+
+def fields_of(parameters: tuple[Parameter, ...]) -> tuple[Field, ...]:
+    """The form fields of a registered method's parameters (layout and array options left out)."""
+    return tuple(_field(p.name, p.type, p.default, p.doc, p.annotation) for p in parameters
+                 if p.name not in LAYOUT and _takes_text(p.type))
+
+
+def _function_fields(function: Callable[..., Any]) -> tuple[Field, ...]:
+    """The form fields of a function's keyword-only options (prompted methods)."""
+    hints = typing.get_type_hints(function)
+    _, docs = parse_numpydoc(function.__doc__ or "")
+    out = []
+    for p in inspect.signature(function).parameters.values():
+        if p.kind != p.KEYWORD_ONLY or p.name in LAYOUT:
+            continue
+        annotation = hints.get(p.name, Any)
+        if _takes_text(annotation):
+            label = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+            out.append(_field(p.name, annotation, p.default, docs.get(p.name, ""), label))
+    return tuple(out)
+
+
+def _card_summary(card: Any) -> dict[str, Any]:
+    return {
+        "version": card.version,
+        "architecture": card.architecture,
+        "classes": list(card.class_names),
+        "input": card.inputs.get("description", ""),
+        "figures": [f"{f.metric} {f.value:.3f} on {f.data}" for f in card.figures],
+        "speed": card.speed.get("description", ""),
+        "volumes": card.inputs.get("spatial_dims", 2) == 3,
+    }
+
+
+def catalogue() -> list[Offer]:
+    """Every method, zoo model (2-D ones: the page shows images) and prompted method."""
+    from .. import classical  # noqa: F401  (registers the classical methods)
+    from ..prompting import list_prompted
+    from ..zoo import zoo_cards
+
+    offers = [Offer(m.name, "method", m.task, m.summary, fields_of(m.parameters), tiles=m.tiling is not None)
+              for m in list_methods()]
+    for name, card in sorted(zoo_cards().items()):
+        summary = _card_summary(card)
+        if not summary["volumes"]:
+            offers.append(Offer(name, "zoo", card.task, card.summary, card=summary, tiles=True))
+    offers += [Offer(p.name, "prompted", "instance", p.summary, _function_fields(p.function), kinds=p.kinds)
+               for p in list_prompted()]
+    return offers
