@@ -157,9 +157,6 @@ function openImage(name) {
     const img = $("image");
     img.onload = () => {
       state.size = [img.naturalHeight, img.naturalWidth];
-      const canvas = $("marks");
-      canvas.width = img.naturalWidth;
-      canvas.height = img.naturalHeight;
       drawMarks();
       resolve();
     };
@@ -327,11 +324,11 @@ function tool() {
 }
 
 function toImage(event) {
-  const canvas = $("marks");
-  const box = canvas.getBoundingClientRect();
-  const col = Math.floor((event.clientX - box.left) / box.width * canvas.width);
-  const row = Math.floor((event.clientY - box.top) / box.height * canvas.height);
-  return [Math.min(Math.max(row, 0), canvas.height - 1), Math.min(Math.max(col, 0), canvas.width - 1)];
+  const box = $("marks").getBoundingClientRect();
+  const [height, width] = state.size;
+  const col = Math.floor((event.clientX - box.left) / box.width * width);
+  const row = Math.floor((event.clientY - box.top) / box.height * height);
+  return [Math.min(Math.max(row, 0), height - 1), Math.min(Math.max(col, 0), width - 1)];
 }
 
 function colourOf(label) {
@@ -339,19 +336,29 @@ function colourOf(label) {
 }
 
 function drawMarks() {
+  // The canvas holds as many pixels as it shows (sharp marks on small images); marks are drawn
+  // in image coordinates, their sizes in screen pixels.
   const canvas = $("marks");
+  if (!state.size) return;
+  const box = canvas.getBoundingClientRect();
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.max(1, Math.round(box.width * ratio));
+  const height = Math.max(1, Math.round(box.height * ratio));
+  if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
   const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const scale = Math.max(1, canvas.width / 600);
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  ctx.setTransform(width / state.size[1], 0, 0, height / state.size[0], 0, 0);
+  const scale = box.width > 0 ? state.size[1] / box.width : 1;  // image pixels per screen pixel
   const actions = [...state.prompt.actions];
   if (state.drag) actions.push(state.drag);
   for (const a of actions) {
     ctx.strokeStyle = ctx.fillStyle = colourOf(a.label);
     if (a.kind === "point") {
       ctx.beginPath();
-      ctx.arc(a.at[1] + 0.5, a.at[0] + 0.5, 5 * scale, 0, 2 * Math.PI);
+      ctx.arc(a.at[1] + 0.5, a.at[0] + 0.5, 6 * scale, 0, 2 * Math.PI);
       ctx.fill();
-      ctx.lineWidth = 1.5 * scale;
+      ctx.lineWidth = 2 * scale;
       ctx.strokeStyle = "#fff";
       ctx.stroke();
     } else if (a.kind === "box") {
@@ -465,6 +472,7 @@ function keyOnCanvas(event) {
   if (!state.size || $("panel-prompt").hidden) return;
   const step = event.shiftKey ? 32 : 8;
   const moves = { ArrowUp: [-step, 0], ArrowDown: [step, 0], ArrowLeft: [0, -step], ArrowRight: [0, step] };
+  if (!moves[event.key] && event.key !== "Enter" && event.key !== " ") return;
   if (!state.cursor) state.cursor = [Math.floor(state.size[0] / 2), Math.floor(state.size[1] / 2)];
   if (moves[event.key]) {
     const [dr, dc] = moves[event.key];
@@ -543,6 +551,7 @@ async function start() {
   canvas.addEventListener("keydown", keyOnCanvas);
   canvas.addEventListener("blur", () => { state.cursor = null; drawMarks(); });
   document.addEventListener("keydown", shortcuts);
+  window.addEventListener("resize", drawMarks);
   document.body.dataset.ready = "true";
 }
 
