@@ -31,6 +31,8 @@ ADAPTED = [
 NOT_RUN = {
     "make demo": "tests/test_demo.py builds the demo gallery",
     "make test": "CI runs it",
+    "make serve": "tests/serve/test_browser.py runs the app in Chromium",
+    "segscope serve photos/ --port 8000": "a server runs until stopped; tests/serve runs the app",
 }
 # Files the README's commands read but no README command writes: made by these commands first.
 SETUP = [
