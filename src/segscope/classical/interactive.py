@@ -24,12 +24,13 @@ __all__ = [
 
 
 def _features(image: np.ndarray) -> np.ndarray:
-    """(H, W, C) float64 values scaled to unit spread (each channel by the image's standard
-    deviation), so that contrast weights mean the same on any dtype."""
-    data = np.asarray(image, np.float64)
+    """(H, W, C) float32 values scaled to unit spread (each channel by the image's standard
+    deviation, taken in float64), so that contrast weights mean the same on any dtype."""
+    data = np.asarray(image)
     data = data[..., None] if data.ndim == 2 else data
-    spread = data.reshape(-1, data.shape[-1]).std(axis=0)
-    return np.ascontiguousarray(data / np.where(spread > 0, spread, 1.0))
+    spread = data.reshape(-1, data.shape[-1]).std(axis=0, dtype=np.float64)
+    scale = (1.0 / np.where(spread > 0, spread, 1.0)).astype(np.float32)
+    return np.ascontiguousarray(data.astype(np.float32) * scale)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -38,7 +39,7 @@ def _grey(image: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- geodesic
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _relax(data, dist, lab, r, c, rr, cc, step, gamma2):  # pragma: no cover - compiled
     total = 0.0
     for k in range(data.shape[2]):
