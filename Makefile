@@ -57,16 +57,26 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[deep,scale,serve,dev,bench]"
 	touch $(BENCH_STAMP)
 
+# The nuclei benchmark's Cellpose peer, in its own environment (its NumPy pin conflicts with ours);
+# the versions are pinned in pyproject.toml under [tool.segscope.peer-environments].
+CELLPOSE_VENV := .venv-cellpose
+$(CELLPOSE_VENV)/.installed: pyproject.toml
+	test -x $(CELLPOSE_VENV)/bin/python || $(PYTHON) -m venv $(CELLPOSE_VENV)
+	$(CELLPOSE_VENV)/bin/python -m pip install --quiet $$($(PYTHON) -c "import tomllib; \
+		print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['tool']['segscope']['peer-environments']['cellpose']))")
+	touch $@
+
 # Quick benchmarks: classical methods and metrics against their peers (a few minutes).
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/classical.py
 	$(BIN)/python benchmarks/metrics.py
 
 # Deep benchmarks: every model and the peer trained for $(MINUTES) minutes each (hours on a CPU).
-bench-deep: $(BENCH_STAMP)
+bench-deep: $(BENCH_STAMP) $(CELLPOSE_VENV)/.installed
 	cd benchmarks && ../$(BIN)/python camvid.py --minutes $(MINUTES) --out ../bench_out/camvid
 	cd benchmarks && ../$(BIN)/python isbi.py --minutes $(MINUTES) --out ../bench_out/isbi
-	cd benchmarks && ../$(BIN)/python dsb2018.py --minutes $(MINUTES) --out ../bench_out/dsb2018
+	cd benchmarks && ../$(BIN)/python dsb2018.py --minutes $(MINUTES) --peers stardist_tf,cellpose \
+		--out ../bench_out/dsb2018
 	$(BIN)/python benchmarks/bsds_tuning.py
 
 # Scale benchmark: a 20000 x 20000 image tiled on local Dask clusters of 1 and 2 workers (about 70 min).
@@ -74,4 +84,4 @@ bench-scale: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/scale.py --out bench_out/scale
 
 clean:
-	rm -rf $(VENV) demo_out bench_out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CELLPOSE_VENV) demo_out serve_samples bench_out .pytest_cache .mypy_cache .ruff_cache

@@ -12,12 +12,17 @@ F1 and TP/(TP+FP+FN) at IoU 0.5, PQ, seconds per image and peak memory, then F1 
 of image (fluorescence, stained histology, bright-field: ``segscope.microscopy.imaging_modality``
 decides from the pixels). A picture of held-out predictions next to the truth is written to
 ``--out``.
+
+``--peers stardist_tf,cellpose`` trains the peers users pick beside them, from scratch, with the
+same images and budget: StarDist as its authors ship it (TensorFlow) and Cellpose 3 (in its own
+environment, ``.venv-cellpose``, which ``make bench-deep`` makes; see ``peers/cellpose_peer.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 from pathlib import Path
@@ -58,7 +63,7 @@ def split(root: Path, out: Path) -> tuple[Path, list[str]]:
 
 
 def score(segment: Any, root: Path, ids: list[str]) -> dict[str, Any]:
-    """Score a function image -> instance Segmentation on the given ids."""
+    """Score a function (image, stem) -> instance labels on the given ids."""
     from segscope import imread
     from segscope.io import read_label_png
     from segscope.metrics import Evaluator
@@ -71,7 +76,7 @@ def score(segment: Any, root: Path, ids: list[str]) -> dict[str, Any]:
         image = imread(root / "images" / f"{stem}.png")
         truth = read_label_png(root / "labels" / f"{stem}.png")
         start = time.perf_counter()
-        predicted = segment(image)
+        predicted = segment(image, stem)
         seconds += time.perf_counter() - start
         evaluator.update(predicted, truth, name=stem)
         kind = imaging_modality(image)
@@ -89,7 +94,7 @@ def train_and_score(config_dict: dict[str, Any], result_path: str, root: str, he
 
     result = train(TrainConfig.from_dict(config_dict), progress=False)
     segmenter = InstanceSegmenter.from_checkpoint(result.checkpoint)
-    scores = score(lambda image: segmenter.segment(image), Path(root), held_out)
+    scores = score(lambda image, stem: segmenter.segment(image), Path(root), held_out)
     out = {
         "model": config_dict["model"]["name"],
         **scores,
@@ -168,14 +173,44 @@ def train_stardist_peer(config_dict: dict[str, Any], result_path: str, root: str
     train_seconds = time.perf_counter() - start
     model.optimize_thresholds(X_val, Y_val)
     epochs = len(history.history["loss"])
-    scores = score(lambda image: model.predict_instances(prepare(image))[0], Path(root), held_out)
+    scores = score(lambda image, stem: model.predict_instances(prepare(image))[0], Path(root), held_out)
     out = {"model": "StarDist (TensorFlow, peer)", **scores, "epochs": epochs,
            "steps": epochs * steps_per_epoch, "train_minutes": train_seconds / 60,
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     Path(result_path).write_text(json.dumps(out, indent=2))
 
 
-PEERS = {"stardist_tf": train_stardist_peer}
+CELLPOSE_PYTHON = Path(__file__).resolve().parents[1] / ".venv-cellpose" / "bin" / "python"
+
+
+def train_cellpose_peer(config_dict: dict[str, Any], result_path: str, root: str, held_out: list[str],
+                        train_root: str) -> None:
+    """Cellpose 3 from scratch, in its own environment (``peers/cellpose_peer.py``, made by
+    ``make bench-deep``): its label PNGs of the held-out images are scored here like the rest."""
+    import subprocess
+
+    from segscope.io import read_label_png
+
+    python = Path(os.environ.get("SEGSCOPE_CELLPOSE_PYTHON", CELLPOSE_PYTHON))
+    if not python.is_file():
+        raise FileNotFoundError(f"{python}: no Cellpose environment; `make bench-deep` makes it (or set "
+                                "SEGSCOPE_CELLPOSE_PYTHON)")
+    work = Path(config_dict["output"])
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "held_out.txt").write_text("\n".join(held_out))
+    script = Path(__file__).resolve().parent / "peers" / "cellpose_peer.py"
+    minutes, holdout = config_dict["schedule"]["max_minutes"], config_dict["data"]["holdout"]
+    subprocess.run([str(python), str(script), train_root, root, str(work / "held_out.txt"), str(minutes),
+                    str(work), str(holdout)], check=True)
+    run = json.loads((work / "run.json").read_text())
+    scores = score(lambda image, stem: read_label_png(work / "labels" / f"{stem}.png"), Path(root), held_out)
+    scores["seconds_per_image"] = run["seconds_per_image"]  # Cellpose's own inference, timed in its process
+    out = {"model": "Cellpose 3 (peer)", **scores, "epochs": run["epochs"], "steps": run["steps"],
+           "train_minutes": run["train_minutes"]}
+    Path(result_path).write_text(json.dumps(out, indent=2))
+
+
+PEERS = {"stardist_tf": train_stardist_peer, "cellpose": train_cellpose_peer}
 """Peers trained side by side (``--peers``), each in its own process with the same data and budget."""
 
 
@@ -220,8 +255,8 @@ def main() -> None:
 
     results: dict[str, dict[str, Any]] = {}
     for name, fn in (
-        ("watershed_instances", lambda image: segscope.segment(image, "watershed_instances")),
-        ("skimage watershed (peer)", skimage_watershed),
+        ("watershed_instances", lambda image, stem: segscope.segment(image, "watershed_instances")),
+        ("skimage watershed (peer)", lambda image, stem: skimage_watershed(image)),
     ):
         results[name] = score(fn, root, held_out)
         print(f"  {name}: F1@0.5 {results[name]['f1@0.5']:.3f}", flush=True)

@@ -152,6 +152,19 @@ def test_run_scores_and_downloads_what_segment_gives(client, folder, tmp_path):
     assert client.get(state["errors"]).status_code == 200
 
 
+def test_large_images_go_tiled_with_progress_and_the_same_answer(folder):
+    app = create_app(Settings(folder=folder, workers=1, tile_pixels=1000, tile=32))
+    with TestClient(app, base_url=BASE) as tiled:
+        job = tiled.post("/api/run", json={"image": "shapes.png", "method": "otsu"}).json()["job"]
+        state = finish(tiled, job)
+        assert state["state"] == "done", state
+        assert state["total"] == 6 and state["done"] == 6  # 60x80 in tiles of 32: 2 x 3
+        runner = app.state.runner
+        got = runner.get(job).outcome.result
+    expected = segscope.segment(segscope.imread(folder / "shapes.png"), "otsu")
+    assert (got.class_map(void=255) == expected.class_map(void=255)).all()
+
+
 def test_options_from_the_form_reach_the_method(client):
     job = client.post("/api/run", json={"image": "shapes.png", "method": "threshold",
                                         "options": {"value": "150"}}).json()["job"]

@@ -72,6 +72,8 @@ class Settings:
     max_request_bytes: int = 64 * 2**20
     tile_pixels: int = 2048 * 2048
     """Images with more pixels go through the tiled engine, for methods that declare their tiling."""
+    tile: int = 1024
+    """The tiled engine's tile side."""
     hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
 
 
@@ -371,7 +373,7 @@ def create_app(settings: Settings) -> Starlette:
         offer = offer_of(body, None)
         image = image_of(body.get("image"))
         tiled = offer.tiles and image.shape[0] * image.shape[1] > settings.tile_pixels
-        return submit(Request(image, offer.name, options_of(body), tiled=tiled,
+        return submit(Request(image, offer.name, options_of(body), tile=settings.tile if tiled else None,
                               truth=library.truth(body["image"]), task=task), body["image"])
 
     async def prompt(request: HttpRequest) -> Response:

@@ -28,10 +28,6 @@ from ..result import Segmentation
 
 __all__ = ["Busy", "Job", "Request", "Runner"]
 
-TILE = 1024
-"""Tile side for images that go through the tiled engine."""
-
-
 class Busy(RuntimeError):
     """Every worker is busy and the queue is full."""
 
@@ -46,8 +42,9 @@ class Request:
     """The method's options as typed (converted in the worker, by the method's annotations)."""
     prompts: dict[str, Any] | None = None
     """For a prompted method: points, boxes, scribbles and mask, as :func:`segscope.prompt` takes them."""
-    tiled: bool = False
-    """Run through the tiled engine (large images, methods that declare their tiling)."""
+    tile: int | None = None
+    """Run through the tiled engine in tiles of this side (large images, methods that declare
+    their tiling); None runs on the whole image."""
     truth: Any = None
     """The image's truth (an :class:`~segscope.io.formats.Annotation`), to score the result against."""
     task: str | None = None
@@ -116,7 +113,7 @@ def _execute(request: Request, conn: Connection) -> Segmentation:
 
     method = resolve(request.method)
     options = method.options_from_text(request.options)
-    if not request.tiled:
+    if request.tile is None:
         return method.segment(request.image, **options)
     import tifffile
 
@@ -127,9 +124,10 @@ def _execute(request: Request, conn: Connection) -> Segmentation:
 
     with tempfile.TemporaryDirectory(prefix="segscope-serve-") as work:
         source = Path(work) / "image.tif"
-        tifffile.imwrite(source, request.image, tile=(TILE // 4, TILE // 4))
-        result = segment_tiled(source, request.method, Path(work) / "labels.zarr", params=options, tile=TILE,
-                               overlap=128, workers=1, progress=progress)
+        block = max(16, request.tile // 16 * 16)  # TIFF tiles are multiples of 16
+        tifffile.imwrite(source, request.image, tile=(block, block))
+        result = segment_tiled(source, request.method, Path(work) / "labels.zarr", params=options,
+                               tile=request.tile, overlap=128, workers=1, progress=progress)
         return result.to_segmentation()
 
 
