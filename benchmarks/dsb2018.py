@@ -303,7 +303,10 @@ def main() -> None:
     deep = [m for m in results if "checkpoint" in results[m]]
     if deep:
         best = max(deep, key=lambda m: results[m]["f1@0.5"])
-        picture(results[best]["checkpoint"], best, root, held_out, args.out / "dsb2018_heldout.png")
+        saved = [p for p in PEERS if p in results and (args.out / p / "labels").is_dir()]
+        peer = max(saved, key=lambda p: results[p]["f1@0.5"]) if saved else None
+        picture(results[best]["checkpoint"], best, root, held_out, args.out / "dsb2018_heldout.png",
+                peer=(results[peer]["model"], args.out / peer / "labels") if peer else None)
 
 
 def print_by_type(results: dict[str, dict[str, Any]]) -> None:
@@ -321,27 +324,40 @@ def print_by_type(results: dict[str, dict[str, Any]]) -> None:
         print(f"{name:26s} " + " ".join(f"{c:>15s}" for c in cells))
 
 
-def picture(checkpoint: str, name: str, root: Path, held_out: list[str], path: Path) -> None:
-    """Rows of held-out images: image, truth, the best deep model, watershed_instances."""
+def picture(checkpoint: str, name: str, root: Path, held_out: list[str], path: Path,
+            peer: tuple[str, Path] | None = None) -> None:
+    """One row per kind of image (the first held-out image of each, as ``imaging_modality`` sees
+    it): image, truth, the best deep model, and the best peer whose labels were saved (Cellpose's)
+    or else ``watershed_instances``."""
     import segscope
     from segscope.infer import InstanceSegmenter
     from segscope.io import read_label_png
+    from segscope.microscopy import MODALITIES, imaging_modality
 
     segmenter = InstanceSegmenter.from_checkpoint(checkpoint)
+    first: dict[str, str] = {}
+    for stem in held_out:
+        kind = imaging_modality(segscope.imread(root / "images" / f"{stem}.png"))
+        first.setdefault(kind, stem)
+        if len(first) == len(MODALITIES):
+            break
+    other = peer[0] if peer else "watershed_instances"
     tiles, titles = [], []
-    for stem in held_out[::27][:4]:
+    for kind in (k for k in MODALITIES if k in first):
+        stem = first[kind]
         image = segscope.imread(root / "images" / f"{stem}.png")
         truth = read_label_png(root / "labels" / f"{stem}.png")
         found = segmenter.segment(image)
-        classical = segscope.segment(image, "watershed_instances")
-        shown = [(image, stem[:12]), (truth, f"truth ({len(np.unique(truth)) - 1})"),
-                 (found, f"{name} ({len(found)})"), (classical, f"watershed_instances ({len(classical)})")]
+        second = read_label_png(peer[1] / f"{stem}.png") if peer else \
+            segscope.segment(image, "watershed_instances").labels
+        shown = [(image, f"{kind}: {stem[:8]}"), (truth, f"truth ({len(np.unique(truth)) - 1})"),
+                 (found, f"{name} ({len(found)})"), (second, f"{other} ({len(np.unique(second)) - 1})")]
         for k, (seg, title) in enumerate(shown):
             tile = segscope.overlay(image, seg, alpha=0.5) if k else segscope.viz.to_display(image)
             tiles.append(_to_height(tile, 360))  # images differ in size; rows line up this way
             titles.append(title)
     segscope.panel(tiles, titles=titles, columns=4, path=path)
-    print(f"\npicture: {path} (columns: image, truth, {name}, watershed_instances)")
+    print(f"\npicture: {path} (rows: {', '.join(first)}; columns: image, truth, {name}, {other})")
 
 
 def _to_height(picture: np.ndarray, height: int) -> np.ndarray:
