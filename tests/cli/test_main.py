@@ -159,3 +159,19 @@ def test_the_cli_modules_import_no_circle():
     deep = ast.parse((folder / "deep.py").read_text())
     imported = {node.module for node in ast.walk(deep) if isinstance(node, ast.ImportFrom)}
     assert "main" not in imported and "segscope.cli.main" not in imported
+
+
+def test_serve_refuses_a_folder_that_is_not_there(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "missing")]) == 2  # a usage error, as argparse gives
+    assert "missing: not a folder" in capsys.readouterr().err
+
+
+def test_serve_warns_when_listening_beyond_this_machine(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("starlette")
+    import segscope.serve.app as app
+
+    started = {}
+    monkeypatch.setattr(app, "serve", lambda settings, *, host, port: started.update(host=host, port=port))
+    assert main(["serve", str(tmp_path), "--host", "0.0.0.0", "--port", "8123"]) == 0
+    assert started == {"host": "0.0.0.0", "port": 8123}
+    assert "anyone who reaches this address" in capsys.readouterr().err
