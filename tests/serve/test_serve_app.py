@@ -99,6 +99,21 @@ def test_the_image_is_served_for_display(client, folder):
     assert (shown[..., 0] == segscope.imread(folder / "shapes.png")).all()
 
 
+def test_large_pictures_are_subsampled_for_display_with_their_own_size_said(client, monkeypatch):
+    import segscope.serve.app as app
+
+    monkeypatch.setattr(app, "DISPLAY_SIDE", 40)
+    response = client.get("/api/image", params={"name": "shapes.png"})
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(response.content)).size == (40, 30)
+    assert response.headers["x-image-size"] == "60,80"  # prompts are sent in these pixels
+    job = client.post("/api/run", json={"image": "shapes.png", "method": "otsu"}).json()["job"]
+    state = finish(client, job)
+    assert state["size"] == [60, 80]
+    assert Image.open(io.BytesIO(client.get(state["overlay"]).content)).size == (40, 30)
+
+
 def test_catalogue_is_made_from_the_registries(client):
     body = client.get("/api/catalogue").json()
     offers = {o["name"]: o for o in body["offers"]}

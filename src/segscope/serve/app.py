@@ -22,6 +22,7 @@ limit (:class:`~segscope.serve.jobs.Runner`); nothing is unpickled; every error 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import tempfile
@@ -52,6 +53,9 @@ from .library import Library, NotFound
 __all__ = ["Settings", "create_app"]
 
 STATIC = Path(__file__).resolve().parent / "static"
+DISPLAY_SIDE = 4096
+"""Pictures sent to the page are subsampled to at most this many pixels a side (the page maps
+clicks back to the image's own pixels; results keep full resolution)."""
 MAX_POINTS, MAX_BOXES, MAX_STROKES, MAX_STROKE_POINTS, MAX_RADIUS = 500, 50, 200, 5000, 64
 
 
@@ -153,6 +157,12 @@ def _png(image: np.ndarray) -> bytes:
     return out.getvalue()
 
 
+def _for_display(array: np.ndarray) -> np.ndarray:
+    """Every n-th row and column, so that the longer side is at most :data:`DISPLAY_SIDE`."""
+    step = -(-max(array.shape[:2]) // DISPLAY_SIDE)
+    return np.ascontiguousarray(array[::step, ::step]) if step > 1 else array
+
+
 def _legend(seg: Segmentation) -> list[dict[str, Any]]:
     """What the overlay's colours mean: a semantic result's classes, else the objects' count."""
     if seg.kind == "semantic" and seg.class_names:
@@ -174,7 +184,7 @@ def _overlay_rgba(seg: Segmentation) -> np.ndarray:
     edge = find_boundaries(labels, mode="inner")
     colours[edge] = (colours[edge] * 0.55).astype(np.uint8)
     alpha = np.where(labels > 0, 255, 0).astype(np.uint8)
-    return np.dstack([colours, alpha])
+    return _for_display(np.dstack([colours, alpha]))
 
 
 def _number(value: Any, what: str, low: float, high: float) -> int:
@@ -216,6 +226,8 @@ def _prompts(body: dict[str, Any], shape: tuple[int, int], mask: np.ndarray | No
                 raise ValueError("strokes: each is {label, radius, points} with 1 to "
                                  f"{MAX_STROKE_POINTS} points")
             label = _number(stroke.get("label"), "stroke label", -1, 1000)
+            if label == 0:
+                raise ValueError("strokes: label k >= 1 paints object k, -1 erases (paints background)")
             radius = _number(stroke.get("radius", 4), "stroke radius", 1, MAX_RADIUS + 1)
             line = np.array([[_number(p[1], "stroke column", 0, width),
                               _number(p[0], "stroke row", 0, height)]
@@ -351,8 +363,9 @@ def create_app(settings: Settings) -> Starlette:
 
     async def show_image(request: HttpRequest) -> Response:
         image = image_of(request.query_params.get("name"))
-        return Response(_png(to_display(image)), media_type="image/png",
-                        headers={"cache-control": "private, max-age=600"})
+        return Response(_png(_for_display(to_display(image))), media_type="image/png",
+                        headers={"cache-control": "private, max-age=600",
+                                 "x-image-size": f"{image.shape[0]},{image.shape[1]}"})
 
     async def upload(request: HttpRequest) -> Response:
         async with request.form(max_files=1, max_fields=4) as form:
@@ -416,7 +429,7 @@ def create_app(settings: Settings) -> Starlette:
         job = job_or_404(request.path_params["job"])
         if job.outcome is None or job.outcome.error_map is None:
             raise HTTPException(404, "this job has no error map (its image has no truth)")
-        return Response(_png(job.outcome.error_map), media_type="image/png")
+        return Response(_png(_for_display(job.outcome.error_map)), media_type="image/png")
 
     async def download(request: HttpRequest) -> Response:
         job = job_or_404(request.path_params["job"])
@@ -475,7 +488,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> N
     hosts = settings.hosts if host in settings.hosts else (*settings.hosts, host)
     if host in ("0.0.0.0", "::"):
         hosts = ("*",)
-    app = create_app(Settings(**{**settings.__dict__, "hosts": hosts}))
+    app = create_app(dataclasses.replace(settings, hosts=hosts))
     print(f"segscope serve: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
           f"(folder {settings.folder}; Ctrl+C stops)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

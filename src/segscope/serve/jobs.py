@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing
+import pickle
 import secrets
 import tempfile
 import time
@@ -27,6 +28,7 @@ import numpy as np
 from ..result import Segmentation
 
 __all__ = ["Busy", "Job", "Request", "Runner"]
+
 
 class Busy(RuntimeError):
     """Every worker is busy and the queue is full."""
@@ -144,8 +146,10 @@ def _worker(conn: Connection) -> None:
             return
         try:
             conn.send(("done", _outcome(request, conn)))
-        except (ValueError, TypeError, OSError, MemoryError, RuntimeError, ImportError, KeyError) as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc)))
+        except (ValueError, TypeError, OSError, MemoryError, RuntimeError, ImportError) as exc:
+            conn.send(("error", str(exc)))  # a refusal: its message is meant for the user
+        except (LookupError, ArithmeticError, AttributeError, AssertionError) as exc:
+            conn.send(("error", f"internal error in {request.method} ({type(exc).__name__}: {exc})"))
 
 
 class _Worker:
@@ -283,6 +287,9 @@ class Runner:
             job.state = "done"
         except (JobFailed, TimeoutError) as exc:
             job.state, job.error = "failed", str(exc)
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:  # the pipe broke mid-message
+            worker.stop()
+            job.state, job.error = "failed", f"the worker's answer was lost ({exc})"
         finally:
             job.finished = time.monotonic()
             if not worker.alive():

@@ -147,22 +147,36 @@ async function loadImages(select) {
   if (list.value) await openImage(list.value);
 }
 
-function openImage(name) {
+async function openImage(name) {
   state.image = name;
   state.runJob = null;
   resetPrompts();
   clearResult();
   $("comparison").hidden = true;
-  return new Promise((resolve) => {
-    const img = $("image");
-    img.onload = () => {
-      state.size = [img.naturalHeight, img.naturalWidth];
-      drawMarks();
-      resolve();
-    };
-    img.onerror = () => { showError(`cannot show ${name}`); resolve(); };
-    img.src = `/api/image?name=${encodeURIComponent(name)}`;
+  // The picture may be subsampled for display; the header gives the image's own size, in which
+  // prompts are sent.
+  const response = await fetch(imageUrl(name));
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    showError(`Cannot open ${name}: ${body.error || response.statusText}`);
+    return;
+  }
+  const [height, width] = (response.headers.get("x-image-size") || "0,0").split(",").map(Number);
+  const blob = await response.blob();
+  const img = $("image");
+  await new Promise((resolve) => {
+    img.onload = resolve;
+    img.onerror = resolve;
+    if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+    img.dataset.url = URL.createObjectURL(blob);
+    img.src = img.dataset.url;
   });
+  state.size = [height || img.naturalHeight, width || img.naturalWidth];
+  drawMarks();
+}
+
+function imageUrl(name) {
+  return `/api/image?name=${encodeURIComponent(name)}`;
 }
 
 async function upload(event) {
@@ -272,7 +286,7 @@ async function compare() {
   grid.replaceChildren();
   grid.hidden = false;
   $("compare").disabled = true;
-  const imageUrl = `/api/image?name=${encodeURIComponent(state.image)}`;
+  const shown = $("image").src;  // the picture already loaded
   try {
     const started = await Promise.all(names.map(async (method) => {
       try {
@@ -296,7 +310,7 @@ async function compare() {
       }
       const top = el("img", { src: done.overlay, alt: `${method} overlay` });
       top.style.opacity = $("opacity").value / 100;
-      panel.append(el("div", { className: "pair" }, [el("img", { src: imageUrl, alt: "image" }), top]));
+      panel.append(el("div", { className: "pair" }, [el("img", { src: shown, alt: "image" }), top]));
       panel.append(el("p", { className: "summary",
         text: `${done.kind}, ${done.segments} segments, ${done.seconds.toFixed(2)} s` }));
       const scores = Object.entries(done.scores || {}).slice(0, 5);
