@@ -131,8 +131,9 @@ def test_prompting_works_on_the_window_around_the_prompts(two_blocks):
     big[300:360, 400:480] = two_blocks
     seg = segscope.prompt(big, points=[(330, 420, 1)], method="geodesic")
     window = seg.provenance.details["window"]
-    assert window[0][1] - window[0][0] < 100 and window[1][1] - window[1][0] < 100
-    assert _iou(seg.labels[300:360, 400:480] == 1, _truth(two_blocks.shape) == 1) > 0.9
+    # One click: 80 pixels each side of its disc (Seeds.window's minimum), not the 600x800 image.
+    assert window == [[330 - 3 - 80, 330 + 4 + 80], [420 - 3 - 80, 420 + 4 + 80]]
+    assert _iou(seg.labels[300:360, 400:480] == 1, _truth(two_blocks.shape) == 1) > 0.8
 
 
 def test_the_command_line_takes_prompts_from_json(two_blocks, tmp_path):
@@ -192,3 +193,16 @@ def test_the_command_line_takes_prompts_from_json(two_blocks, tmp_path):
         )
         == 2
     )
+
+
+def test_objects_keep_only_the_pieces_connected_to_their_prompts():
+    # Two identical blocks, apart: GrabCut's colour model takes both, the prompt names one.
+    image = np.full((60, 90, 3), 30, np.uint8)
+    image[20:40, 10:30] = (200, 60, 60)
+    image[20:40, 60:80] = (200, 60, 60)
+    points = [(30, 20, 1), (5, 45, 0)]
+    loose = segscope.prompt(image, points=points, method="grabcut", connected=False)
+    kept = segscope.prompt(image, points=points, method="grabcut")
+    assert (loose.labels[20:40, 60:80] == 1).all()  # the look-alike, without the rule
+    assert (kept.labels[20:40, 10:30] == 1).all() and not (kept.labels[:, 45:] == 1).any()
+    assert kept.provenance.parameters["connected"] is True

@@ -69,6 +69,7 @@ def prompt(
     mask: Any = None,
     method: str = "geodesic",
     click_radius: int = 3,
+    connected: bool = True,
     channel_axis: int | None = None,
     **options: Any,
 ) -> Segmentation:
@@ -92,6 +93,10 @@ def prompt(
         ``random_walker``, ``watershed``, ``region_growing``.
     click_radius : int
         Each click marks a disc of this radius, in pixels.
+    connected : bool
+        Keep each object only where it is connected to its own clicks and scribbles (or to its
+        box or previous mask, when it has none): pieces a method finds elsewhere, on a similar
+        object nearby, are dropped.
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
     **options
@@ -129,7 +134,9 @@ def prompt(
                            click_radius=click_radius)
     window = seeds.window()
     labels = np.zeros(image.shape[:2], np.int32)
-    labels[window] = chosen.function(image[window], seeds.cropped(window), **options)
+    inside = seeds.cropped(window)
+    found_labels = chosen.function(image[window], inside, **options)
+    labels[window] = inside.connected(found_labels) if connected else found_labels
     found = [int(v) for v in np.unique(labels) if v > 0]
     details = {"objects": list(seeds.objects), "window": [[window[0].start, window[0].stop],
                                                           [window[1].start, window[1].stop]],
@@ -137,5 +144,6 @@ def prompt(
     return Segmentation.from_labels(
         labels, kind="instance", categories={k: 0 for k in found}, class_names=("object",),
         provenance=Provenance(f"prompt:{method}", parameters={**chosen.options, **options,
-                                                              "click_radius": click_radius},
+                                                              "click_radius": click_radius,
+                                                              "connected": connected},
                               details=details, seconds=time.perf_counter() - start))

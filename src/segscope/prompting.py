@@ -68,7 +68,7 @@ class Seeds:
             out |= self.likely == 0
         return out
 
-    def window(self, margin: float = 0.5, minimum: int = 24) -> tuple[slice, slice]:
+    def window(self, margin: float = 0.5, minimum: int = 80) -> tuple[slice, slice]:
         """The rows and columns around every prompt (sure and likely), grown by ``margin`` of
         their extent (at least ``minimum`` pixels) and clipped to the image: where a method needs
         to look, so that its cost follows the object rather than the image."""
@@ -112,6 +112,23 @@ class Seeds:
                 mine = np.zeros_like(region)
                 mine[np.unravel_index(int(np.argmax(depth)), depth.shape)] = True
             out[mine] = 2 + k
+        return out
+
+    def connected(self, labels: np.ndarray) -> np.ndarray:
+        """``labels`` with each object kept only where it is connected (8-connectivity) to its own
+        sure marks, or to its likely region when it has none: a colour model that also takes a
+        similar object elsewhere in the window does not make it part of this one."""
+        from scipy import ndimage
+
+        out = np.zeros_like(labels)
+        for obj in self.objects:
+            mine = labels == obj
+            anchor = self.sure == obj
+            if not anchor.any():
+                anchor = self.likely == obj
+            pieces, _ = ndimage.label(mine, structure=np.ones((3, 3), bool))
+            keep = np.unique(pieces[anchor & mine])
+            out[np.isin(pieces, keep[keep > 0])] = obj
         return out
 
     def labels_from_markers(self, labels: np.ndarray) -> np.ndarray:
