@@ -23,6 +23,12 @@ from pathlib import Path
 import numpy as np
 
 
+def _grey(image: np.ndarray) -> np.ndarray:
+    """Cellpose's greyscale input (channels [0, 0]): colour averaged, alpha dropped."""
+    data = np.asarray(image, np.float32)
+    return data[..., :3].mean(-1) if data.ndim == 3 else data
+
+
 def main() -> None:
     train_root, held_root, ids_file, minutes, out = sys.argv[1:6]
     holdout = int(sys.argv[6]) if len(sys.argv) > 6 else 16
@@ -34,8 +40,7 @@ def main() -> None:
     stems = sorted(p.stem for p in (Path(train_root) / "images").glob("*.png"))
     images = [cio.imread(str(Path(train_root) / "images" / f"{s}.png")) for s in stems]
     labels = [cio.imread(str(Path(train_root) / "labels" / f"{s}.png")).astype(np.int32) for s in stems]
-    grey = [np.asarray(im[..., :3], np.float32).mean(-1) if im.ndim == 3 else np.asarray(im, np.float32)
-            for im in images]
+    grey = [_grey(im) for im in images]
     # Labels to flows once, outside the budget (Cellpose caches them in _flows.tif files the same way).
     import torch
     from cellpose import dynamics
@@ -67,7 +72,7 @@ def main() -> None:
     timing = 0.0
     for stem in ids:
         image = cio.imread(str(Path(held_root) / "images" / f"{stem}.png"))
-        plane = np.asarray(image[..., :3], np.float32).mean(-1) if image.ndim == 3 else image
+        plane = _grey(image)
         tic = time.perf_counter()
         masks, _, _ = trained.eval(plane, channels=[0, 0], diameter=float(trained.diam_labels))
         timing += time.perf_counter() - tic

@@ -116,19 +116,25 @@ def register_method(name: str, *, task: str, tiling: Tiling | None = None
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         if len(positional) != 1:
             raise TypeError(f"method {name!r}: the image must be the only positional parameter")
-        summary, docs = parse_numpydoc(function.__doc__ or "")
-        params = []
         for p in signature.parameters.values():
-            if p.kind != p.KEYWORD_ONLY:
-                continue
-            if p.name not in hints:
+            if p.kind == p.KEYWORD_ONLY and p.name not in hints:
                 raise TypeError(f"method {name!r}: parameter {p.name!r} has no type annotation")
-            annotation = _annotation_text(hints[p.name])
-            params.append(Parameter(p.name, annotation, p.default, docs.get(p.name, ""), hints[p.name]))
-        _REGISTRY[name] = MethodInfo(name, task, summary, tuple(params), function, tiling)
+        summary = parse_numpydoc(function.__doc__ or "")[0]
+        _REGISTRY[name] = MethodInfo(name, task, summary, keyword_parameters(function), function, tiling)
         return function
 
     return decorator
+
+
+def keyword_parameters(function: Callable[..., Any]) -> tuple[Parameter, ...]:
+    """A function's keyword-only options: names, types (``Any`` where not annotated), defaults
+    and their numpydoc descriptions."""
+    hints = typing.get_type_hints(function)
+    docs = parse_numpydoc(function.__doc__ or "")[1]
+    return tuple(
+        Parameter(p.name, _annotation_text(hints.get(p.name, Any)), p.default, docs.get(p.name, ""),
+                  hints.get(p.name, Any))
+        for p in inspect.signature(function).parameters.values() if p.kind == p.KEYWORD_ONLY)
 
 
 def _annotation_text(annotation: Any) -> str:

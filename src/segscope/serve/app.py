@@ -193,28 +193,32 @@ def _number(value: Any, what: str, low: float, high: float) -> int:
     return int(value)
 
 
+def _rows(body: dict[str, Any], key: str, limit: int, spec: str,
+          fields: list[tuple[str, float, float]]) -> list[tuple[int, ...]]:
+    """``body[key]``: at most ``limit`` lists, each of one number per field within its bounds."""
+    rows = body.get(key) or []
+    if not isinstance(rows, list) or len(rows) > limit or not all(
+            isinstance(r, list) and len(r) == len(fields) for r in rows):
+        raise ValueError(f"{key}: expected a list of at most {limit} {spec}")
+    return [tuple(_number(v, what, low, high) for v, (what, low, high) in zip(r, fields, strict=True))
+            for r in rows]
+
+
 def _prompts(body: dict[str, Any], shape: tuple[int, int], mask: np.ndarray | None) -> dict[str, Any]:
     """Points, boxes, painted strokes and a previous result, checked against the image's size."""
     import cv2
 
     height, width = shape
     prompts: dict[str, Any] = {}
-    points = body.get("points") or []
-    if not isinstance(points, list) or len(points) > MAX_POINTS or not all(
-            isinstance(p, list) and len(p) == 3 for p in points):
-        raise ValueError(f"points: expected a list of at most {MAX_POINTS} [row, col, label]")
+    points = _rows(body, "points", MAX_POINTS, "[row, col, label]",
+                   [("point row", 0, height), ("point column", 0, width), ("point label", 0, 1000)])
     if points:
-        prompts["points"] = [(_number(p[0], "point row", 0, height), _number(p[1], "point column", 0, width),
-                              _number(p[2], "point label", 0, 1000)) for p in points]
-    boxes = body.get("boxes") or []
-    if not isinstance(boxes, list) or len(boxes) > MAX_BOXES or not all(
-            isinstance(b, list) and len(b) == 5 for b in boxes):
-        raise ValueError(f"boxes: expected a list of at most {MAX_BOXES} [row0, col0, row1, col1, object]")
+        prompts["points"] = points
+    boxes = _rows(body, "boxes", MAX_BOXES, "[row0, col0, row1, col1, object]",
+                  [("box row", 0, height), ("box column", 0, width), ("box row", 1, height + 1),
+                   ("box column", 1, width + 1), ("box object", 1, 1000)])
     if boxes:
-        prompts["boxes"] = [(_number(b[0], "box row", 0, height), _number(b[1], "box column", 0, width),
-                             _number(b[2], "box row", 1, height + 1),
-                             _number(b[3], "box column", 1, width + 1),
-                             _number(b[4], "box object", 1, 1000)) for b in boxes]
+        prompts["boxes"] = boxes
     strokes = body.get("strokes") or []
     if not isinstance(strokes, list) or len(strokes) > MAX_STROKES:
         raise ValueError(f"strokes: expected a list of at most {MAX_STROKES} strokes")

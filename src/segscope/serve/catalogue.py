@@ -11,13 +11,12 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
 
-from ..registry import Parameter, list_methods, parse_numpydoc
+from ..registry import Parameter, keyword_parameters, list_methods
 
 __all__ = ["Field", "Offer", "catalogue", "fields_of"]
 
@@ -79,39 +78,23 @@ def _takes_text(annotation: Any) -> bool:
     return not (inspect.isclass(annotation) and issubclass(annotation, np.ndarray))
 
 
-def _field(name: str, annotation: Any, default: Any, doc: str, text: str) -> Field:
-    origin, args = get_origin(annotation), get_args(annotation)
-    shown = "" if default is inspect.Parameter.empty else _as_text(default)
-    if annotation is bool:
-        return Field(name, "checkbox", shown, doc, text)
+def _field(p: Parameter) -> Field:
+    origin, args = get_origin(p.type), get_args(p.type)
+    shown = "" if p.default is inspect.Parameter.empty else _as_text(p.default)
+    if p.type is bool:
+        return Field(p.name, "checkbox", shown, p.doc, p.annotation)
     if origin is Literal:
-        return Field(name, "choice", shown, doc, text, tuple(_as_text(a) for a in args))
-    if annotation is int:
-        return Field(name, "integer", shown, doc, text)
-    if annotation is float:
-        return Field(name, "number", shown, doc, text)
-    return Field(name, "text", shown, doc, text)
+        return Field(p.name, "choice", shown, p.doc, p.annotation, tuple(_as_text(a) for a in args))
+    if p.type is int:
+        return Field(p.name, "integer", shown, p.doc, p.annotation)
+    if p.type is float:
+        return Field(p.name, "number", shown, p.doc, p.annotation)
+    return Field(p.name, "text", shown, p.doc, p.annotation)
 
 
 def fields_of(parameters: tuple[Parameter, ...]) -> tuple[Field, ...]:
-    """The form fields of a registered method's parameters (layout and array options left out)."""
-    return tuple(_field(p.name, p.type, p.default, p.doc, p.annotation) for p in parameters
-                 if p.name not in LAYOUT and _takes_text(p.type))
-
-
-def _function_fields(function: Callable[..., Any]) -> tuple[Field, ...]:
-    """The form fields of a function's keyword-only options (prompted methods)."""
-    hints = typing.get_type_hints(function)
-    _, docs = parse_numpydoc(function.__doc__ or "")
-    out = []
-    for p in inspect.signature(function).parameters.values():
-        if p.kind != p.KEYWORD_ONLY or p.name in LAYOUT:
-            continue
-        annotation = hints.get(p.name, Any)
-        if _takes_text(annotation):
-            label = annotation.__name__ if isinstance(annotation, type) else str(annotation)
-            out.append(_field(p.name, annotation, p.default, docs.get(p.name, ""), label))
-    return tuple(out)
+    """The form fields of a method's parameters (layout and array options left out)."""
+    return tuple(_field(p) for p in parameters if p.name not in LAYOUT and _takes_text(p.type))
 
 
 def _card_summary(card: Any) -> dict[str, Any]:
@@ -138,6 +121,6 @@ def catalogue() -> list[Offer]:
         summary = _card_summary(card)
         if not summary["volumes"]:
             offers.append(Offer(name, "zoo", card.task, card.summary, card=summary, tiles=True))
-    offers += [Offer(p.name, "prompted", "instance", p.summary, _function_fields(p.function), kinds=p.kinds)
-               for p in list_prompted()]
+    offers += [Offer(p.name, "prompted", "instance", p.summary, fields_of(keyword_parameters(p.function)),
+                     kinds=p.kinds) for p in list_prompted()]
     return offers

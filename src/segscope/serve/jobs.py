@@ -74,7 +74,6 @@ class Job:
     step: str = ""
     done: int = 0
     total: int = 0
-    created: float = field(default_factory=time.monotonic)
     started: float | None = None
     finished: float | None = None
     outcome: Outcome | None = None
