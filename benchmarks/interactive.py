@@ -6,7 +6,10 @@ The protocol of Xu et al. (2016), as interactive segmentation papers use it: the
 at the object's interior point farthest from its boundary; each next click at the point farthest
 from the boundary of the largest error region, positive where the object was missed, negative
 where the result leaked; at most 20 clicks. NoC@85 and NoC@90 are the mean number of clicks to
-reach IoU 0.85 and 0.90 (20 when never reached).
+reach IoU 0.85 and 0.90 (20 when never reached). Pixels a dataset leaves unlabelled (CamVid's
+"unlabelled", VOC's void band along object outlines, Dubai's "unlabeled") count neither in the IoU
+nor as errors to click on, as the evaluations of Xu et al. and of RITM (Sofiiuk et al. 2022) treat
+the GrabCut set's unknown band.
 
 Objects (the first ``--limit`` of each set, in name order, that are large enough):
 
@@ -38,6 +41,8 @@ MAX_CLICKS = 20
 RADIUS = 3
 Click = tuple[int, int, bool]
 Run = Callable[[np.ndarray, list[Click], np.ndarray], np.ndarray]
+Item = tuple[str, np.ndarray, np.ndarray, np.ndarray]
+"""An object: its name, the image, its mask, and the pixels left unlabelled (not scored)."""
 """``run(image, clicks, previous) -> mask``: the clicks so far, and the mask the last click gave."""
 
 
@@ -50,7 +55,7 @@ def _components(mask: np.ndarray, minimum: int) -> list[np.ndarray]:
     return [labels == k for k in range(1, count + 1) if sizes[k] >= minimum]
 
 
-def camvid(limit: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+def camvid(limit: int) -> Iterator[Item]:
     import segscope
     from segscope.io import read_label_png
 
@@ -60,13 +65,13 @@ def camvid(limit: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         image = segscope.imread(DATA / "camvid" / "val" / path.name)
         for cls in (8, 9):  # car, pedestrian
             for k, mask in enumerate(_components(label == cls, 400)):
-                yield f"camvid/{path.stem}/{cls}/{k}", image, mask
+                yield f"camvid/{path.stem}/{cls}/{k}", image, mask, label == 11  # unlabelled
                 found += 1
                 if found >= limit:
                     return
 
 
-def nuclei(limit: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+def nuclei(limit: int) -> Iterator[Item]:
     import segscope
     from segscope.io import read_label_png
 
@@ -77,13 +82,13 @@ def nuclei(limit: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         image = segscope.imread(DATA / "dsb2018" / "train" / "images" / path.name)
         ids, sizes = np.unique(label[label > 0], return_counts=True)
         for obj in ids[sizes >= 200][:2]:  # two per image, so the set spans many images
-            yield f"dsb2018/{path.stem}/{obj}", image, label == obj
+            yield f"dsb2018/{path.stem}/{obj}", image, label == obj, np.zeros(label.shape, bool)
             found += 1
             if found >= limit:
                 return
 
 
-def voc(limit: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+def voc(limit: int) -> Iterator[Item]:
     import segscope
     from segscope.io.labels import read_palette_png
 
@@ -95,13 +100,13 @@ def voc(limit: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         for obj in [v for v in np.unique(objects) if 0 < v < 255]:
             mask = objects == obj
             if mask.sum() >= 400:
-                yield f"voc/{path.stem}/{obj}", image, mask
+                yield f"voc/{path.stem}/{obj}", image, mask, objects == 255  # void
                 found += 1
                 if found >= limit:
                     return
 
 
-def dubai(limit: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+def dubai(limit: int) -> Iterator[Item]:
     import segscope
 
     found = 0
@@ -109,13 +114,14 @@ def dubai(limit: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         for mask_path in sorted((tile / "masks").glob("*.png")):
             rgb = segscope.imread(mask_path)[..., :3].astype(np.int64)
             building = (rgb[..., 0] == 0x3C) & (rgb[..., 1] == 0x10) & (rgb[..., 2] == 0x98)
+            unlabelled = (rgb[..., 0] == 0x9B) & (rgb[..., 1] == 0x9B) & (rgb[..., 2] == 0x9B)
             image = segscope.imread(next((tile / "images").glob(f"{mask_path.stem}.*")))
             for k, mask in enumerate(_components(building, 400)[:3]):
                 rows, cols = np.nonzero(mask)
                 r0 = max(0, min(int(rows.mean()) - 256, mask.shape[0] - 512))
                 c0 = max(0, min(int(cols.mean()) - 256, mask.shape[1] - 512))
                 window = (slice(r0, r0 + 512), slice(c0, c0 + 512))
-                yield f"dubai/{tile.name}/{mask_path.stem}/{k}", image[window], mask[window]
+                yield f"dubai/{tile.name}/{mask_path.stem}/{k}", image[window], mask[window], unlabelled[window]
                 found += 1
                 if found >= limit:
                     return
@@ -125,12 +131,13 @@ SETS = {"camvid": camvid, "dsb2018": nuclei, "voc": voc, "dubai": dubai}
 
 
 # ------------------------------------------------------------------------------ the user
-def next_click(prediction: np.ndarray, truth: np.ndarray) -> Click:
-    """At the point farthest from the boundary of the largest error region: positive for a miss."""
+def next_click(prediction: np.ndarray, truth: np.ndarray, ignore: np.ndarray) -> Click:
+    """At the point farthest from the boundary of the largest error region: positive for a miss.
+    Unlabelled pixels are no error."""
     from scipy import ndimage
 
     best: tuple[int, Click] | None = None
-    for positive, error in ((True, truth & ~prediction), (False, prediction & ~truth)):
+    for positive, error in ((True, truth & ~prediction & ~ignore), (False, prediction & ~truth & ~ignore)):
         labels, count = ndimage.label(error)
         if count == 0:
             continue
@@ -147,22 +154,23 @@ def next_click(prediction: np.ndarray, truth: np.ndarray) -> Click:
     return best[1]
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = (a | b).sum()
-    return float((a & b).sum() / union) if union else 1.0
+def iou(a: np.ndarray, b: np.ndarray, ignore: np.ndarray) -> float:
+    """IoU of the labelled pixels."""
+    union = ((a | b) & ~ignore).sum()
+    return float((a & b & ~ignore).sum() / union) if union else 1.0
 
 
-def simulate(run: Run, image: np.ndarray, truth: np.ndarray) -> tuple[list[float], list[float]]:
+def simulate(run: Run, image: np.ndarray, truth: np.ndarray, ignore: np.ndarray) -> tuple[list[float], list[float]]:
     """IoU after each click, and seconds per click."""
     prediction = np.zeros_like(truth)
     clicks: list[Click] = []
     ious, seconds = [], []
     for _ in range(MAX_CLICKS):
-        clicks.append(next_click(prediction, truth))
+        clicks.append(next_click(prediction, truth, ignore))
         start = time.perf_counter()
         prediction = run(image, clicks, prediction)
         seconds.append(time.perf_counter() - start)
-        ious.append(iou(prediction, truth))
+        ious.append(iou(prediction, truth, ignore))
         if ious[-1] >= 0.90:
             break
     return ious, seconds
@@ -268,8 +276,8 @@ def main() -> None:
     for label, run in runs.items():
         rows: dict[str, list[float]] = {"noc85": [], "noc90": [], "seconds": []}
         by_set: dict[str, list[int]] = {}
-        for name, image, truth in objects:
-            ious, seconds = simulate(run, image, truth)
+        for name, image, truth, ignore in objects:
+            ious, seconds = simulate(run, image, truth, ignore)
             rows["noc85"].append(noc(ious, 0.85))
             rows["noc90"].append(noc(ious, 0.90))
             rows["seconds"].extend(seconds)
@@ -281,7 +289,7 @@ def main() -> None:
             + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in by_set.items()),
             flush=True,
         )
-    sets = sorted({n.split("/")[0] for n, _, _ in objects})
+    sets = sorted({n.split("/")[0] for n, *_ in objects})
     peer_best = min((np.mean(table[p]["noc90"]) for p in PEERS if p in table), default=None)
     print(f"\n{len(objects)} objects, at most {MAX_CLICKS} clicks (Xu et al.'s protocol)\n")
     print(
