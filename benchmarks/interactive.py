@@ -121,7 +121,12 @@ def dubai(limit: int) -> Iterator[Item]:
                 r0 = max(0, min(int(rows.mean()) - 256, mask.shape[0] - 512))
                 c0 = max(0, min(int(cols.mean()) - 256, mask.shape[1] - 512))
                 window = (slice(r0, r0 + 512), slice(c0, c0 + 512))
-                yield f"dubai/{tile.name}/{mask_path.stem}/{k}", image[window], mask[window], unlabelled[window]
+                yield (
+                    f"dubai/{tile.name}/{mask_path.stem}/{k}",
+                    image[window],
+                    mask[window],
+                    unlabelled[window],
+                )
                 found += 1
                 if found >= limit:
                     return
@@ -160,7 +165,9 @@ def iou(a: np.ndarray, b: np.ndarray, ignore: np.ndarray) -> float:
     return float((a & b & ~ignore).sum() / union) if union else 1.0
 
 
-def simulate(run: Run, image: np.ndarray, truth: np.ndarray, ignore: np.ndarray) -> tuple[list[float], list[float]]:
+def simulate(
+    run: Run, image: np.ndarray, truth: np.ndarray, ignore: np.ndarray
+) -> tuple[list[float], list[float]]:
     """IoU after each click, and seconds per click."""
     prediction = np.zeros_like(truth)
     clicks: list[Click] = []
