@@ -96,6 +96,15 @@ def test_a_box_alone_finds_its_object_and_a_negative_click_removes_a_leak(two_bl
     assert _iou(fixed.labels == 1, truth) > 0.9
 
 
+@pytest.mark.parametrize("method", ["grabcut", "geodesic_grabcut"])
+def test_grabcut_with_nothing_to_model_as_background_keeps_the_prompted_extent(two_blocks, method):
+    # A box over the whole image leaves GrabCut no background to model: the box is the answer,
+    # not an empty result (or only the clicks).
+    height, width = two_blocks.shape
+    seg = segscope.prompt(two_blocks, boxes=[(0, 0, height, width)], method=method)
+    assert (seg.labels == 1).all()
+
+
 def test_scribbles_paint_objects_and_erase(two_blocks):
     scribbles = np.zeros(two_blocks.shape, np.int32)
     scribbles[25:35, 20] = 1

@@ -154,6 +154,25 @@ def _rgb8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(data)
 
 
+def _cut(
+    rgb: np.ndarray, mask: np.ndarray, background: np.ndarray, seeds: Seeds, obj: int, iterations: int
+) -> np.ndarray:
+    """Object ``obj`` by GrabCut from ``mask`` (its probable extent already marked): the prompts'
+    marks are made sure (the object's own; ``background`` and the other objects' against it), the
+    colour models and the cut alternate ``iterations`` times, and the object is what ends sure or
+    probable object. With nothing on one side to model, it is its marks and probable extent as given."""
+    import cv2
+
+    mask[background | seeds.negative(obj)] = cv2.GC_BGD
+    mask[seeds.positive(obj)] = cv2.GC_FGD
+    found = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    if found.any() and not found.all():
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.grabCut(rgb, mask, (0, 0, 0, 0), bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        found = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    return found
+
+
 @register_prompted("grabcut", kinds=("points", "boxes", "scribbles", "mask"))
 def prompted_grabcut(
     image: np.ndarray, seeds: Seeds, *, iterations: int = 5, click_reach: float = 0.1
@@ -197,18 +216,7 @@ def prompted_grabcut(
 
             near = ndimage.distance_transform_edt(~seeds.positive(obj)) <= reach
             mask[near] = cv2.GC_PR_FGD
-        mask[background | seeds.negative(obj)] = cv2.GC_BGD
-        mask[seeds.positive(obj)] = cv2.GC_FGD
-        if (
-            not ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).any()
-            or not ((mask == cv2.GC_BGD) | (mask == cv2.GC_PR_BGD)).any()
-        ):
-            labels[mask == cv2.GC_FGD] = obj
-            continue
-        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        cv2.grabCut(rgb, mask, (0, 0, 0, 0), bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
-        found = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)) & (labels == 0)
-        labels[found] = obj
+        labels[_cut(rgb, mask, background, seeds, obj, iterations) & (labels == 0)] = obj
     return labels
 
 
@@ -245,15 +253,7 @@ def prompted_geodesic_grabcut(
         mask = np.full(first.shape, cv2.GC_PR_BGD, np.uint8)
         # The clicks' geodesic extent, not a previous mask: a leak the user clicked away stays away.
         mask[first == obj] = cv2.GC_PR_FGD
-        mask[background | seeds.negative(obj)] = cv2.GC_BGD
-        mask[seeds.positive(obj)] = cv2.GC_FGD
-        fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-        bg = (mask == cv2.GC_BGD) | (mask == cv2.GC_PR_BGD)
-        if fg.any() and bg.any():
-            bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-            cv2.grabCut(rgb, mask, (0, 0, 0, 0), bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
-        found = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)) & (labels == 0)
-        labels[found] = obj
+        labels[_cut(rgb, mask, background, seeds, obj, iterations) & (labels == 0)] = obj
     return labels
 
 
