@@ -51,19 +51,13 @@ def read_pair(pair: tuple[Path, Path]) -> tuple[Any, np.ndarray]:
 
 
 def scores(predictions: list[np.ndarray], held: list[tuple[Path, Path]]) -> dict[str, float]:
-    from segscope.metrics import class_scores
+    from segscope.metrics import class_scores, mean_over_cases
 
     rows = []
     for prediction, pair in zip(predictions, held, strict=True):
         volume, truth = read_pair(pair)
         rows.append(class_scores(prediction, truth, num_classes=3, spacing=volume.spacing))
-    out = {}
-    for c, name in enumerate(NAMES, start=1):
-        out[f"dice_{name}"] = float(np.nanmean([r[c]["dice"] for r in rows]))
-        out[f"hd95_{name}"] = float(np.nanmean([r[c]["hd95"] for r in rows]))
-    out["mean_dice"] = float(np.mean([out[f"dice_{n}"] for n in NAMES]))
-    out["mean_hd95"] = float(np.mean([out[f"hd95_{n}"] for n in NAMES]))
-    return out
+    return mean_over_cases(rows, NAMES)
 
 
 # ----------------------------------------------------------------------------------- ours

@@ -126,3 +126,26 @@ def test_dice_and_iou_per_class_count_voxels_in_volumes():
         both = np.sum(prediction == k) + np.sum(truth == k)
         assert report.per_class[str(k)]["dice"] == pytest.approx(2 * tp / both)
         assert report.per_class[str(k)]["iou"] == pytest.approx(tp / (both - tp))
+
+
+def test_per_case_scores_average_over_cases_then_classes():
+    from segscope.metrics import class_scores, mean_over_cases
+
+    rng = np.random.default_rng(5)
+    truths = [rng.integers(0, 3, (5, 6, 7)) for _ in range(3)]
+    truths[2][truths[2] == 2] = 0  # class 2 absent from one case: its HD95 there is undefined
+    predictions = [np.where(rng.random(t.shape) < 0.7, t, rng.integers(0, 3, t.shape)) for t in truths]
+    cases = [class_scores(p, t, num_classes=3, spacing=(2.0, 1.0, 1.0))
+             for p, t in zip(predictions, truths, strict=True)]
+    out = mean_over_cases(cases, ["a", "b"])
+    assert list(out) == ["dice_a", "hd95_a", "dice_b", "hd95_b", "mean_dice", "mean_hd95"]
+    for c, name in ((1, "a"), (2, "b")):
+        dice = [2 * np.sum((p == c) & (t == c)) / (np.sum(p == c) + np.sum(t == c))
+                for p, t in zip(predictions, truths, strict=True)]
+        assert out[f"dice_{name}"] == pytest.approx(np.mean(dice))
+        hd = [h for h in (case[c]["hd95"] for case in cases) if not np.isnan(h)]
+        assert out[f"hd95_{name}"] == pytest.approx(np.mean(hd))
+    assert len([case[2]["hd95"] for case in cases if not np.isnan(case[2]["hd95"])]) == 2
+    assert out["mean_dice"] == pytest.approx((out["dice_a"] + out["dice_b"]) / 2)
+    with pytest.raises(ValueError, match="no cases"):
+        mean_over_cases([], ["a"])

@@ -40,6 +40,7 @@ from .surface import (
     average_surface_distance,
     class_scores,
     hausdorff_distance,
+    mean_over_cases,
     surface_distances,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "instance_overlaps",
     "label_boundaries",
     "match_instances",
+    "mean_over_cases",
     "panoptic_counts",
     "panoptic_quality",
     "probabilistic_rand_index",

@@ -28,6 +28,7 @@ __all__ = [
     "class_scores",
     "hausdorff_distance",
     "mask_border",
+    "mean_over_cases",
     "surface_distances",
 ]
 
@@ -174,4 +175,30 @@ def class_scores(prediction: np.ndarray, truth: np.ndarray, *, num_classes: int,
         out[c] = {"dice": float(per_class["dice"][c]), "iou": float(per_class["iou"][c]),
                   "hd95": hausdorff_distance(predicted, true, spacing=spacing),
                   "assd": average_surface_distance(predicted, true, spacing=spacing)}
+    return out
+
+
+def mean_over_cases(cases: Sequence[dict[int, dict[str, float]]], class_names: Sequence[str], *,
+                    metrics: Sequence[str] = ("dice", "hd95")) -> dict[str, float]:
+    """Per-case scores of :func:`class_scores` reduced as medical benchmarks report them: each
+    metric of each foreground class averaged over the cases where it is defined (NaN left out),
+    named ``{metric}_{class}``, then over the classes, ``mean_{metric}``. ``class_names`` name the
+    classes 1, 2, ... in order.
+
+    Examples
+    --------
+    >>> cases = [{1: {"dice": 0.8, "hd95": 2.0}}, {1: {"dice": 0.6, "hd95": float("nan")}}]
+    >>> mean_over_cases(cases, ["tumour"])
+    {'dice_tumour': 0.7, 'hd95_tumour': 2.0, 'mean_dice': 0.7, 'mean_hd95': 2.0}
+    """
+    if not cases:
+        raise ValueError("no cases to average")
+    out: dict[str, float] = {}
+    for c, name in enumerate(class_names, start=1):
+        for metric in metrics:
+            values = np.array([case[c][metric] for case in cases], np.float64)
+            defined = values[~np.isnan(values)]
+            out[f"{metric}_{name}"] = float(defined.mean()) if defined.size else float("nan")
+    for metric in metrics:
+        out[f"mean_{metric}"] = float(np.mean([out[f"{metric}_{name}"] for name in class_names]))
     return out

@@ -207,7 +207,7 @@ def _volume_scores(model: Path, folders: dict[str, Path], spec: dict[str, Any]) 
     to classes), averaged over cases, then over classes (``mean_dice``, ``mean_hd95``)."""
     import segscope
     from segscope.io.volumes import read_label_volume, read_volume
-    from segscope.metrics import class_scores
+    from segscope.metrics import class_scores, mean_over_cases
 
     num_classes = int(spec["num_classes"])
     rows = []
@@ -216,14 +216,7 @@ def _volume_scores(model: Path, folders: dict[str, Path], spec: dict[str, Any]) 
         truth = read_label_volume(label_path)
         prediction = segscope.segment(volume, str(model)).class_map()
         rows.append(class_scores(prediction, truth, num_classes=num_classes, spacing=volume.spacing))
-    names = spec.get("class_names") or [str(c) for c in range(1, num_classes)]
-    out: dict[str, float] = {}
-    for c, name in enumerate(names, start=1):
-        out[f"dice_{name}"] = float(np.nanmean([r[c]["dice"] for r in rows]))
-        out[f"hd95_{name}"] = float(np.nanmean([r[c]["hd95"] for r in rows]))
-    out["mean_dice"] = float(np.mean([out[f"dice_{n}"] for n in names]))
-    out["mean_hd95"] = float(np.mean([out[f"hd95_{n}"] for n in names]))
-    return out
+    return mean_over_cases(rows, spec.get("class_names") or [str(c) for c in range(1, num_classes)])
 
 
 EVALUATIONS: dict[str, Callable[[Path, dict[str, Path], dict[str, Any]], dict[str, float]]] = {
