@@ -167,6 +167,26 @@ def test_run_scores_and_downloads_what_segment_gives(client, folder, tmp_path):
     assert client.get(state["errors"]).status_code == 200
 
 
+def test_a_zoo_model_is_drawn_in_its_card_colours(client, folder):
+    from PIL import Image
+
+    card = segscope.zoo.zoo_card("membranes")
+    body = {"image": "shapes.png", "method": "membranes", "options": {}}
+    job = client.post("/api/run", json=body).json()["job"]
+    state = finish(client, job)
+    assert state["state"] == "done", state
+    expected = segscope.segment(segscope.imread(folder / "shapes.png"), "membranes")
+    classes = expected.class_map()
+    hexes = ["#" + "".join(f"{v:02x}" for v in colour) for colour in card.colours]
+    assert state["legend"] == [{"name": card.class_names[c], "colour": hexes[c]} for c in np.unique(classes)]
+    rgba = np.asarray(Image.open(io.BytesIO(client.get(state["overlay"]).content)))
+    from skimage.segmentation import find_boundaries
+
+    inside = (expected.labels > 0) & ~find_boundaries(expected.labels, mode="inner")
+    assert inside.any()
+    assert (rgba[..., :3][inside] == np.array(card.colours, np.uint8)[classes[inside]]).all()
+
+
 def test_large_images_go_tiled_with_progress_and_the_same_answer(folder):
     app = create_app(Settings(folder=folder, workers=1, tile_pixels=1000, tile=32))
     with TestClient(app, base_url=BASE) as tiled:

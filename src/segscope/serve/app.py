@@ -163,24 +163,41 @@ def _for_display(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array[::step, ::step]) if step > 1 else array
 
 
+def _class_colours(seg: Segmentation) -> np.ndarray | None:
+    """(classes, 3) uint8 colours of a semantic result's classes: those its zoo card declares
+    when a zoo model made it, else segscope's stable palette (class c in colour c + 1); ``None``
+    for other kinds."""
+    if seg.kind != "semantic" or not seg.class_names:
+        return None
+    from ..zoo import zoo_cards
+
+    classes = max(len(seg.class_names), int(np.max(seg.categories, initial=-1)) + 1)
+    card = zoo_cards().get(seg.provenance.method if seg.provenance else "")
+    if card is not None and card.class_names == tuple(seg.class_names) and classes == len(card.colours):
+        return np.array(card.colours, np.uint8)
+    return label_colors(classes + 1)[1:]
+
+
 def _legend(seg: Segmentation) -> list[dict[str, Any]]:
     """What the overlay's colours mean: a semantic result's classes, else the objects' count."""
-    if seg.kind == "semantic" and seg.class_names:
+    colours = _class_colours(seg)
+    if colours is not None:
+        names = seg.class_names or ()
         present = sorted({int(c) for c in np.unique(seg.categories)})
-        palette = label_colors(max(present, default=0) + 2)
-        return [{"name": seg.class_names[c] if c < len(seg.class_names) else f"class {c}",
-                 "colour": "#" + "".join(f"{int(v):02x}" for v in palette[c + 1])} for c in present]
+        return [{"name": names[c] if c < len(names) else f"class {c}",
+                 "colour": "#" + "".join(f"{int(v):02x}" for v in colours[c])} for c in present]
     noun = {"instance": "objects", "panoptic": "segments", "regions": "regions"}.get(seg.kind, "segments")
     return [{"name": f"{len(seg)} {noun}", "colour": None}]
 
 
 def _overlay_rgba(seg: Segmentation) -> np.ndarray:
     """The result's colours where it has segments (outlines darker), transparent elsewhere; the page
-    sets the opacity."""
+    sets the opacity. A semantic result's classes take their legend's colours."""
     from skimage.segmentation import find_boundaries
 
     labels = seg.labels
-    colours = colorize(seg)
+    table = _class_colours(seg)
+    colours = colorize(seg) if table is None else table[seg.class_map(void=0)]
     edge = find_boundaries(labels, mode="inner")
     colours[edge] = (colours[edge] * 0.55).astype(np.uint8)
     alpha = np.where(labels > 0, 255, 0).astype(np.uint8)
