@@ -125,10 +125,7 @@ def prompt(
     chosen = get_prompted(method)
     given = {"points": points, "boxes": boxes, "scribbles": scribbles, "mask": mask}
     check_kinds(chosen, given)
-    unknown = sorted(set(options) - set(chosen.options))
-    if unknown:
-        raise TypeError(f"prompted method {method!r} has no option {', '.join(unknown)}; its options: "
-                        f"{', '.join(chosen.options) or 'none'}")
+    chosen.check_options(options)
     start = time.perf_counter()
     seeds = encode_prompts(image.shape[:2], points=points, boxes=boxes, scribbles=scribbles, mask=mask,
                            click_radius=click_radius)

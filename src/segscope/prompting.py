@@ -12,14 +12,13 @@ encodes them and runs it.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .registry import parse_numpydoc
+from .registry import keyword_parameters, parse_numpydoc
 from .result import Segmentation
 from .textvalues import convert_all
 
@@ -270,19 +269,20 @@ class PromptedMethod:
     @property
     def options(self) -> dict[str, Any]:
         """Its keyword options and their defaults."""
-        return {
-            p.name: p.default
-            for p in inspect.signature(self.function).parameters.values()
-            if p.kind == p.KEYWORD_ONLY
-        }
+        return {p.name: p.default for p in keyword_parameters(self.function)}
+
+    def check_options(self, names: Iterable[str]) -> None:
+        """Refuse option names the method does not take: a TypeError listing the ones it does."""
+        options = self.options
+        unknown = sorted(set(names) - set(options))
+        if unknown:
+            raise TypeError(f"prompted method {self.name!r} has no option {', '.join(unknown)}; its options: "
+                            f"{', '.join(options) or 'none'}")
 
     def options_from_text(self, values: Mapping[str, str]) -> dict[str, Any]:
         """Options typed as text (``-p gamma=0.5``, a form field), converted by the function's
         annotations; an unknown one is a TypeError listing the options."""
-        unknown = sorted(set(values) - set(self.options))
-        if unknown:
-            raise TypeError(f"prompted method {self.name!r} has no option {', '.join(unknown)}; its options: "
-                            f"{', '.join(self.options) or 'none'}")
+        self.check_options(values)
         return convert_all(values, self.function, what=f"prompted method {self.name!r}")
 
 
