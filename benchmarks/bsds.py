@@ -6,6 +6,8 @@ Side by side on the same images (val by default; train to choose the levels):
 
 * ``ucm (sobel)``: the hierarchy of a Sobel gradient (the classical baseline), swept;
 * ``ucm (learned)``: the hierarchy of the learned edge map (``--model``, the zoo's ``edges``), swept;
+* ``ucm (OPERATOR; option=value; ...)``: any other setting of ``image_hierarchy`` (``oriented``,
+  ``min_size``), to compare or tune them;
 * ``edges (learned)``: the learned edge map thinned to its crests, thresholded (boundaries only);
 * ``felzenszwalb`` and ``mean_shift`` at their defaults (tuned on train by ``bsds_tuning.py``),
   one segmentation each, so ODS and OIS coincide.
@@ -40,10 +42,13 @@ def _sweeps(method: str, image: np.ndarray, model: str, thresholds: int) -> list
     from segscope.classical import edges, image_hierarchy
     from segscope.metrics import sweep_segmentations, sweep_soft_boundaries
 
-    if method == "ucm (sobel)":
-        return list(image_hierarchy(image).sweep(thresholds))
-    if method == "ucm (learned)":
-        return list(image_hierarchy(image, operator="learned", model=model).sweep(thresholds))
+    if method.startswith("ucm ("):  # "ucm (OPERATOR; option=value; ...)": image_hierarchy's options
+        from segscope.textvalues import convert_all
+
+        operator, *settings = (part.strip() for part in method[len("ucm ("):].rstrip(")").split(";"))
+        options = convert_all(dict(item.split("=", 1) for item in settings), image_hierarchy, what=method)
+        hierarchy = image_hierarchy(image, operator=operator, model=model, **options)
+        return list(hierarchy.sweep(thresholds))
     if method == "edges (learned)":
         return sweep_soft_boundaries(edges(image, operator="learned", model=model), thresholds)
     return sweep_segmentations([segscope.segment(image, method).labels])

@@ -10,7 +10,7 @@ from scipy import ndimage
 
 import segscope
 from segscope.classical import image_hierarchy
-from segscope.hierarchy import region_hierarchy
+from segscope.hierarchy import boundary_orientation, region_hierarchy
 from segscope.metrics import sweep_ucm
 
 
@@ -41,6 +41,52 @@ def test_cuts_by_level_and_by_count_known_answer():
         region_hierarchy(-_stripes())
     flat = region_hierarchy(np.zeros((4, 5)))
     assert flat.finest == 1 and flat.cut(regions=3).max() == 1 and not flat.ucm2().any()
+
+
+def test_boundary_orientation_is_the_normal_of_lines_at_known_angles():
+    line = np.zeros((15, 15))
+    line[7] = 1  # a row: its normal runs along the rows' axis
+    assert boundary_orientation(line)[7, 3:12] == pytest.approx(0.0, abs=1e-9)
+    assert boundary_orientation(line.T)[3:12, 7] == pytest.approx(np.pi / 2)
+    diagonal = np.eye(15)  # down and right: its normal is down and left
+    assert boundary_orientation(diagonal)[7, 7] == pytest.approx(3 * np.pi / 4)
+    assert boundary_orientation(np.fliplr(diagonal))[7, 7] == pytest.approx(np.pi / 4)
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        boundary_orientation(line, sigma=0)
+
+
+def test_the_oriented_watershed_weakens_arcs_that_cross_a_boundary():
+    # A strong vertical boundary and a weak horizontal one crossing it: the horizontal arcs take
+    # strength from the vertical ridge near the crossing, which orienting removes (gPb-owt-ucm).
+    r, c = np.mgrid[:31, :31]
+    boundary = np.exp(-((c - 15) ** 2) / 8.0) + 0.3 * np.exp(-((r - 15) ** 2) / 2.0)
+    plain = region_hierarchy(boundary)
+    oriented = region_hierarchy(boundary, orientation=boundary_orientation(boundary))
+    assert plain.finest == oriented.finest == 4
+    weak_plain, weak_oriented = plain.altitudes[4:6], oriented.altitudes[4:6]
+    assert weak_plain.min() > 0.4 and weak_oriented.max() < 0.3  # below the horizontal ridge itself
+    assert oriented.top == pytest.approx(plain.top, rel=0.01)  # the vertical arc follows its boundary
+    for level in (0.1, 0.35, 0.6):  # at each level, cuts that only the orientation separates
+        assert oriented.cut(level=level).max() <= plain.cut(level=level).max()
+    assert oriented.cut(level=0.35).max() == 2 and plain.cut(level=0.35).max() == 4
+    with pytest.raises(ValueError, match="orientation has shape"):
+        region_hierarchy(boundary, orientation=np.zeros((3, 3)))
+
+
+def test_regions_under_min_size_never_appear_in_a_cut():
+    boundary = _stripes()
+    boundary[1:4, 0:3] = 0.0  # a small basin inside the first stripe, ringed by a strong boundary
+    boundary[0, 0:4] = boundary[4, 0:4] = boundary[1:4, 3] = 0.9
+    every = region_hierarchy(boundary)
+    assert every.finest == 4 and every.cut(level=0.5).max() == 3  # the ring outlasts the weak boundary
+    small = region_hierarchy(boundary, min_size=10)  # the basin has 9 pixels
+    assert small.finest == 3
+    for level in (0.0, 0.2, 0.5, 0.85):
+        sizes = np.bincount(small.cut(level=level).ravel())[1:]
+        assert sizes.min() >= 10
+    assert small.cut(level=0.5).max() == 2 and small.ucm2().shape == every.ucm2().shape
+    with pytest.raises(ValueError, match="min_size is a number of pixels"):
+        region_hierarchy(boundary, min_size=-1)
 
 
 @settings(max_examples=15, deadline=None)

@@ -169,7 +169,6 @@ def _bsds_image(job: tuple[Path, Path, Any, int]) -> tuple[Any, Any]:
 
     import segscope
     from segscope.edgemaps import thin_boundaries
-    from segscope.hierarchy import region_hierarchy
     from segscope.infer import predictor_for
     from segscope.metrics import bsds_image, sweep_soft_boundaries
 
@@ -178,7 +177,7 @@ def _bsds_image(job: tuple[Path, Path, Any, int]) -> tuple[Any, Any]:
     predictor: Any = predictor_for(model)  # an edge network's BoundaryPredictor
     soft = predictor.boundaries(segscope.imread(image_path), thin=False)
     edges = bsds_image(sweep_soft_boundaries(thin_boundaries(soft), thresholds), truth, regions=False)
-    return edges, bsds_image(region_hierarchy(soft).sweep(99), truth, boundaries=False)
+    return edges, bsds_image(predictor.map_hierarchy(soft).sweep(99), truth, boundaries=False)
 
 
 def _bsds(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[str, float]:
