@@ -124,6 +124,9 @@ def test_catalogue_is_made_from_the_registries(client):
     assert otsu["nbins"] == {"name": "nbins", "kind": "integer", "default": "256",
                              "doc": otsu["nbins"]["doc"], "annotation": "int", "choices": []}
     assert "spacing" not in otsu and "channel_axis" not in otsu
+    oriented = {f["name"]: f for f in offers["ucm"]["fields"]}["oriented"]  # bool | None: a three-way choice
+    assert oriented["kind"] == "choice" and oriented["choices"] == ["none", "true", "false"]
+    assert oriented["default"] == "none"
     assert offers["geodesic"]["group"] == "prompted" and "points" in offers["geodesic"]["kinds"]
     assert {"png", "coco", "npz"} <= {f["name"] for f in body["formats"]}
 

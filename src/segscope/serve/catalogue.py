@@ -83,6 +83,8 @@ def _field(p: Parameter) -> Field:
     shown = "" if p.default is inspect.Parameter.empty else _as_text(p.default)
     if p.type is bool:
         return Field(p.name, "checkbox", shown, p.doc, p.annotation)
+    if origin in (typing.Union, types.UnionType) and set(args) == {bool, type(None)}:  # yes, no, the default
+        return Field(p.name, "choice", shown, p.doc, p.annotation, ("none", "true", "false"))
     if origin is Literal:
         return Field(p.name, "choice", shown, p.doc, p.annotation, tuple(_as_text(a) for a in args))
     if p.type is int:
