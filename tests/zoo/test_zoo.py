@@ -209,5 +209,15 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
         assert made.training["steps"] == 2 and made.training["images_seen"] == 10
         assert [f.metric for f in made.figures] == ["miou"] and 0 <= made.figures[0].value <= 1
         assert made.speed["seconds_per_image"] > 0
+        # --rescore scores the shipped file again: nothing trains, the weights stay, the figure
+        # comes back the same (the build scored these very bytes) under the rescoring command.
+        weights = (zoo_dir / "toy.pt").read_bytes()
+        assert build.main([*args, "--rescore"]) == 0
+        zoo.zoo_cards.cache_clear()
+        again = zoo.zoo_card("toy")
+        assert (zoo_dir / "toy.pt").read_bytes() == weights and again.sha256 == made.sha256
+        assert again.figures[0].value == made.figures[0].value
+        assert again.figures[0].command == "python -m segscope.zoo.build toy --rescore"
+        assert again.training["steps"] == 2 and "fp32_figures" not in again.training
     finally:
         zoo.zoo_cards.cache_clear()

@@ -8,7 +8,8 @@ the held-out figure by less than 0.001 (else in fp32); score the held-out data w
 ``evaluation`` strategy; time inference on this machine; and rewrite the card (figures, steps and
 images seen, sha256, size, speed). Training resumes from the work folder's ``last.pt`` when a
 run was interrupted (the same command again); ``--minutes`` time-boxes each call, so a long recipe
-can be trained in several sittings with the same result.
+can be trained in several sittings with the same result. ``--rescore`` scores the shipped weights
+again and rewrites the figures, for when how a model predicts or is scored changed.
 
 A card declares its split and its evaluation by naming one of the strategies below; adding a model
 adds a card (and its weights) and touches nothing here unless it needs a new strategy.
@@ -301,16 +302,37 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
                      "images_seen": result.steps * batch * int(recipe.get("optim", {}).get("accumulate", 1)),
                      "crop": crop, "minutes_here": round(trained_minutes, 1), "fp16": use_half,
                      "fp32_figures": full})
-    seconds = _seconds_per_image(target, folders)
-    new = dataclasses.replace(
-        card, training=training,
-        figures=tuple(Figure(metric=m, value=round(v, 4), data=evaluation["data"],
-                             command=f"python -m segscope.zoo.build {card.name}",
+    new = _with_figures(dataclasses.replace(card, training=training), figures, target, folders,
+                        command=f"python -m segscope.zoo.build {card.name}")
+    new.save()
+    return new
+
+
+def _with_figures(card: ZooCard, figures: dict[str, float], weights: Path, folders: dict[str, Path], *,
+                  command: str) -> ZooCard:
+    """``card`` with the held-out ``figures`` of ``weights``, their speed here, sha256 and size."""
+    evaluation = card.training["evaluation"]
+    seconds = _seconds_per_image(weights, folders)
+    return dataclasses.replace(
+        card,
+        figures=tuple(Figure(metric=m, value=round(v, 4), data=evaluation["data"], command=command,
                              peer=_peer(evaluation, m)[0], peer_value=_peer(evaluation, m)[1])
                       for m, v in figures.items()),
         speed={"seconds_per_image": round(seconds, 3),
                "description": f"{seconds:.2f} s per {evaluation['data_shape']} image on this 2-core CPU"},
-        sha256=sha256_of(target), size_bytes=target.stat().st_size)
+        sha256=sha256_of(weights), size_bytes=weights.stat().st_size)
+
+
+def rescore(card: ZooCard, *, data: Path, work: Path) -> ZooCard:
+    """Score the shipped weights again with the card's evaluation (after a change to how the
+    model predicts or is scored) and rewrite the card's figures and speed; nothing is trained."""
+    training = dict(card.training)
+    folders = SPLITS[training["split"]["strategy"]](training["split"], data, work)
+    weights = ZOO_DIR / card.weights
+    figures = EVALUATIONS[training["evaluation"]["strategy"]](weights, folders, training["evaluation"])
+    training.pop("fp32_figures", None)  # the build's fp32 checkpoint is not shipped: not scored again
+    new = _with_figures(dataclasses.replace(card, training=training), figures, weights, folders,
+                        command=f"python -m segscope.zoo.build {card.name} --rescore")
     new.save()
     return new
 
@@ -326,12 +348,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the datasets' folder")
     parser.add_argument("--work", type=Path, default=Path("zoo_work"), help="work folder (resumable)")
     parser.add_argument("--minutes", type=float, help="time box per model for this call (then resume)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the shipped weights again and rewrite the figures; train nothing")
     args = parser.parse_args(argv)
     cards = zoo_cards()
     unfinished = 0
     for name in args.names or sorted(cards):
         if name not in cards:
             parser.error(f"no zoo card {name!r}; cards: {sorted(cards)}")
+        if args.rescore:
+            print(rescore(cards[name], data=args.data, work=args.work / name).describe(), flush=True)
+            continue
         made = build(cards[name], data=args.data, work=args.work / name, minutes=args.minutes)
         if made is None:
             unfinished += 1
