@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from scipy import ndimage
 
 from ..prompting import Seeds, register_prompted
 from ._common import check_parameter
@@ -119,8 +120,6 @@ def prompted_geodesic(
        segmentation and matting", ICCV 2007.
     .. [2] A. Criminisi, T. Sharp and A. Blake, "GeoS: geodesic image segmentation", ECCV 2008.
     """
-    from scipy import ndimage
-
     check_parameter("geodesic", "gamma", gamma, low=0)
     check_parameter("geodesic", "smoothing", smoothing, low=0, high=100)
     if passes < 1:
@@ -212,8 +211,6 @@ def prompted_grabcut(
         if likely.any():
             mask[likely] = cv2.GC_PR_FGD
         else:
-            from scipy import ndimage
-
             near = ndimage.distance_transform_edt(~seeds.positive(obj)) <= reach
             mask[near] = cv2.GC_PR_FGD
         labels[_cut(rgb, mask, background, seeds, obj, iterations) & (labels == 0)] = obj

@@ -15,12 +15,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IMAGE_SUFFIXES", "add_output_options", "check_output_dir", "error", "expand_inputs",
+from ..io.images import IMAGE_SUFFIXES
+
+__all__ = ["add_output_options", "check_output_dir", "error", "expand_inputs",
            "parse_params", "read_class_names", "run_batch", "save_result"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 VOLUME_SUFFIXES = (".nii", ".nii.gz")
-"""Folders give their files with these endings (TIFFs may hold a stack: read as volumes)."""
+"""Folders give their files with these endings, and with the image reader's (``IMAGE_SUFFIXES``;
+TIFFs may hold a stack: read as volumes)."""
 
 def error(message: str, code: int = 2) -> int:
     """Print ``segscope: error: message`` on stderr; returns ``code`` for the caller to return."""

@@ -15,12 +15,10 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from ..checkpoint import InputSpec, percentile_rescale
-from ..io.images import imread
+from ..io.images import IMAGE_SUFFIXES, imread
 from ..io.labels import apply_label_map, read_label_png
 
 __all__ = ["Augment", "LabelledFolder", "pair_by_stem"]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 def _natural(path: Path) -> list[Any]:
