@@ -8,10 +8,19 @@ at which two regions merge is the mean strength of the boundary that separated t
 the hierarchy at a level keeps exactly the boundaries stronger than it: the ultrametric contour
 map, where regions and boundaries are two views of one result.
 
+Two options refine it. The oriented watershed (gPb-owt-ucm's OWT) weighs each watershed arc's
+strength by how well the arc follows the boundary's direction there, so arcs that cut across a
+boundary, or close a region through flat ground, are weak. And ``min_size`` merges regions too
+small to keep before they can appear in any cut.
+
 The graph work is higra's [2]_ (watershed, region adjacency graph, average-linkage binary
-partition tree, saliency), compiled C++ that builds the hierarchy of a 481x321 image in about a
-fifth of a second; what segscope adds is the BSDS layout of the map, the cuts and the sweep that
-the BSDS benchmark scores.
+partition tree, small-node filtering, saliency), compiled C++ that builds the hierarchy of a
+481x321 image in about a fifth of a second; what segscope adds is the BSDS layout of the map, the
+cuts and the sweep that the BSDS benchmark scores, and the arcs' orientation. higra also has an
+oriented mean-pb hierarchy (``mean_pb_hierarchy`` with edge orientations, arcs fitted by line
+segments); on 25 BSDS500 train images it lowered the Sobel hierarchy's covering from 0.486 to
+0.456 (with its authors' orientation estimate) where ours, from structure tensors of the map
+and of the arcs, raised it to 0.495, so segscope orients the arcs itself.
 
 References
 ----------
@@ -181,8 +190,8 @@ def _oriented_weights(graph: Any, weights: np.ndarray, finest: np.ndarray,
     watershed arc keeps its strength times |cos| of the angle between the arc's normal there and
     the boundary's normal (``orientation``), so an arc that cuts across a boundary, rather than
     following it, is weak where it does so. The arc's normal is the structure tensor's of the
-    arcs drawn at doubled resolution (where the BSDS ``ucm2`` layout puts them), over about two
-    pixels, the scale of gPb-owt-ucm's straight-segment fit."""
+    arcs drawn at doubled resolution (where the BSDS ``ucm2`` layout puts them), averaged over a
+    Gaussian of 2 there (one pixel)."""
     height, width = finest.shape
     sources, targets = (np.asarray(a, np.int64) for a in graph.edge_list())
     labels = finest.ravel()
