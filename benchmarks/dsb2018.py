@@ -125,7 +125,7 @@ def train_stardist_peer(config_dict: dict[str, Any], result_path: str, root: str
     from stardist.models import Config2D, StarDist2D
 
     import segscope
-    from segscope.io import read_label_png
+    from segscope.io import read_label_png, write_label_png
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     minutes = float(config_dict["schedule"]["max_minutes"])
@@ -173,7 +173,15 @@ def train_stardist_peer(config_dict: dict[str, Any], result_path: str, root: str
     train_seconds = time.perf_counter() - start
     model.optimize_thresholds(X_val, Y_val)
     epochs = len(history.history["loss"])
-    scores = score(lambda image, stem: model.predict_instances(prepare(image))[0], Path(root), held_out)
+    kept = work / "labels"  # the held-out labels, for the picture
+    kept.mkdir(parents=True, exist_ok=True)
+
+    def segment(image: np.ndarray, stem: str) -> np.ndarray:
+        labels = model.predict_instances(prepare(image))[0]
+        write_label_png(kept / f"{stem}.png", labels)
+        return labels
+
+    scores = score(segment, Path(root), held_out)
     out = {"model": "StarDist (TensorFlow, peer)", **scores, "epochs": epochs,
            "steps": epochs * steps_per_epoch, "train_minutes": train_seconds / 60,
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -327,8 +335,8 @@ def print_by_type(results: dict[str, dict[str, Any]]) -> None:
 def picture(checkpoint: str, name: str, root: Path, held_out: list[str], path: Path,
             peer: tuple[str, Path] | None = None) -> None:
     """One row per kind of image (the first held-out image of each, as ``imaging_modality`` sees
-    it): image, truth, the best deep model, and the best peer whose labels were saved (Cellpose's)
-    or else ``watershed_instances``."""
+    it): image, truth, the best deep model, and the best peer whose held-out labels were saved (each
+    peer saves them), or else ``watershed_instances``."""
     import segscope
     from segscope.infer import InstanceSegmenter
     from segscope.io import read_label_png
