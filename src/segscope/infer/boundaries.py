@@ -35,6 +35,18 @@ class BoundaryPredictor(WholeImagePredictor):
     """The hierarchy's cut when no ``level`` is given: where the zoo's ``edges`` network reaches
     its best dataset-wide covering (ODS) on 50 BSDS500 train images (every fourth), chosen by
     ``python benchmarks/bsds.py --split train --every 4 --regions-only``."""
+    oriented = False
+    """Whether :meth:`hierarchy` orients its watershed by default: no, because on 25 BSDS500 train
+    images (every eighth) the zoo's ``edges`` map's hierarchy reached covering 0.628, PRI 0.809
+    and VOI 1.483 plain, 0.601, 0.813 and 1.634 oriented (``python benchmarks/bsds.py --split
+    train --every 8 --regions-only``, rows ``ucm (learned; min_size=0)`` and ``ucm (learned;
+    min_size=0; oriented=true)``)."""
+    min_size = 300
+    """:meth:`hierarchy`'s smallest region in pixels by default: on 50 BSDS500 train images (every
+    fourth) the ``edges`` hierarchy's covering, PRI and VOI at ODS are 0.622, 0.823 and 1.547 with
+    every region, 0.624, 0.823 and 1.507 with none under 300 pixels, 0.623, 0.822 and 1.498 under
+    600 (``python benchmarks/bsds.py --split train --every 4 --regions-only``, rows ``ucm
+    (learned; min_size=0)``, ``ucm (learned; min_size=300)``, ...)."""
 
     def boundaries(self, image: np.ndarray, *, scales: Sequence[float] | None = None, thin: bool = True,
                    channel_axis: int | None = None) -> np.ndarray:
@@ -67,19 +79,6 @@ class BoundaryPredictor(WholeImagePredictor):
                 total = probability if total is None else total + probability
         soft = (total[0, 0] / len(scales)).double().cpu().numpy()  # type: ignore[index]
         return thin_boundaries(soft) if thin else soft
-
-    oriented = False
-    """Whether :meth:`hierarchy` orients its watershed by default: no, because on 25 BSDS500 train
-    images (every eighth) the zoo's ``edges`` map's hierarchy reached covering 0.628, PRI 0.809
-    and VOI 1.483 plain, 0.601, 0.813 and 1.634 oriented (``python benchmarks/bsds.py --split
-    train --every 8 --regions-only``, rows ``ucm (learned; min_size=0)`` and ``ucm (learned;
-    min_size=0; oriented=true)``)."""
-    min_size = 300
-    """:meth:`hierarchy`'s smallest region in pixels by default: on 50 BSDS500 train images (every
-    fourth) the ``edges`` hierarchy's covering, PRI and VOI at ODS are 0.622, 0.823 and 1.547 with
-    every region, 0.624, 0.823 and 1.507 with none under 300 pixels, 0.623, 0.822 and 1.498 under
-    600 (``python benchmarks/bsds.py --split train --every 4 --regions-only``, rows ``ucm
-    (learned; min_size=0)``, ``ucm (learned; min_size=300)``, ...)."""
 
     def hierarchy(self, image: np.ndarray, *, scales: Sequence[float] | None = None,
                   oriented: bool | None = None, min_size: int | None = None,
