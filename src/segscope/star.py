@@ -27,6 +27,7 @@ from scipy import ndimage
 __all__ = [
     "decode_polygons",
     "flipped_rays",
+    "grid_pixels",
     "object_probability",
     "polygons_to_labels",
     "ray_angles",
@@ -61,18 +62,39 @@ def flipped_rays(n_rays: int, axis: int) -> np.ndarray:
     raise ValueError(f"axis must be 0 or 1, got {axis}")
 
 
+def grid_pixels(grid: int) -> tuple[slice, slice]:
+    """The pixels a network working on a grid of ``grid`` pixels predicts for: every ``grid``-th row
+    and column from ``grid // 2`` (the pixel nearest the middle of each ``grid`` x ``grid`` cell).
+
+    ``array[grid_pixels(g)]`` samples a full-resolution (H, W, ...) map there; the ``stardist``
+    model resizes its grid outputs so that they take exactly these values at these pixels, and
+    trains on targets sampled here, as StarDist does.
+
+    Examples
+    --------
+    >>> np.arange(8)[grid_pixels(2)[0]].tolist()
+    [1, 3, 5, 7]
+    """
+    if grid < 1:
+        raise ValueError(f"grid must be at least 1, got {grid}")
+    return slice(grid // 2, None, grid), slice(grid // 2, None, grid)
+
+
 @njit(cache=True)
 def _same(labels: np.ndarray, i: int, j: int, value: int) -> bool:
     return 0 <= i < labels.shape[0] and 0 <= j < labels.shape[1] and labels[i, j] == value
 
 
 @njit(cache=True)
-def _star_distances(labels: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+def _star_distances(labels: np.ndarray, dy: np.ndarray, dx: np.ndarray, grid: int) -> np.ndarray:
     height, width = labels.shape
     n_rays = dy.shape[0]
-    out = np.zeros((height, width, n_rays), np.float32)
-    for i in range(height):
-        for j in range(width):
+    first = grid // 2
+    out = np.zeros(((height - first + grid - 1) // grid, (width - first + grid - 1) // grid, n_rays),
+                   np.float32)
+    for gi in range(out.shape[0]):
+        for gj in range(out.shape[1]):
+            i, j = first + gi * grid, first + gj * grid
             value = labels[i, j]
             if value == 0:
                 continue
@@ -93,7 +115,7 @@ def _star_distances(labels: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.nd
                         t = next_i
                         if not (_same(labels, ii + step_i, jj, value)
                                 and _same(labels, ii, jj + step_j, value)):
-                            out[i, j, k] = t
+                            out[gi, gj, k] = t
                             break
                         ii += step_i
                         jj += step_j
@@ -108,12 +130,12 @@ def _star_distances(labels: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.nd
                         jj += step_j
                         next_j += delta_j
                     if not _same(labels, ii, jj, value):
-                        out[i, j, k] = t
+                        out[gi, gj, k] = t
                         break
     return out
 
 
-def star_distances(labels: np.ndarray, *, n_rays: int = 32) -> np.ndarray:
+def star_distances(labels: np.ndarray, *, n_rays: int = 32, grid: int = 1) -> np.ndarray:
     """For each object pixel, the distance to its object's boundary along each ray.
 
     Parameters
@@ -122,11 +144,14 @@ def star_distances(labels: np.ndarray, *, n_rays: int = 32) -> np.ndarray:
         Instance labels, 0 for background. The image border counts as a boundary.
     n_rays : int, optional
         Directions, equally spaced from angle 0 (along +x).
+    grid : int, optional
+        Only the pixels :func:`grid_pixels` picks (every ``grid``-th row and column): a network on
+        a grid of 2 trains on a quarter of the pixels, and their rays cost a quarter of the time.
 
     Returns
     -------
     (H, W, n_rays) ndarray of float32
-        0 on the background.
+        0 on the background; with ``grid``, ``labels[grid_pixels(grid)]``'s shape first.
 
     Examples
     --------
@@ -137,8 +162,11 @@ def star_distances(labels: np.ndarray, *, n_rays: int = 32) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.dtype.kind not in "iu":
         raise ValueError(f"labels must be a 2-D integer array, got {labels.ndim}-D {labels.dtype}")
+    if grid < 1:
+        raise ValueError(f"grid must be at least 1, got {grid}")
     angles = ray_angles(n_rays)
-    return _star_distances(np.ascontiguousarray(labels, dtype=np.int64), np.sin(angles), np.cos(angles))
+    return _star_distances(np.ascontiguousarray(labels, dtype=np.int64), np.sin(angles), np.cos(angles),
+                           grid)
 
 
 def object_probability(labels: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from segscope.models import get_model, get_model_info
 from segscope.star import (
     decode_polygons,
     flipped_rays,
+    grid_pixels,
     object_probability,
     polygons_to_labels,
     star_distances,
@@ -67,6 +68,37 @@ def test_star_distances_known_answer():
     assert probability[4, 5] == 1.0 and probability[2, 2] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="n_rays must be at least 3"):
         star_distances(labels, n_rays=2)
+
+
+@pytest.mark.parametrize(("grid", "shape"), [(2, (48, 48)), (2, (47, 50)), (4, (45, 52))])
+def test_targets_on_a_grid_are_the_full_targets_at_its_pixels(grid, shape):
+    truth = _ellipses(grid, size=52, count=8)[: shape[0], : shape[1]]
+    at = grid_pixels(grid)
+    np.testing.assert_array_equal(star_distances(truth, n_rays=16, grid=grid),
+                                  star_distances(truth, n_rays=16)[at])
+    truth_t = torch.from_numpy(truth).long()
+    truth_t[:3] = -1  # not annotated
+    for coarse, fine in zip(star_targets(truth_t, 16, grid=grid), star_targets(truth_t, 16), strict=True):
+        np.testing.assert_array_equal(coarse.numpy(), fine.numpy()[(Ellipsis, *at)])
+    with pytest.raises(ValueError, match="grid must be at least 1"):
+        star_distances(truth, grid=0)
+
+
+@pytest.mark.parametrize("grid", [2, 4])
+def test_stardist_resizes_its_grid_to_the_pixels_the_grid_stands_for(grid):
+    torch.manual_seed(0)
+    model = get_model("stardist", in_channels=1, **TINY, grid=grid).eval()
+    x = torch.randn(1, 1, 45, 58)
+    with torch.no_grad():
+        full, coarse = model(x), model.forward_grid(x)
+    at = grid_pixels(grid)
+    for f, c in zip(full, coarse, strict=True):
+        assert f.shape[-2:] == (45, 58)
+        assert c.shape[-2:] == (len(range(45)[at[0]]), len(range(58)[at[1]]))
+        torch.testing.assert_close(f[(Ellipsis, *at)], c)  # exactly the grid's values there
+        # between them, linear: a pixel half-way between two grid pixels of a row takes their mean
+        if grid == 2:
+            torch.testing.assert_close(f[..., 1, 2], (c[..., 0, 0] + c[..., 0, 1]) / 2)
 
 
 @settings(max_examples=8, deadline=None)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..star import grid_pixels
 from .base import SegmentationModel, register_model
 from .unet import UNet
 
@@ -59,14 +60,32 @@ class StarDist(SegmentationModel):
         self.probability = nn.Conv2d(head_width, 1, 1)
         self.distances = nn.Conv2d(head_width, n_rays, 1)
 
-    def forward_padded(self, images: torch.Tensor) -> StarOutput:
+    def _on_grid(self, images: torch.Tensor) -> StarOutput:
         features = self.features(self.trunk(self.stem(images)))
-        probability, distances = self.probability(features), self.distances(features)
-        if self.grid > 1:
-            size = images.shape[-2:]
-            probability = F.interpolate(probability, size=size, mode="bilinear", align_corners=False)
-            distances = F.interpolate(distances, size=size, mode="bilinear", align_corners=False)
-        return StarOutput(probability, distances)
+        return StarOutput(self.probability(features), self.distances(features))
+
+    def forward_grid(self, images: torch.Tensor) -> StarOutput:
+        """The heads on the grid, unresized: (N, ., h, w) for the input pixels
+        :func:`~segscope.star.grid_pixels` picks (h = ceil((H - grid // 2) / grid)). Training
+        compares them with targets taken at those pixels, as StarDist does: a quarter of the
+        pixels at a grid of 2, and no resizing to differentiate."""
+        padded, size = self.pad(images)
+        output = self._on_grid(padded)
+        rows, cols = (len(range(n)[s]) for n, s in zip(size, grid_pixels(self.grid), strict=True))
+        return StarOutput(*(t[..., :rows, :cols] for t in output))
+
+    def forward_padded(self, images: torch.Tensor) -> StarOutput:
+        output = self._on_grid(images)
+        if self.grid == 1:
+            return output
+        # Grid cell k stands for pixel grid * k + grid // 2 (grid_pixels): interpolate linearly
+        # between those pixels (corners aligned), and hold the edge values beyond them.
+        g, first = self.grid, self.grid // 2
+        cells = output.probability.shape[-2:]
+        size = [g * (n - 1) + 1 for n in cells]
+        pads = [first, g - 1 - first, first, g - 1 - first]
+        return StarOutput(*(F.pad(F.interpolate(t, size=size, mode="bilinear", align_corners=True), pads,
+                                  mode="replicate") for t in output))
 
 
 @register_model("stardist", task="instance", adapter="star_polygons", predictor="star_polygons")
