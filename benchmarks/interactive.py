@@ -11,15 +11,17 @@ reach IoU 0.85 and 0.90 (20 when never reached). Pixels a dataset leaves unlabel
 nor as errors to click on, as the evaluations of Xu et al. and of RITM (Sofiiuk et al. 2022) treat
 the GrabCut set's unknown band.
 
-Objects (the first ``--limit`` of each set, in name order, that are large enough):
+Objects (the first ``--limit`` of each set, in name order, that are large enough): the
+held-out sources of the ``clicks`` zoo card (:mod:`segscope.zoo.objects`), which the click model
+never trained on:
 
 * CamVid val: connected components of the car and pedestrian classes, at least 400 pixels;
-* DSB2018 nuclei (``dsb2018/train``, every fifth image): objects of at least 200 pixels;
+* DSB2018 nuclei (``dsb2018/train``, every fifth image): two objects of at least 200 pixels each;
 * the VOC 2011 fixture's objects (``format_fixtures/labelme_voc2011``);
-* Dubai aerial buildings: connected components of the building colour, at least 400 pixels,
-  in 512x512 crops around them.
+* Dubai aerial buildings of tile 1: connected components of the building colour, at least 400
+  pixels, in 512x512 crops around them.
 
-Beside segscope's prompted methods (``segscope.prompt``), in the same run and with the same
+Beside segscope's prompted methods and click models (``segscope.prompt``), in the same run and with the same
 clicks: OpenCV's GrabCut alone (its mask initialised to probable background, the clicks' discs
 sure object or sure background) and scikit-image's random walker alone (the clicks' discs and
 the image's frame as seeds), as a user of those libraries would drive them. ``--speed`` times one
@@ -31,174 +33,41 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from segscope.metrics.clicks import MAX_CLICKS, Click, Run, noc, simulate
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-MAX_CLICKS = 20
 RADIUS = 3
-Click = tuple[int, int, bool]
-Run = Callable[[np.ndarray, list[Click], np.ndarray], np.ndarray]
 Item = tuple[str, np.ndarray, np.ndarray, np.ndarray]
 """An object: its name, the image, its mask, and the pixels left unlabelled (not scored)."""
-"""``run(image, clicks, previous) -> mask``: the clicks so far, and the mask the last click gave."""
 
 
-# ------------------------------------------------------------------------------------ objects
-def _components(mask: np.ndarray, minimum: int) -> list[np.ndarray]:
-    from scipy import ndimage
+def held_out_sources() -> dict[str, dict[str, object]]:
+    """The object sets, by name: the ``clicks`` zoo card's held-out sources (its split), so the
+    card's figures and this benchmark's are measured on the same objects."""
+    from segscope.zoo import zoo_card
 
-    labels, count = ndimage.label(mask)
-    sizes = np.bincount(labels.ravel())
-    return [labels == k for k in range(1, count + 1) if sizes[k] >= minimum]
-
-
-def camvid(limit: int) -> Iterator[Item]:
-    import segscope
-    from segscope.io import read_label_png
-
-    found = 0
-    for path in sorted((DATA / "camvid" / "valannot").glob("*.png")):
-        label = read_label_png(path)
-        image = segscope.imread(DATA / "camvid" / "val" / path.name)
-        for cls in (8, 9):  # car, pedestrian
-            for k, mask in enumerate(_components(label == cls, 400)):
-                yield f"camvid/{path.stem}/{cls}/{k}", image, mask, label == 11  # unlabelled
-                found += 1
-                if found >= limit:
-                    return
+    return {spec["name"]: spec for spec in zoo_card("clicks").training["split"]["held_out"]}
 
 
-def nuclei(limit: int) -> Iterator[Item]:
-    import segscope
-    from segscope.io import read_label_png
+def objects(name: str, limit: int) -> Iterator[Item]:
+    from segscope.zoo.objects import objects_from
 
-    found = 0
-    paths = sorted((DATA / "dsb2018" / "train" / "labels").glob("*.png"))[4::5]
-    for path in paths:
-        label = read_label_png(path)
-        image = segscope.imread(DATA / "dsb2018" / "train" / "images" / path.name)
-        ids, sizes = np.unique(label[label > 0], return_counts=True)
-        for obj in ids[sizes >= 200][:2]:  # two per image, so the set spans many images
-            yield f"dsb2018/{path.stem}/{obj}", image, label == obj, np.zeros(label.shape, bool)
-            found += 1
-            if found >= limit:
-                return
-
-
-def voc(limit: int) -> Iterator[Item]:
-    import segscope
-    from segscope.io.labels import read_palette_png
-
-    root = DATA / "format_fixtures" / "labelme_voc2011" / "voc_instances"
-    found = 0
-    for path in sorted((root / "SegmentationObject").glob("*.png")):
-        objects, _ = read_palette_png(path)
-        image = segscope.imread(root / "JPEGImages" / f"{path.stem}.jpg")
-        for obj in [v for v in np.unique(objects) if 0 < v < 255]:
-            mask = objects == obj
-            if mask.sum() >= 400:
-                yield f"voc/{path.stem}/{obj}", image, mask, objects == 255  # void
-                found += 1
-                if found >= limit:
-                    return
-
-
-def dubai(limit: int) -> Iterator[Item]:
-    import segscope
-
-    found = 0
-    for tile in sorted((DATA / "dubai_aerial").glob("tile_*")):
-        for mask_path in sorted((tile / "masks").glob("*.png")):
-            rgb = segscope.imread(mask_path)[..., :3].astype(np.int64)
-            building = (rgb[..., 0] == 0x3C) & (rgb[..., 1] == 0x10) & (rgb[..., 2] == 0x98)
-            unlabelled = (rgb[..., 0] == 0x9B) & (rgb[..., 1] == 0x9B) & (rgb[..., 2] == 0x9B)
-            image = segscope.imread(next((tile / "images").glob(f"{mask_path.stem}.*")))
-            for k, mask in enumerate(_components(building, 400)[:3]):
-                rows, cols = np.nonzero(mask)
-                r0 = max(0, min(int(rows.mean()) - 256, mask.shape[0] - 512))
-                c0 = max(0, min(int(cols.mean()) - 256, mask.shape[1] - 512))
-                window = (slice(r0, r0 + 512), slice(c0, c0 + 512))
-                yield (
-                    f"dubai/{tile.name}/{mask_path.stem}/{k}",
-                    image[window],
-                    mask[window],
-                    unlabelled[window],
-                )
-                found += 1
-                if found >= limit:
-                    return
-
-
-SETS = {"camvid": camvid, "dsb2018": nuclei, "voc": voc, "dubai": dubai}
-
-
-# ------------------------------------------------------------------------------ the user
-def next_click(prediction: np.ndarray, truth: np.ndarray, ignore: np.ndarray) -> Click:
-    """At the point farthest from the boundary of the largest error region: positive for a miss.
-    Unlabelled pixels are no error."""
-    from scipy import ndimage
-
-    best: tuple[int, Click] | None = None
-    for positive, error in ((True, truth & ~prediction & ~ignore), (False, prediction & ~truth & ~ignore)):
-        labels, count = ndimage.label(error)
-        if count == 0:
-            continue
-        sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
-        largest = int(np.argmax(sizes))
-        if best is None or sizes[largest] > best[0]:
-            region = np.pad(labels == largest, 1)
-            depth = ndimage.distance_transform_edt(region)[1:-1, 1:-1]
-            row, col = np.unravel_index(int(np.argmax(depth)), depth.shape)
-            best = (int(sizes[largest]), (int(row), int(col), positive))
-    if best is None:
-        raise ValueError("no error left")
-    return best[1]
-
-
-def iou(a: np.ndarray, b: np.ndarray, ignore: np.ndarray) -> float:
-    """IoU of the labelled pixels."""
-    union = ((a | b) & ~ignore).sum()
-    return float((a & b & ~ignore).sum() / union) if union else 1.0
-
-
-def simulate(
-    run: Run, image: np.ndarray, truth: np.ndarray, ignore: np.ndarray
-) -> tuple[list[float], list[float]]:
-    """IoU after each click, and seconds per click."""
-    prediction = np.zeros_like(truth)
-    clicks: list[Click] = []
-    ious, seconds = [], []
-    for _ in range(MAX_CLICKS):
-        clicks.append(next_click(prediction, truth, ignore))
-        start = time.perf_counter()
-        prediction = run(image, clicks, prediction)
-        seconds.append(time.perf_counter() - start)
-        ious.append(iou(prediction, truth, ignore))
-        if ious[-1] >= 0.90:
-            break
-    return ious, seconds
-
-
-def noc(ious: list[float], target: float) -> int:
-    return next((k + 1 for k, v in enumerate(ious) if v >= target), MAX_CLICKS)
+    for item in objects_from(held_out_sources()[name], DATA, limit=limit):
+        yield item.name, item.image, item.mask, item.ignore
 
 
 # -------------------------------------------------------------------------------- methods
 def ours(method: str, *, refine: bool = True, **options: object) -> Run:
     """segscope.prompt with every click so far and, with ``refine``, the previous mask (the
-    iterative correction interactive tools do)."""
-    import segscope
+    iterative correction interactive tools do); the ``clicks`` card is scored the same way."""
+    from segscope.zoo.build import prompt_session
 
-    def run(image: np.ndarray, clicks: list[Click], previous: np.ndarray) -> np.ndarray:
-        points = [(r, c, 1 if positive else 0) for r, c, positive in clicks]
-        mask = previous.astype(np.int32) if refine and previous.any() else None
-        seg = segscope.prompt(image, points=points, mask=mask, method=method, click_radius=RADIUS, **options)
-        return seg.labels == 1
-
+    run: Run = prompt_session(method, refine=refine, click_radius=RADIUS, **options)
     return run
 
 
@@ -244,6 +113,28 @@ def random_walker_alone(image: np.ndarray, clicks: list[Click], previous: np.nda
     return labels == 2
 
 
+def _score(label: str, refine: bool, items: list[Item]) -> dict[str, list[float]]:
+    """One method's clicks on every object: NoC@85, NoC@90 (also by set) and seconds per click."""
+    run = PEERS[label] if label in PEERS else ours(label.removeprefix("segscope "), refine=refine)
+    rows: dict[str, list[float]] = {"noc85": [], "noc90": [], "seconds": []}
+    for name, image, truth, ignore in items:
+        ious, seconds = simulate(run, image, truth, ignore)
+        rows["noc85"].append(noc(ious, 0.85))
+        rows["noc90"].append(noc(ious, 0.90))
+        rows["seconds"].extend(seconds)
+        rows.setdefault(f"noc90_{name.split('/')[0]}", []).append(noc(ious, 0.90))
+    sets = ", ".join(f"{k[6:]} {np.mean(v):.2f}" for k, v in rows.items() if k.startswith("noc90_"))
+    print(f"{label}: NoC@85 {np.mean(rows['noc85']):.2f}, NoC@90 {np.mean(rows['noc90']):.2f}, "
+          f"{np.mean(rows['seconds']):.3f} s per click; NoC@90 by set {sets}", flush=True)
+    return rows
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
 PEERS: dict[str, Run] = {
     "OpenCV GrabCut alone": grabcut_alone,
     "scikit-image random walker alone": random_walker_alone,
@@ -255,8 +146,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=15, help="objects per set")
-    parser.add_argument("--sets", default=",".join(SETS))
-    parser.add_argument("--methods", default="geodesic,grabcut,random_walker,watershed,region_growing")
+    parser.add_argument("--sets", default=",".join(held_out_sources()))
+    parser.add_argument("--methods", default="clicks,geodesic,grabcut,random_walker,watershed,region_growing",
+                        help="prompted methods or click models (zoo names, checkpoints)")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
         "--refine",
@@ -266,6 +158,8 @@ def main() -> None:
     )
     parser.add_argument("--speed", action="store_true", help="also time one click on a 1-megapixel image")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="methods scored at once, one process each (seconds per click then shared)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="The probability range is outside")
     runs: dict[str, Run] = {
@@ -273,32 +167,26 @@ def main() -> None:
     }
     if args.peers:
         runs.update(PEERS)
-    objects = [o for name in args.sets.split(",") for o in SETS[name](args.limit)]
+    items = [o for name in args.sets.split(",") for o in objects(name, args.limit)]
     print(
-        f"{len(objects)} objects: "
-        + ", ".join(f"{s} {sum(o[0].startswith(s) for o in objects)}" for s in args.sets.split(",")),
+        f"{len(items)} objects: "
+        + ", ".join(f"{s} {sum(o[0].startswith(s) for o in items)}" for s in args.sets.split(",")),
         flush=True,
     )
     table: dict[str, dict[str, list[float]]] = {}
-    for label, run in runs.items():
-        rows: dict[str, list[float]] = {"noc85": [], "noc90": [], "seconds": []}
-        by_set: dict[str, list[int]] = {}
-        for name, image, truth, ignore in objects:
-            ious, seconds = simulate(run, image, truth, ignore)
-            rows["noc85"].append(noc(ious, 0.85))
-            rows["noc90"].append(noc(ious, 0.90))
-            rows["seconds"].extend(seconds)
-            by_set.setdefault(name.split("/")[0], []).append(noc(ious, 0.90))
-        table[label] = {**rows, **{f"noc90_{k}": v for k, v in by_set.items()}}  # type: ignore[dict-item]
-        print(
-            f"{label}: NoC@85 {np.mean(rows['noc85']):.2f}, NoC@90 {np.mean(rows['noc90']):.2f}, "
-            f"{np.mean(rows['seconds']):.3f} s per click; NoC@90 by set "
-            + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in by_set.items()),
-            flush=True,
-        )
-    sets = sorted({n.split("/")[0] for n, *_ in objects})
+    if args.jobs > 1:  # one method per process; each process's seconds are then shared-CPU figures
+        from concurrent.futures import ProcessPoolExecutor
+
+        labels = sorted(runs, key=lambda label: label not in PEERS)  # the slow whole-image peers first
+        with ProcessPoolExecutor(args.jobs, initializer=_one_thread) as pool:
+            done = pool.map(_score, labels, [args.refine] * len(labels), [items] * len(labels))
+            found = dict(zip(labels, done, strict=True))
+        table = {label: found[label] for label in runs}
+    else:
+        table = {label: _score(label, args.refine, items) for label in runs}
+    sets = sorted({n.split("/")[0] for n, *_ in items})
     peer_best = min((np.mean(table[p]["noc90"]) for p in PEERS if p in table), default=None)
-    print(f"\n{len(objects)} objects, at most {MAX_CLICKS} clicks (Xu et al.'s protocol)\n")
+    print(f"\n{len(items)} objects, at most {MAX_CLICKS} clicks (Xu et al.'s protocol)\n")
     print(
         "| method | NoC@85 | NoC@90 | "
         + " | ".join(f"NoC@90 {s}" for s in sets)

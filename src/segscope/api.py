@@ -90,7 +90,8 @@ def prompt(
         The previous result: its objects and their extent, which new clicks refine.
     method : str
         A prompted method (:func:`segscope.prompting.list_prompted`): ``geodesic``, ``grabcut``,
-        ``random_walker``, ``watershed``, ``region_growing``.
+        ``random_walker``, ``watershed``, ``region_growing``; or a click model: the zoo's
+        ``clicks``, or a checkpoint of the ``click_unet`` family.
     click_radius : int
         Each click marks a disc of this radius, in pixels.
     connected : bool
@@ -118,11 +119,12 @@ def prompt(
     import time
 
     from .imagecheck import check_image
-    from .prompting import check_kinds, encode_prompts, get_prompted
+    from .prompting import check_kinds, encode_prompts
+    from .resolve import resolve_prompted
     from .result import Provenance
 
     image = check_image(image, channel_axis=channel_axis)
-    chosen = get_prompted(method)
+    chosen = resolve_prompted(method)
     given = {"points": points, "boxes": boxes, "scribbles": scribbles, "mask": mask}
     check_kinds(chosen, given)
     chosen.check_options(options)

@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 
 from .io.volumes import Volume
+from .prompting import PromptedMethod
 from .registry import MethodInfo, bind_parameters, get_method, list_methods
 from .result import Provenance, Segmentation
 from .textvalues import convert_all
 
-__all__ = ["MODEL_SUFFIXES", "ModelFile", "RegisteredMethod", "is_model_file", "model_path", "resolve"]
+__all__ = ["MODEL_SUFFIXES", "ModelFile", "RegisteredMethod", "is_model_file", "model_path",
+           "prompted_models", "resolve", "resolve_prompted"]
 
 MODEL_SUFFIXES = (".pt", ".pth", ".onnx")
 """File endings that make a method a trained model rather than a registered method's name."""
@@ -108,6 +110,11 @@ class ModelFile:
 
     def segment(self, image: np.ndarray | Volume, **params: Any) -> Segmentation:
         predictor = self.predictor()
+        kinds = getattr(predictor, "prompt_kinds", None)
+        if kinds:
+            raise ValueError(f"{self.name} is a click model: it segments what a user points at "
+                             f"({', '.join(kinds)}), with segscope.prompt(image, points=..., "
+                             f"method={self.name!r}) or `segscope prompt -m {self.name}`")
         if isinstance(image, Volume) and not getattr(predictor, "takes_volumes", False):
             raise ValueError(f"{self.name}: a model of 2-D images, not volumes; volumes go to 3-D networks "
                              "(unet3d) and to the methods that take volumes")
@@ -146,6 +153,58 @@ def resolve(method: str | os.PathLike[str]) -> Method:
             zoo = f"; zoo models: {', '.join(sorted(zoo_cards()))}" if zoo_cards() else ""
             raise ValueError(f"{exc}{zoo}") from None
     return ModelFile(verified_weights(name), label=name)
+
+
+def resolve_prompted(method: str | os.PathLike[str]) -> PromptedMethod:
+    """The prompted method ``method`` names: a registered one
+    (:func:`segscope.prompting.register_prompted`), or a model that follows prompts (a zoo name or
+    a checkpoint whose family's predictor declares ``prompt_kinds``, such as ``click_unet``)."""
+    from .prompting import get_prompted, list_prompted
+
+    if not is_model_file(method):
+        try:
+            return get_prompted(str(method))
+        except ValueError as exc:
+            from .zoo import zoo_cards
+
+            if str(method) not in zoo_cards():
+                models = prompted_models()
+                listed = f"; click models: {', '.join(models)}" if models else ""
+                raise ValueError(f"{exc}{listed}") from None
+    model = resolve(method)
+    if not isinstance(model, ModelFile):  # pragma: no cover - a registered method's name was refused above
+        raise ValueError(f"{method}: not a prompted method")
+    predictor = model.predictor()
+    kinds = tuple(getattr(predictor, "prompt_kinds", ()))
+    if not kinds:
+        able = ", ".join([m.name for m in list_prompted()] + prompted_models())
+        raise ValueError(f"{model.name} segments whole images and follows no prompts; prompted methods: "
+                         f"{able}")
+
+    def run(image: np.ndarray, seeds: Any) -> np.ndarray:
+        labels: np.ndarray = predictor.prompted(image, seeds)
+        return labels
+
+    return PromptedMethod(model.name, kinds, run, f"the click model {model.name}")
+
+
+def prompted_models() -> list[str]:
+    """The zoo models that follow prompts: those whose model family's predictor declares
+    ``prompt_kinds`` (needs segscope[deep] to know; none without it)."""
+    from .zoo import zoo_cards
+
+    try:
+        from .infer import loading  # noqa: F401  (registers every predictor)
+        from .infer.predictor import predictor_class
+        from .models import get_model_info
+    except ImportError:
+        return []
+    found = []
+    for name, card in zoo_cards().items():
+        family = get_model_info(card.training["recipe"]["model"]["name"])
+        if getattr(predictor_class(family.predictor, source=name), "prompt_kinds", None):
+            found.append(name)
+    return found
 
 
 def model_path(checkpoint: str | os.PathLike[str]) -> Path:

@@ -248,6 +248,20 @@ def test_bad_prompts_are_refused_with_a_reason(client, body, message):
     assert response.status_code == 400 and message in response.json()["error"]
 
 
+def test_the_zoos_click_model_is_a_prompted_method_in_the_page(client, tmp_path):
+    offers = {o["name"]: o for o in client.get("/api/catalogue").json()["offers"]}
+    clicks = offers["clicks"]
+    assert clicks["group"] == "prompted" and clicks["kinds"] == ["points", "scribbles", "mask"]
+    assert clicks["card"]["figures"]  # its held-out clicks shown from the card
+    response = client.post("/api/run", json={"image": "shapes.png", "method": "clicks"})
+    assert response.status_code == 400 and "point at objects" in response.json()["error"]
+    body = {"image": "shapes.png", "method": "clicks", "points": [[25, 20, 1]]}
+    state = finish(client, client.post("/api/prompt", json=body).json()["job"])
+    assert state["state"] == "done"
+    labels = labels_of(client, state, tmp_path)
+    assert labels[25, 20] == 1 and (labels[20:50, 50:70] == 0).all()  # the clicked shape, not its neighbour
+
+
 def test_prompted_and_plain_methods_are_not_mixed_up(client):
     response = client.post("/api/run", json={"image": "shapes.png", "method": "geodesic"})
     assert response.status_code == 400 and "point at objects" in response.json()["error"]

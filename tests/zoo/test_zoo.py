@@ -12,8 +12,11 @@ pytest.importorskip("torch", reason="running zoo models needs segscope[deep] (to
 import segscope
 from segscope import zoo
 from segscope.cli.main import main
+from segscope.resolve import prompted_models
 
 CARDS = zoo.zoo_cards()
+PROMPTED = set(prompted_models())
+"""Zoo models that follow prompts (click models): they run through segscope.prompt, not segment."""
 
 
 def test_the_zoo_has_cards_and_their_weights():
@@ -47,9 +50,15 @@ def test_a_zoo_model_loads_checks_and_segments_with_its_declared_classes(name):
     # A card says whether its model takes images or volumes (spatial_dims 3: (Z, Y, X)).
     spatial = (20, 24, 28) if card.inputs.get("spatial_dims", 2) == 3 else (64, 80)
     image = rng.integers(0, 256, spatial if bands == 1 else (*spatial, bands)).astype(card.inputs["dtype"])
-    result = segscope.segment(image, name)
+    if name in PROMPTED:
+        with pytest.raises(ValueError, match="click model"):
+            segscope.segment(image, name)
+        result = segscope.prompt(image, points=[(32, 40, 1)], method=name)
+        assert result.provenance.method == f"prompt:{name}"
+    else:
+        result = segscope.segment(image, name)
+        assert result.provenance.method == name
     assert result.kind == card.task and result.labels.shape == spatial
-    assert result.provenance.method == name
     if card.task == "regions":
         # An edge network's one output map is its boundaries; the regions it gives have no class.
         assert len(result) >= 1 and not result.class_names
@@ -93,9 +102,16 @@ def test_a_zoo_name_is_a_method_on_the_command_line(name, tmp_path, capsys):
         image = rng.integers(0, 256, (40, 48) if card.inputs["bands"] == 1 else
                              (40, 48, card.inputs["bands"])).astype(np.uint8)
         segscope.imwrite(source, image)
-    assert main(["segment", str(source), "-m", name, "-o", str(tmp_path / "out")]) == 0
+    if name in PROMPTED:  # a click model follows the prompts of a JSON file
+        prompts = tmp_path / "prompts.json"
+        prompts.write_text('{"a.png": {"points": [[20, 24, 1], [5, 5, 0]]}}')
+        assert main(["prompt", str(source), "--prompts", str(prompts), "-m", name,
+                     "-o", str(tmp_path / "out")]) == 0
+        assert main(["segment", str(source), "-m", name, "-o", str(tmp_path / "refused")]) != 0
+    else:
+        assert main(["segment", str(source), "-m", name, "-o", str(tmp_path / "out")]) == 0
+        assert main(["predict", "--checkpoint", name, str(source), "-o", str(tmp_path / "p")]) == 0
     assert (tmp_path / "out" / written).is_file()
-    assert main(["predict", "--checkpoint", name, str(source), "-o", str(tmp_path / "p")]) == 0
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
     assert f"{name} (v{card.version}" in listing and card.sha256[:12] in listing
@@ -221,3 +237,47 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
         assert again.training["steps"] == 2 and "fp32_figures" not in again.training
     finally:
         zoo.zoo_cards.cache_clear()
+
+
+def test_the_objects_split_maps_each_images_objects_for_training_and_holds_out_one_per_pair(tmp_path):
+    # The split click models train on (zoo/objects.py): connected components of a class become
+    # objects, unlabelled pixels are marked, and each held-out object is a pair of its own.
+    from segscope.io import read_label_png, write_label_png
+    from segscope.zoo.build import NOT_ANNOTATED, SPLITS
+
+    rng = np.random.default_rng(0)
+    for folder in ("images", "labels"):
+        (tmp_path / "data" / "street" / folder).mkdir(parents=True)
+    for k in range(4):
+        label = np.zeros((40, 50), np.uint8)
+        label[5:15, 5:15] = 1
+        label[20:30, 30:45] = 1
+        label[30:35, 0:5] = 2  # another class: not an object here
+        label[0, :] = 9  # unlabelled
+        write_label_png(tmp_path / "data" / "street" / "labels" / f"{k}.png", label)
+        segscope.imwrite(tmp_path / "data" / "street" / "images" / f"{k}.png",
+                         rng.integers(0, 256, (40, 50, 3)).astype(np.uint8))
+    source = {"name": "street", "kind": "class_components", "images": "street/images",
+              "labels": "street/labels", "classes": [1], "ignore": 9, "min_size": 20}
+    spec = {"strategy": "objects", "train": [source], "held_out": [{**source, "limit": 3}]}
+    folders = SPLITS["objects"](spec, tmp_path / "data", tmp_path / "work")
+    maps = [read_label_png(p) for p in sorted(folders["train_labels"].iterdir())]
+    assert len(maps) == 4 and len(list(folders["train_images"].iterdir())) == 4
+    for labels in maps:
+        assert set(np.unique(labels).tolist()) == {0, 1, 2, NOT_ANNOTATED}
+        assert (labels[0] == NOT_ANNOTATED).all() and (labels[30:35, 0:5] == 0).all()
+        assert (labels[5:15, 5:15] == 1).all() and (labels[20:30, 30:45] == 2).all()
+    held = [read_label_png(p) for p in sorted(folders["val_labels"].iterdir())]
+    assert len(held) == 3 and all(set(np.unique(h).tolist()) == {0, 1, NOT_ANNOTATED} for h in held)
+    assert (held[0][5:15, 5:15] == 1).all() and (held[1][20:30, 30:45] == 1).all()
+    # Made once: a second call finds the split complete and reuses it.
+    stamp = {p: p.stat().st_mtime_ns for p in folders["val_labels"].iterdir()}
+    SPLITS["objects"](spec, tmp_path / "data", tmp_path / "work")
+    assert {p: p.stat().st_mtime_ns for p in folders["val_labels"].iterdir()} == stamp
+
+
+def test_an_unknown_kind_of_object_source_is_named(tmp_path):
+    from segscope.zoo.objects import objects_from
+
+    with pytest.raises(ValueError, match="unknown kind 'polygons'; kinds: "):
+        next(objects_from({"name": "x", "kind": "polygons"}, tmp_path))

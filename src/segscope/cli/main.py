@@ -175,11 +175,11 @@ def _prompts_of(path: Path) -> dict[str, dict[str, Any]]:
 def cmd_prompt(args: argparse.Namespace) -> int:
     """Segment each image named in the prompts file with its prompts (batch correction)."""
     import segscope
-    from segscope.prompting import get_prompted
+    from segscope.resolve import resolve_prompted
 
     try:
         prompts = _prompts_of(Path(args.prompts))
-        options = get_prompted(args.method).options_from_text(parse_params(args.param))
+        options = resolve_prompted(args.method).options_from_text(parse_params(args.param))
     except (OSError, ValueError, TypeError) as exc:
         return error(str(exc))
     given = expand_inputs(args.images)
@@ -466,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
         "scribble PNGs hold object ids, 255 for background; paths are relative to the JSON file.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders (named in the JSON)")
     p.add_argument("--prompts", required=True, metavar="JSON", help="the prompts of each image, by file name")
-    p.add_argument("-m", "--method", default="geodesic", help="a prompted method (default geodesic)")
+    p.add_argument("-m", "--method", default="geodesic",
+                   help="a prompted method (default geodesic), or a click model (zoo's clicks, a .pt)")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a method option")
     p.add_argument("--click-radius", type=int, default=3, help="pixels each click marks (default 3)")
     p.add_argument("-o", "--output", required=True, help="output folder")

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..checkpoint import load_checkpoint
 from .boundaries import BoundaryPredictor  # noqa: F401  (registers the edge-network predictor)
+from .clicks import ClickPredictor  # noqa: F401  (registers the click-model predictor)
 from .instances import InstanceSegmenter  # noqa: F401  (registers the instance predictors)
 from .predictor import Predictor, predictor_of
 from .segmenter import Segmenter

@@ -15,6 +15,7 @@ Builders take keyword-only options and never touch the network: backbones start 
 """
 
 from . import (  # noqa: F401  (registers them)
+    clicks,
     deeplab,
     fcn,
     maskrcnn,

@@ -112,17 +112,25 @@ def _card_summary(card: Any) -> dict[str, Any]:
 
 
 def catalogue() -> list[Offer]:
-    """Every method, zoo model (2-D ones: the page shows images) and prompted method."""
+    """Every method, zoo model (2-D ones: the page shows images) and prompted method (the zoo's
+    click models among them)."""
     from .. import classical  # noqa: F401  (registers the classical methods)
     from ..prompting import list_prompted
+    from ..resolve import prompted_models, resolve_prompted
     from ..zoo import zoo_cards
 
+    clicks = prompted_models()
     offers = [Offer(m.name, "method", m.task, m.summary, fields_of(m.parameters), tiles=m.tiling is not None)
               for m in list_methods()]
     for name, card in sorted(zoo_cards().items()):
         summary = _card_summary(card)
-        if not summary["volumes"]:
+        if not summary["volumes"] and name not in clicks:
             offers.append(Offer(name, "zoo", card.task, card.summary, card=summary, tiles=True))
     offers += [Offer(p.name, "prompted", "instance", p.summary, fields_of(keyword_parameters(p.function)),
                      kinds=p.kinds) for p in list_prompted()]
+    for name in clicks:  # the zoo's click models: prompted methods with no options
+        card = zoo_cards()[name]
+        kinds = resolve_prompted(name).kinds
+        offers.append(Offer(name, "prompted", "instance", card.summary, (), kinds=kinds,
+                            card=_card_summary(card)))
     return offers

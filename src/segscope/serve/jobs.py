@@ -106,9 +106,9 @@ def _execute(request: Request, conn: Connection) -> Segmentation:
     import segscope
 
     if request.prompts is not None:
-        from segscope.prompting import get_prompted
+        from segscope.resolve import resolve_prompted
 
-        options = get_prompted(request.method).options_from_text(request.options)
+        options = resolve_prompted(request.method).options_from_text(request.options)
         return segscope.prompt(request.image, method=request.method, **request.prompts, **options)
     from segscope.resolve import resolve
 

@@ -4,6 +4,7 @@ from ..trainconfig import DataConfig, ModelConfig, OptimConfig, ScheduleConfig, 
 from .adapters import Prepared, TaskAdapter, get_adapter, register_adapter
 from .boundaries import BoundaryAdapter  # noqa: F401  (registers the edge-network adapter)
 from .checkpoint import load_checkpoint, save_checkpoint
+from .clicks import ClickAdapter  # noqa: F401  (registers the click-model adapter)
 from .data import Augment, LabelledFolder, pair_by_stem
 from .engine import TrainResult, evaluate_model, train
 from .instances import InstanceFolder, PanopticDeepLabLoss, instance_sources

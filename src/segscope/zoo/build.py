@@ -4,9 +4,10 @@ For each card: split the data as ``training.split`` says, train with ``training.
 :class:`~segscope.trainconfig.TrainConfig` dict; ``{data}`` and ``{work}`` in its paths stand for the
 data folder and a work folder) for its fixed number of epochs, so its step count is fixed too; keep
 the checkpoint that scored best on the validation data; store its weights in fp16 when that moves
-the held-out figure by less than 0.001 (else in fp32); score the held-out data with the card's
-``evaluation`` strategy; time inference on this machine; and rewrite the card (figures, steps and
-images seen, sha256, size, speed). Training resumes from the work folder's ``last.pt`` when a
+the held-out figure by less than the evaluation's ``half_tolerance`` (default 0.001; else in
+fp32); score the held-out data with the card's ``evaluation`` strategy; time inference on this
+machine (the evaluation strategy may say how, in ``SPEEDS``); and rewrite the card (figures, steps
+and images seen, sha256, size, speed). Training resumes from the work folder's ``last.pt`` when a
 run was interrupted (the same command again); ``--minutes`` time-boxes each call, so a long recipe
 can be trained in several sittings with the same result. ``--rescore`` scores the shipped weights
 again and rewrites the figures, for when how a model predicts or is scored changed.
@@ -105,9 +106,66 @@ def _split_colour_masks(spec: dict[str, Any], data: Path, work: Path) -> dict[st
     return folders
 
 
+NOT_ANNOTATED = 65535
+"""What the ``objects`` split writes where a dataset leaves pixels unlabelled (the recipe's
+``ignore_index``)."""
+
+
+def _write_objects(group: list[Any], folders: tuple[Path, Path], *, order: int) -> None:
+    """One image and the instance map of its objects in ``group``."""
+    from segscope.io import imwrite, write_label_png
+
+    name = group[0].name.replace("/", "_")
+    labels = np.zeros(group[0].mask.shape, np.uint16)
+    labels[group[0].ignore] = NOT_ANNOTATED
+    for k, item in enumerate(group, start=1):
+        labels[item.mask] = k
+    imwrite(folders[0] / f"{order:010d}_{name}.png", group[0].image)
+    write_label_png(folders[1] / f"{order:010d}_{name}.png", labels)
+
+
+def _split_objects(spec: dict[str, Any], data: Path, work: Path) -> dict[str, Path]:
+    """Objects for a click model (:mod:`segscope.zoo.objects`): the ``train`` sources' objects as
+    images with instance label PNGs (the objects of one image in one map; 0 background,
+    :data:`NOT_ANNOTATED` unlabelled), named from a hash so that the sources mix in name order (a
+    recipe's ``holdout`` then takes images of every source); the ``held_out`` sources' objects one
+    per pair (id 1), the held-out set the card is scored on."""
+    import hashlib
+    import itertools
+
+    from .objects import objects_from
+
+    folders = {}
+    for part, key in (("train", "train"), ("val", "held_out")):
+        out = (work / "split" / part / "images", work / "split" / part / "labels")
+        folders[f"{part}_images"], folders[f"{part}_labels"] = out
+        done = work / "split" / part / "complete"
+        if done.exists():
+            continue
+        for folder in out:
+            folder.mkdir(parents=True, exist_ok=True)
+        sources = spec[key]
+        for s, source in enumerate(sources):
+            written = 0
+            group: list[Any] = []
+            for item in itertools.chain(objects_from(source, data), [None]):
+                # Objects of one image share a map in training; held-out objects are scored one by one.
+                if item is not None and group and part == "train" and item.image is group[0].image:
+                    group.append(item)
+                    continue
+                if group:
+                    digest = hashlib.sha1(group[0].name.replace("/", "_").encode()).hexdigest()
+                    order = int(digest[:8], 16) if part == "train" else written * len(sources) + s
+                    _write_objects(group, out, order=order)
+                    written += 1
+                group = [item] if item is not None else []
+        done.touch()
+    return folders
+
+
 SPLITS: dict[str, Callable[[dict[str, Any], Path, Path], dict[str, Path]]] = {
     "stems": _split_by_stems, "every_nth": _split_every_nth, "folders": _split_by_folders,
-    "colour_masks": _split_colour_masks}
+    "colour_masks": _split_colour_masks, "objects": _split_objects}
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -219,9 +277,58 @@ def _volume_scores(model: Path, folders: dict[str, Path], spec: dict[str, Any]) 
     return mean_over_cases(rows, spec.get("class_names") or [str(c) for c in range(1, num_classes)])
 
 
+def _click_objects(folders: dict[str, Path], ignore: int
+                   ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """(source, image, object, unlabelled) of each held-out object the ``objects`` split wrote."""
+    import segscope
+    from segscope.io import read_label_png
+
+    found = []
+    for image_path, label_path in _pairs(folders):
+        labels = read_label_png(label_path)
+        source = image_path.stem.split("_")[1]
+        found.append((source, segscope.imread(image_path), labels == 1, labels == ignore))
+    return found
+
+
+def prompt_session(method: str, *, refine: bool = True, click_radius: int = 3, **options: Any) -> Any:
+    """``run(image, clicks, previous) -> mask`` (:data:`segscope.metrics.clicks.Run`) through
+    :func:`segscope.prompt`, as a user of segscope corrects an object: every click so far and, with
+    ``refine``, the mask the last click gave."""
+    import segscope
+
+    def run(image: np.ndarray, clicks: list[tuple[int, int, bool]], previous: np.ndarray) -> np.ndarray:
+        points = [(r, c, 1 if positive else 0) for r, c, positive in clicks]
+        mask = previous.astype(np.int32) if refine and previous.any() else None
+        seg = segscope.prompt(image, points=points, mask=mask, method=method, click_radius=click_radius,
+                              **options)
+        found: np.ndarray = seg.labels == 1
+        return found
+
+    return run
+
+
+def _clicks(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[str, float]:
+    """The simulated user's clicks (:mod:`segscope.metrics.clicks`, at most 20 per object) on each
+    held-out object, through :func:`segscope.prompt`: NoC@85 and NoC@90 over all, and NoC@90 by
+    source."""
+    from segscope.metrics.clicks import noc, simulate
+
+    run = prompt_session(str(model))
+    by_source: dict[str, list[int]] = {}
+    noc85, noc90 = [], []
+    for source, image, truth, ignore in _click_objects(folders, int(spec["ignore"])):
+        ious, _ = simulate(run, image, truth, ignore)
+        noc85.append(noc(ious, 0.85))
+        noc90.append(noc(ious, 0.90))
+        by_source.setdefault(source, []).append(noc90[-1])
+    return {"noc85": float(np.mean(noc85)), "noc90": float(np.mean(noc90)),
+            **{f"noc90_{k}": float(np.mean(v)) for k, v in by_source.items()}}
+
+
 EVALUATIONS: dict[str, Callable[[Path, dict[str, Path], dict[str, Any]], dict[str, float]]] = {
     "rand_f_cells": _rand_f_cells, "miou": _miou, "instance_f1": _instance_f1, "bsds": _bsds,
-    "volume_scores": _volume_scores}
+    "volume_scores": _volume_scores, "clicks": _clicks}
 
 
 # ----------------------------------------------------------------------------------- build
@@ -247,7 +354,8 @@ def _store(checkpoint_path: Path, target: Path, *, half: bool) -> None:
     save_checkpoint(target, dataclasses.replace(saved, state_dict=weights, training=None))
 
 
-def _seconds_per_image(model: Path, folders: dict[str, Path]) -> float:
+def _seconds_per_image(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> tuple[float, str]:
+    """Seconds per held-out image (the first three, after one to warm up), and that in words."""
     import segscope
     from segscope.io.volumes import is_volume_file, read_volume
 
@@ -256,7 +364,31 @@ def _seconds_per_image(model: Path, folders: dict[str, Path]) -> float:
     start = time.perf_counter()
     for image in images:
         segscope.segment(image, str(model))
-    return (time.perf_counter() - start) / len(images)
+    seconds = (time.perf_counter() - start) / len(images)
+    return seconds, f"{seconds:.2f} s per {spec['data_shape']} image on this 2-core CPU"
+
+
+def _seconds_per_click(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> tuple[float, str]:
+    """Seconds per click on a 1-megapixel image (``spec["speed_image"]``'s top-left 1000x1000,
+    three clicks given, as ``benchmarks/interactive.py --speed`` times it), and that in words."""
+    import segscope
+
+    run = prompt_session(str(model))
+    image = segscope.imread(DEFAULT_DATA / spec["speed_image"])[:1000, :1000]
+    clicks = [(500, 500, True), (520, 540, True), (430, 470, False)]
+    empty = np.zeros(image.shape[:2], bool)
+    run(image, clicks, empty)
+    start = time.perf_counter()
+    for _ in range(5):
+        run(image, clicks, empty)
+    seconds = (time.perf_counter() - start) / 5
+    size = f"{image.shape[0]}x{image.shape[1]}"
+    return seconds, f"{seconds:.3f} s per click on a {size} image on this 2-core CPU"
+
+
+SPEEDS: dict[str, Callable[[Path, dict[str, Path], dict[str, Any]], tuple[float, str]]] = {
+    "clicks": _seconds_per_click}
+"""How a model is timed, by its evaluation strategy (default: seconds per held-out image)."""
 
 
 def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None) -> ZooCard | None:
@@ -289,7 +421,7 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
     _store(result.checkpoint, half_path, half=True)
     half = score(half_path, folders, evaluation)
     key = evaluation["metric"]
-    use_half = abs(half[key] - full[key]) < 1e-3
+    use_half = abs(half[key] - full[key]) < float(evaluation.get("half_tolerance", 1e-3))
     target = ZOO_DIR / card.weights
     if use_half:  # the fp16 file already made and scored: copied, not converted again
         atomic_write_bytes(target, half_path.read_bytes())
@@ -312,14 +444,14 @@ def _with_figures(card: ZooCard, figures: dict[str, float], weights: Path, folde
                   command: str) -> ZooCard:
     """``card`` with the held-out ``figures`` of ``weights``, their speed here, sha256 and size."""
     evaluation = card.training["evaluation"]
-    seconds = _seconds_per_image(weights, folders)
+    timing = SPEEDS.get(evaluation["strategy"], _seconds_per_image)
+    seconds, description = timing(weights, folders, evaluation)
     return dataclasses.replace(
         card,
         figures=tuple(Figure(metric=m, value=round(v, 4), data=evaluation["data"], command=command,
                              peer=_peer(evaluation, m)[0], peer_value=_peer(evaluation, m)[1])
                       for m, v in figures.items()),
-        speed={"seconds_per_image": round(seconds, 3),
-               "description": f"{seconds:.2f} s per {evaluation['data_shape']} image on this 2-core CPU"},
+        speed={"seconds_per_image": round(seconds, 3), "description": description},
         sha256=sha256_of(weights), size_bytes=weights.stat().st_size)
 
 
