@@ -35,7 +35,7 @@ def next_click(prediction: np.ndarray, truth: np.ndarray, ignore: np.ndarray | N
     --------
     >>> truth = np.zeros((7, 9), bool); truth[1:6, 1:8] = True
     >>> next_click(np.zeros_like(truth), truth)
-    (3, 4, True)
+    (3, 3, True)
     """
     from scipy import ndimage
 
