@@ -146,6 +146,9 @@ def _split_objects(spec: dict[str, Any], data: Path, work: Path) -> dict[str, Pa
             folder.mkdir(parents=True, exist_ok=True)
         sources = spec[key]
         for s, source in enumerate(sources):
+            if "_" in source["name"] or "/" in source["name"]:  # names are <order>_<source>_<object>
+                raise ValueError(f"object source {source['name']!r}: no '_' or '/' in its name, which "
+                                 "starts the file names")
             written = 0
             group: list[Any] = []
             for item in itertools.chain(objects_from(source, data), [None]):
@@ -279,7 +282,8 @@ def _volume_scores(model: Path, folders: dict[str, Path], spec: dict[str, Any]) 
 
 def _click_objects(folders: dict[str, Path], ignore: int
                    ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
-    """(source, image, object, unlabelled) of each held-out object the ``objects`` split wrote."""
+    """(source, image, object, unlabelled) of each held-out object the ``objects`` split wrote (its
+    file name is ``<order>_<source>_<object>``)."""
     import segscope
     from segscope.io import read_label_png
 
