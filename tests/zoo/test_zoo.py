@@ -276,7 +276,8 @@ def test_the_objects_split_maps_each_images_objects_for_training_and_holds_out_o
     assert {p: p.stat().st_mtime_ns for p in folders["val_labels"].iterdir()} == stamp
     # A source's name starts the file names it writes, so it may hold no separator.
     with pytest.raises(ValueError, match="no '_' or '/' in its name"):
-        SPLITS["objects"]({**spec, "train": [{**source, "name": "my_set"}]}, tmp_path / "data", tmp_path / "w2")
+        bad = {**spec, "train": [{**source, "name": "my_set"}]}
+        SPLITS["objects"](bad, tmp_path / "data", tmp_path / "w2")
 
 
 def test_an_unknown_kind_of_object_source_is_named(tmp_path):
