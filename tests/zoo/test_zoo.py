@@ -275,8 +275,8 @@ def test_the_objects_split_maps_each_images_objects_for_training_and_holds_out_o
     SPLITS["objects"](spec, tmp_path / "data", tmp_path / "work")
     assert {p: p.stat().st_mtime_ns for p in folders["val_labels"].iterdir()} == stamp
     # A source's name starts the file names it writes, so it may hold no separator.
+    bad = {**spec, "train": [{**source, "name": "my_set"}]}
     with pytest.raises(ValueError, match="no '_' or '/' in its name"):
-        bad = {**spec, "train": [{**source, "name": "my_set"}]}
         SPLITS["objects"](bad, tmp_path / "data", tmp_path / "w2")
 
 
