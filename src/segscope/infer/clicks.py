@@ -2,9 +2,10 @@
 
 For each object the network sees a square window around its positive marks and its previous mask
 (:func:`~segscope.models.clicks.prompt_window`), resized to the side it was trained at, with the
-marks and the previous mask as three more channels; its answer replaces the previous mask inside
-the window, and the previous mask stays outside it. A click therefore costs one pass of a small
-network on a fixed-size window, whatever the image's size.
+marks and the previous mask as three more channels, and once more mirrored (test-time flip); where
+the averaged probability passes the checkpoint's threshold (chosen after training) is the object
+inside the window, and the previous mask stays outside it. A click therefore costs two passes of a
+small network on a fixed-size window, whatever the image's size.
 """
 
 from __future__ import annotations
