@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segscope.infer.clicks import click_discs
 from segscope.metrics.clicks import MAX_CLICKS, Click, Run, noc, simulate
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -71,22 +72,13 @@ def ours(method: str, *, refine: bool = True, **options: object) -> Run:
     return run
 
 
-def _discs(shape: tuple[int, ...], clicks: list[Click]) -> tuple[np.ndarray, np.ndarray]:
-    yy, xx = np.ogrid[: shape[0], : shape[1]]
-    positive, negative = np.zeros(shape[:2], bool), np.zeros(shape[:2], bool)
-    for r, c, is_positive in clicks:
-        disc = (yy - r) ** 2 + (xx - c) ** 2 <= RADIUS**2
-        (positive if is_positive else negative)[disc] = True
-    return positive, negative
-
-
 def grabcut_alone(image: np.ndarray, clicks: list[Click], previous: np.ndarray) -> np.ndarray:
     """OpenCV's GrabCut on the whole image, its mask probable background but for the clicks."""
     import cv2
 
     rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
     rgb = np.ascontiguousarray(rgb[..., :3]).astype(np.uint8)
-    positive, negative = _discs(rgb.shape, clicks)
+    positive, negative = click_discs(rgb.shape[:2], clicks, RADIUS)
     mask = np.full(rgb.shape[:2], cv2.GC_PR_BGD, np.uint8)
     mask[negative] = cv2.GC_BGD
     mask[positive] = cv2.GC_FGD
@@ -101,7 +93,7 @@ def random_walker_alone(image: np.ndarray, clicks: list[Click], previous: np.nda
     from skimage.segmentation import random_walker
 
     data = image.astype(np.float64)
-    positive, negative = _discs(image.shape, clicks)
+    positive, negative = click_discs(image.shape[:2], clicks, RADIUS)
     markers = np.zeros(image.shape[:2], np.int32)
     markers[[0, -1], :] = 1
     markers[:, [0, -1]] = 1

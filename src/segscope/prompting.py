@@ -27,6 +27,7 @@ __all__ = [
     "KINDS",
     "PromptedMethod",
     "Seeds",
+    "click_disc",
     "encode_prompts",
     "get_prompted",
     "list_prompted",
@@ -147,7 +148,9 @@ class Seeds:
         )
 
 
-def _disc(shape: tuple[int, ...], row: int, col: int, radius: int) -> tuple[slice, slice, np.ndarray]:
+def click_disc(shape: tuple[int, ...], row: int, col: int, radius: int) -> tuple[slice, slice, np.ndarray]:
+    """(rows, cols, inside): the bounding slices of a click's disc of ``radius`` at (row, col), cut to
+    ``shape``, and which of their pixels the disc covers."""
     r0, r1 = max(0, row - radius), min(shape[0], row + radius + 1)
     c0, c1 = max(0, col - radius), min(shape[1], col + radius + 1)
     yy, xx = np.ogrid[r0:r1, c0:c1]
@@ -243,7 +246,7 @@ def encode_prompts(
                 raise ValueError(f"click ({row}, {col}) lies outside the {height}x{width} image")
             if label < 0:
                 raise ValueError(f"click ({row}, {col}): label {label}; 0 is negative, k >= 1 object k")
-            rs, cs, disc = _disc((height, width), row, col, click_radius)
+            rs, cs, disc = click_disc((height, width), row, col, click_radius)
             sure[rs, cs][disc] = label if label > 0 else BACKGROUND
             if label > 0:
                 objects.add(label)

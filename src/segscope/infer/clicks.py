@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..prompting import Seeds
+from ..prompting import Seeds, click_disc
 from ..result import Segmentation
 from .predictor import WholeImagePredictor, normalise_image, predicts
 
@@ -27,13 +27,10 @@ PROMPT_KINDS = ("points", "scribbles", "mask")
 def click_discs(shape: tuple[int, int], clicks: list[tuple[int, int, bool]], radius: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(positive, negative) masks of ``shape``: a disc of ``radius`` at each (row, col, positive) click."""
-    yy, xx = np.ogrid[: shape[0], : shape[1]]
     positive, negative = np.zeros(shape, bool), np.zeros(shape, bool)
     for row, col, is_positive in clicks:
-        r0, r1 = max(0, row - radius), min(shape[0], row + radius + 1)
-        c0, c1 = max(0, col - radius), min(shape[1], col + radius + 1)
-        disc = (yy[r0:r1] - row) ** 2 + (xx[:, c0:c1] - col) ** 2 <= radius**2
-        (positive if is_positive else negative)[r0:r1, c0:c1] |= disc
+        rows, cols, disc = click_disc(shape, row, col, radius)
+        (positive if is_positive else negative)[rows, cols] |= disc
     return positive, negative
 
 

@@ -29,11 +29,14 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ..checkpoint import InputSpec
+from ..infer.clicks import click_discs
+from ..infer.predictor import normalise_image
 from ..io.images import imread
 from ..io.labels import read_label_png
 from ..metrics.clicks import next_click, simulate
 from ..models import get_model
 from ..models.clicks import PROMPT_CHANNELS, prompt_window, window_input
+from ..prompting import click_disc
 from ..trainconfig import TrainConfig
 from .adapters import Prepared, augment_of, refuse_semantic_options, register_adapter, training_items
 from .data import Augment, pair_by_stem
@@ -111,12 +114,8 @@ def first_click(truth: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
 
 
 def _draw_disc(plane: torch.Tensor, row: int, col: int, radius: float) -> None:
-    r = max(1, round(radius))
-    h, w = plane.shape
-    r0, r1, c0, c1 = max(0, row - r), min(h, row + r + 1), max(0, col - r), min(w, col + r + 1)
-    yy = torch.arange(r0, r1)[:, None]
-    xx = torch.arange(c0, c1)[None, :]
-    plane[r0:r1, c0:c1][(yy - row) ** 2 + (xx - col) ** 2 <= r * r] = 1.0
+    rows, cols, disc = click_disc(tuple(plane.shape), row, col, max(1, round(radius)))
+    plane[rows, cols][torch.from_numpy(disc)] = 1.0
 
 
 class ClickSamples(Dataset):
@@ -146,11 +145,7 @@ class ClickSamples(Dataset):
 
         image_path, label_path = self.pairs[index]
         image = imread(image_path)
-        if image.ndim == 2:
-            image = image[..., None]
-        mean = np.asarray(self.inputs.mean, np.float32)
-        std = np.asarray(self.inputs.std, np.float32)
-        x = ((np.asarray(self.inputs.rescale(image), np.float32) - mean) / std).transpose(2, 0, 1)
+        x = normalise_image(image, self.inputs)
         labels = read_label_png(label_path)
         if labels.shape != image.shape[:2]:
             raise ValueError(f"{label_path}: labels are {labels.shape}, image {image_path} is "
@@ -159,7 +154,7 @@ class ClickSamples(Dataset):
         sizes = np.bincount(objects.ravel())
         found = [(k + 1, box) for k, box in enumerate(ndimage.find_objects(objects))
                  if box is not None and sizes[k + 1] >= MIN_OBJECT]
-        self._cache[index] = (np.ascontiguousarray(x), labels, found)
+        self._cache[index] = (x, labels, found)
         return self._cache[index]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -188,8 +183,6 @@ class ClickSamples(Dataset):
             correction = next_click(previous, truth, ignore) if rng.random() < 0.7 else None
             if correction is not None:
                 clicks.append(correction)
-        from ..infer.clicks import click_discs
-
         positive, negative = click_discs(truth.shape, clicks, CLICK_RADIUS)
         positive &= ~negative
         r0, r1, c0, c1 = prompt_window(positive | previous, truth.shape, has_previous=bool(previous.any()),
