@@ -177,7 +177,7 @@ def resolve_prompted(method: str | os.PathLike[str]) -> PromptedMethod:
     predictor = model.predictor()
     kinds = tuple(getattr(predictor, "prompt_kinds", ()))
     if not kinds:
-        able = ", ".join([m.name for m in list_prompted()] + prompted_models())
+        able = ", ".join([m.name for m in list_prompted()] + list(prompted_models()))
         raise ValueError(f"{model.name} segments whole images and follows no prompts; prompted methods: "
                          f"{able}")
 
@@ -188,9 +188,10 @@ def resolve_prompted(method: str | os.PathLike[str]) -> PromptedMethod:
     return PromptedMethod(model.name, kinds, run, f"the click model {model.name}")
 
 
-def prompted_models() -> list[str]:
-    """The zoo models that follow prompts: those whose model family's predictor declares
-    ``prompt_kinds`` (needs segscope[deep] to know; none without it)."""
+def prompted_models() -> dict[str, tuple[str, ...]]:
+    """The zoo models that follow prompts, with the prompt kinds they follow: those whose model
+    family's predictor declares ``prompt_kinds`` (needs segscope[deep] to know; none without it).
+    Nothing is loaded but the predictor classes."""
     from .zoo import zoo_cards
 
     try:
@@ -198,12 +199,13 @@ def prompted_models() -> list[str]:
         from .infer.predictor import predictor_class
         from .models import get_model_info
     except ImportError:
-        return []
-    found = []
+        return {}
+    found = {}
     for name, card in zoo_cards().items():
         family = get_model_info(card.training["recipe"]["model"]["name"])
-        if getattr(predictor_class(family.predictor, source=name), "prompt_kinds", None):
-            found.append(name)
+        kinds = getattr(predictor_class(family.predictor, source=name), "prompt_kinds", None)
+        if kinds:
+            found[name] = tuple(kinds)
     return found
 
 

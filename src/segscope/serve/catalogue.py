@@ -116,7 +116,7 @@ def catalogue() -> list[Offer]:
     click models among them)."""
     from .. import classical  # noqa: F401  (registers the classical methods)
     from ..prompting import list_prompted
-    from ..resolve import prompted_models, resolve_prompted
+    from ..resolve import prompted_models
     from ..zoo import zoo_cards
 
     clicks = prompted_models()
@@ -128,9 +128,8 @@ def catalogue() -> list[Offer]:
             offers.append(Offer(name, "zoo", card.task, card.summary, card=summary, tiles=True))
     offers += [Offer(p.name, "prompted", "instance", p.summary, fields_of(keyword_parameters(p.function)),
                      kinds=p.kinds) for p in list_prompted()]
-    for name in clicks:  # the zoo's click models: prompted methods with no options
+    for name, kinds in clicks.items():  # the zoo's click models: prompted methods with no options
         card = zoo_cards()[name]
-        kinds = resolve_prompted(name).kinds
         offers.append(Offer(name, "prompted", "instance", card.summary, (), kinds=kinds,
                             card=_card_summary(card)))
     return offers
