@@ -93,6 +93,9 @@ class DataConfig:
         "--stain", "per-channel gain and offset jitter (stain and white-balance variation)"))
     invert: float = field(default=0.0, metadata=flag(
         "--invert", "probability of inverting the contrast (dark objects on light, and the reverse)"))
+    elastic: float = field(default=0.0, metadata=flag(
+        "--elastic", "elastic deformation: standard deviation of the random displacements, in pixels "
+        "(control points 128 pixels apart; U-Net's EM augmentation); 0 for none"))
     workers: int = field(default=0, metadata=flag("--workers", "data-loading processes"))
 
 
@@ -202,6 +205,8 @@ class TrainConfig:
             raise ValueError(f"normalise must be one of {sorted(NORMALISATIONS)}, got {data.normalise!r}")
         if len(data.scale) != 2 or not 0 < data.scale[0] <= data.scale[1]:
             raise ValueError(f"scale must be (min, max) with 0 < min <= max, got {data.scale}")
+        if data.elastic < 0:
+            raise ValueError(f"elastic must be a non-negative number of pixels, got {data.elastic}")
 
 
 def _gives_regions(model: str) -> bool:

@@ -73,6 +73,39 @@ def test_intensity_augmentation_inverts_and_jitters_each_channel_apart():
                                       stained[c].ravel()[:, None]).solution[0]) for c in range(3)]
     assert all(0.7 - 1e-5 <= g <= 1.3 + 1e-5 for g in gains) and len(set(np.round(gains, 4))) == 3
 
+def test_elastic_deformation_moves_image_and_mask_together_and_keeps_labels():
+    from torchvision import tv_tensors
+
+    from segscope.train.data import ElasticDeform
+
+    rows, cols = torch.meshgrid(torch.arange(96), torch.arange(128), indexing="ij")
+    labels = (rows // 16) * 8 + cols // 16  # 6x8 blocks of 16 pixels, 48 labels
+    image = labels[None].float()
+    torch.manual_seed(0)
+    moved, mask = ElasticDeform(6.0, spacing=32)(tv_tensors.Image(image), tv_tensors.Mask(labels))
+    assert mask.dtype == labels.dtype and mask.shape == labels.shape
+    assert set(mask.unique().tolist()) <= set(labels.unique().tolist())
+    changed = mask != labels
+    assert 0.05 < float(changed.float().mean()) < 0.6  # deformed, not scrambled
+    # The same displacement moved both: away from block edges the bilinear image is the label.
+    inside = torch.isclose(moved[0], moved[0].round())
+    assert float(inside.float().mean()) > 0.5
+    assert torch.equal(moved[0][inside].round().long(), mask[inside])
+    # No displacement is the identity.
+    same, same_mask = ElasticDeform(0.0)(tv_tensors.Image(image), tv_tensors.Mask(labels))
+    assert torch.allclose(same, image, atol=1e-4) and torch.equal(same_mask, labels)
+    with pytest.raises(ValueError, match="sigma"):
+        ElasticDeform(-1.0)
+
+
+def test_the_elastic_setting_reaches_the_augmentation_and_is_checked(tmp_path):
+    from segscope.train.adapters import augment_of
+
+    assert augment_of(_config(tmp_path, tmp_path / "a", elastic=7.5)).elastic == 7.5
+    with pytest.raises(ValueError, match="elastic must be a non-negative"):
+        _config(tmp_path, tmp_path / "b", elastic=-1.0).validate()
+
+
 
 def test_losses_respect_the_ignore_index():
     logits = torch.randn(1, 3, 4, 4)

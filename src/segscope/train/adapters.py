@@ -81,7 +81,7 @@ def augment_of(config: TrainConfig) -> Augment:
     data = config.data
     return Augment(crop=data.crop, scale=(float(data.scale[0]), float(data.scale[1])), hflip=data.hflip,
                    vflip=data.vflip, rotation=data.rotation, colour=data.colour, stain=data.stain,
-                   invert=data.invert)
+                   invert=data.invert, elastic=data.elastic)
 
 
 def split(config: TrainConfig, pairs: list[Any], val_pairs: list[Any]) -> tuple[list[Any], list[Any]]:

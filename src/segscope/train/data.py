@@ -18,7 +18,7 @@ from ..checkpoint import InputSpec, percentile_rescale
 from ..io.images import IMAGE_SUFFIXES, imread
 from ..io.labels import apply_label_map, read_label_png
 
-__all__ = ["Augment", "LabelledFolder", "pair_by_stem"]
+__all__ = ["Augment", "ElasticDeform", "LabelledFolder", "pair_by_stem"]
 
 
 def _natural(path: Path) -> list[Any]:
@@ -50,10 +50,12 @@ def pair_by_stem(images: str | Path, labels: str | Path, *,
 
 @dataclass(frozen=True)
 class Augment:
-    """Joint augmentation: random scale, crop, flips, rotation and colour jitter.
+    """Joint augmentation: random scale, crop, elastic deformation, flips, rotation and colour jitter.
 
     Masks are only ever resampled with nearest neighbours (torchvision's ``tv_tensors.Mask``),
     and pixels that a crop or rotation brings in from outside the image are ``ignore_index``.
+    ``elastic`` is the standard deviation, in pixels, of the random displacements of
+    :class:`ElasticDeform` (0: none).
     """
 
     crop: int = 256
@@ -64,6 +66,7 @@ class Augment:
     colour: float = 0.2  # contrast and brightness jitter, in standard deviations
     stain: float = 0.0  # per-channel gain and offset jitter, in standard deviations
     invert: float = 0.0  # probability of inverting the contrast
+    elastic: float = 0.0  # elastic deformation: displacement standard deviation, pixels
 
     def intensity(self, x: torch.Tensor) -> torch.Tensor:
         """The intensity changes, on a normalised (C, H, W) image (so any number of bands): one
@@ -89,11 +92,66 @@ class Augment:
         if self.rotation:
             steps.append(v2.RandomRotation(self.rotation, fill=fill))
         steps.append(v2.RandomCrop(self.crop, pad_if_needed=True, fill=fill))
+        if self.elastic:
+            steps.append(ElasticDeform(self.elastic))
         if self.hflip:
             steps.append(v2.RandomHorizontalFlip())
         if self.vflip:
             steps.append(v2.RandomVerticalFlip())
         return v2.Compose(steps)
+
+
+class ElasticDeform(v2.Transform):
+    """Smooth random elastic deformation of an image and its mask together (U-Net's augmentation
+    for electron microscopy).
+
+    Random displacement vectors, with standard deviation ``sigma`` pixels in each direction, are
+    drawn on a coarse grid of control points ``spacing`` pixels apart (3x3 on a 256-pixel crop at
+    the default) and interpolated bicubically to every pixel. Images are resampled bilinearly,
+    masks (``tv_tensors.Mask``) with nearest neighbours, so label values stay labels; content
+    beyond the border is mirrored, so nothing new needs a fill value.
+
+    References
+    ----------
+    .. [1] Ronneberger, O., Fischer, P. and Brox, T. (2015). U-Net: Convolutional Networks for
+       Biomedical Image Segmentation. MICCAI, 234-241.
+    """
+
+    def __init__(self, sigma: float, *, spacing: int = 128) -> None:
+        super().__init__()
+        if sigma < 0:
+            raise ValueError(f"sigma must be non-negative, got {sigma}")
+        if spacing < 1:
+            raise ValueError(f"spacing must be positive, got {spacing}")
+        self.sigma = float(sigma)
+        self.spacing = int(spacing)
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        import torch.nn.functional as F
+        from torchvision.transforms.v2._utils import query_size
+
+        height, width = query_size(flat_inputs)
+        coarse = (2, height // self.spacing + 2, width // self.spacing + 2)
+        shift = torch.randn(coarse) * self.sigma
+        shift = F.interpolate(shift[None], size=(height, width), mode="bicubic", align_corners=True)[0]
+        # grid_sample's coordinates run from -1 to 1 across the image (corners aligned).
+        rows = torch.linspace(-1, 1, height)[:, None] + shift[0] * 2 / max(height - 1, 1)
+        cols = torch.linspace(-1, 1, width)[None, :] + shift[1] * 2 / max(width - 1, 1)
+        return {"grid": torch.stack([cols, rows], dim=-1)[None]}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        import torch.nn.functional as F
+
+        if not isinstance(inpt, tv_tensors.Image | tv_tensors.Mask):
+            return inpt
+        mask = isinstance(inpt, tv_tensors.Mask)
+        data = inpt.as_subclass(torch.Tensor)
+        lead = data.shape[:-2]
+        flat = data.reshape(1, -1, *data.shape[-2:]).to(torch.float32)
+        out = F.grid_sample(flat, params["grid"], mode="nearest" if mask else "bilinear",
+                            padding_mode="reflection", align_corners=True)
+        out = out.reshape(*lead, *data.shape[-2:]).to(data.dtype)
+        return tv_tensors.wrap(out, like=inpt)
 
 
 class LabelledFolder(Dataset):
