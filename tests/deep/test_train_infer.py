@@ -416,3 +416,25 @@ def test_a_time_budget_decays_the_learning_rate_with_the_clock():
     assert factor(6) == pytest.approx(0.5**0.9, abs=1e-4)  # half the budget spent
     used[0] = 1.0
     assert factor(7) == 0.0
+
+
+def test_a_two_class_segmenter_applies_a_chosen_threshold_to_its_second_class():
+    from segscope.checkpoint import InputSpec
+
+    def logits(batch: np.ndarray) -> np.ndarray:  # second class's probability: sigmoid of the pixel
+        return np.concatenate([np.zeros_like(batch), batch], axis=1)
+
+    image = np.linspace(-3, 3, 64, dtype=np.float32).reshape(8, 8)
+    probability = 1 / (1 + np.exp(-image))
+    segmenter = Segmenter(logits, class_names=["membrane", "cell"], inputs=InputSpec((0.0,), (1.0,)))
+    assert np.array_equal(segmenter.segment(image).class_map(), (probability > 0.5).astype(np.uint8))
+    for threshold in (0.2, 0.7, 0.95):
+        result = segmenter.segment(image, score_threshold=threshold)
+        assert np.array_equal(result.class_map(), (probability >= threshold).astype(np.uint8))
+        assert result.provenance.parameters["score_threshold"] == threshold
+    with pytest.raises(ValueError, match="probability in"):
+        segmenter.segment(image, score_threshold=1.5)
+    three = Segmenter(lambda b: np.concatenate([b, b, b], axis=1), class_names=["a", "b", "c"],
+                      inputs=InputSpec((0.0,), (1.0,)))
+    with pytest.raises(ValueError, match="two classes; this one has 3"):
+        three.segment(image, score_threshold=0.5)

@@ -198,7 +198,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation")
     p.add_argument(
         "--score-threshold", type=float,
-        help="instance models: drop weaker instances (default 0.5 Mask R-CNN, 0 Panoptic-DeepLab)",
+        help="instance models: drop weaker instances (default 0.5 Mask R-CNN, 0 Panoptic-DeepLab); "
+        "two-class semantic models: the second class wherever its probability reaches it",
     )
     p.add_argument("--panoptic", action="store_true", help="panoptic models: stuff and things, not instances")
     add_output_options(p)

@@ -260,15 +260,31 @@ class Segmenter:
         return probs
 
     def segment(
-        self, image: np.ndarray, *, overlap: float = 0.25, flip: bool = False, channel_axis: int | None = None
+        self, image: np.ndarray, *, overlap: float = 0.25, flip: bool = False,
+        score_threshold: float | None = None, channel_axis: int | None = None,
     ) -> Segmentation:
-        """A semantic :class:`Segmentation` with the class probabilities attached."""
+        """A semantic :class:`Segmentation` with the class probabilities attached.
+
+        Each pixel takes its most probable class. ``score_threshold`` (models of two classes
+        only) chooses the threshold instead: the second class wherever its probability is at
+        least this, the first elsewhere (0.5 is the most probable class, up to ties).
+        """
+        if score_threshold is not None:
+            if len(self.class_names) != 2:
+                raise ValueError(f"{self.name}: score_threshold applies to models of two classes; this one "
+                                 f"has {len(self.class_names)} ({', '.join(self.class_names)})")
+            if not 0.0 <= score_threshold <= 1.0:
+                raise ValueError(f"score_threshold must be a probability in [0, 1], got {score_threshold}")
         start = time.perf_counter()
         probs = self.probabilities(image, overlap=overlap, flip=flip, channel_axis=channel_axis)
-        class_map = probs.argmax(0).astype(np.uint8 if len(self.class_names) <= 255 else np.int32)
+        if score_threshold is None:
+            class_map = probs.argmax(0).astype(np.uint8 if len(self.class_names) <= 255 else np.int32)
+        else:
+            class_map = (probs[1] >= score_threshold).astype(np.uint8)
         provenance = Provenance(
             self.name,
-            parameters={"overlap": overlap, "flip": flip, "tile": self.tile},
+            parameters={"overlap": overlap, "flip": flip, "tile": self.tile,
+                        **({} if score_threshold is None else {"score_threshold": score_threshold})},
             details={"model": self.architecture, **_units_note(image, self.inputs)},
             seconds=time.perf_counter() - start,
         )
