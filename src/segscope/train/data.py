@@ -128,9 +128,12 @@ class ElasticDeform(v2.Transform):
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         import torch.nn.functional as F
-        from torchvision.transforms.v2._utils import query_size
 
-        height, width = query_size(flat_inputs)
+        sizes = {tuple(x.shape[-2:]) for x in flat_inputs
+                 if isinstance(x, tv_tensors.Image | tv_tensors.Mask)}
+        if len(sizes) != 1:
+            raise ValueError(f"elastic deformation needs images and masks of one size, got {sorted(sizes)}")
+        height, width = sizes.pop()
         coarse = (2, height // self.spacing + 2, width // self.spacing + 2)
         shift = torch.randn(coarse) * self.sigma
         shift = F.interpolate(shift[None], size=(height, width), mode="bicubic", align_corners=True)[0]
