@@ -73,6 +73,7 @@ def test_intensity_augmentation_inverts_and_jitters_each_channel_apart():
                                       stained[c].ravel()[:, None]).solution[0]) for c in range(3)]
     assert all(0.7 - 1e-5 <= g <= 1.3 + 1e-5 for g in gains) and len(set(np.round(gains, 4))) == 3
 
+
 def test_elastic_deformation_moves_image_and_mask_together_and_keeps_labels():
     from torchvision import tv_tensors
 
@@ -104,7 +105,6 @@ def test_the_elastic_setting_reaches_the_augmentation_and_is_checked(tmp_path):
     assert augment_of(_config(tmp_path, tmp_path / "a", elastic=7.5)).elastic == 7.5
     with pytest.raises(ValueError, match="elastic must be a non-negative"):
         _config(tmp_path, tmp_path / "b", elastic=-1.0).validate()
-
 
 
 def test_losses_respect_the_ignore_index():
