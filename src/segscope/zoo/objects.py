@@ -19,6 +19,7 @@ scored nor clicked on.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,13 +45,14 @@ class AnnotatedObject:
         return self.name.split("/")[0]
 
 
-def _components(mask: np.ndarray, minimum: int) -> list[np.ndarray]:
+def _components(mask: np.ndarray, minimum: int) -> Iterator[np.ndarray]:
+    """Each connected component of ``mask`` of at least ``minimum`` pixels, one full-size mask at a
+    time (an image may hold hundreds)."""
     from scipy import ndimage
 
     labels, count = ndimage.label(mask)
     sizes = np.bincount(labels.ravel())
-    return [labels == k for k in range(1, count + 1) if sizes[k] >= minimum]
-
+    return (labels == k for k in range(1, count + 1) if sizes[k] >= minimum)
 
 
 def _class_components(spec: dict[str, Any], data: Path) -> Iterator[AnnotatedObject]:
@@ -123,7 +125,7 @@ def _colour_components(spec: dict[str, Any], data: Path) -> Iterator[AnnotatedOb
             unlabelled = np.all(rgb == void, axis=-1) if void else np.zeros(inside.shape, bool)
             image = imread(next((folder / "images").glob(f"{mask_path.stem}.*")))
             found = _components(inside, int(spec.get("min_size", 1)))
-            for k, mask in enumerate(found[:per_image] if per_image else found):
+            for k, mask in enumerate(itertools.islice(found, per_image or None)):
                 rows, cols = np.nonzero(mask)
                 r0 = max(0, min(int(rows.mean()) - side // 2, mask.shape[0] - side))
                 c0 = max(0, min(int(cols.mean()) - side // 2, mask.shape[1] - side))
