@@ -5,7 +5,11 @@ A checkpoint is written and read here only. On disk it is a ``torch.save`` file 
 cannot run code. In memory it is a :class:`Checkpoint`, whose fields say what they hold.
 
 Schema versions: 1 (a flat dict with ``model``, ``normalisation``, ``crop`` ...) is still read;
-2 is written. torch is imported only to save and load.
+2 is written, and 3 when weights are stored as int8 (``save_checkpoint(..., precision="int8")``:
+each weight tensor of two or more dimensions as int8 with one fp32 scale per slice along its first
+axis, the output channel of a convolution; the rest in fp16), so that a segscope that cannot
+restore them refuses the file instead of loading integers as weights. Reading restores float32
+weights. torch is imported only to save and load.
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ import numpy as np
 
 from .atomic import atomic_write_bytes
 
-__all__ = ["FORMAT", "SCHEMA_VERSION", "Checkpoint", "InputSpec", "Scores", "TrainingState",
+__all__ = ["FORMAT", "PRECISIONS", "SCHEMA_VERSION", "Checkpoint", "InputSpec", "Scores", "TrainingState",
            "load_checkpoint", "percentile_rescale", "save_checkpoint"]
 
 FORMAT = "segscope.checkpoint"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""The newest schema this module reads; files are written as 2 unless they hold int8 weights."""
+_PLAIN_VERSION = 2
+PRECISIONS = ("fp32", "fp16", "int8")
+"""How :func:`save_checkpoint` may store floating-point weights, largest first."""
+_INT8_MIN_DIMS = 2
 
 
 @dataclass(frozen=True)
@@ -114,13 +123,14 @@ class Checkpoint:
     """The training configuration that made it."""
     scores: Scores = field(default_factory=Scores)
     training: TrainingState | None = None
-    version: int = SCHEMA_VERSION
+    version: int = _PLAIN_VERSION
     decoding: dict[str, float] = field(default_factory=dict)
     """Decoding settings chosen on the validation images once training ended (a star-convex
     model's probability and overlap thresholds); its predictor declares which it reads."""
 
     def to_payload(self) -> dict[str, Any]:
-        """The plain-data form written to disk (schema :data:`SCHEMA_VERSION`)."""
+        """The plain-data form written to disk (schema 2; :func:`save_checkpoint` makes it 3 when
+        it stores int8 weights)."""
         training = None
         if self.training is not None:
             t = self.training
@@ -128,7 +138,7 @@ class Checkpoint:
                         "scaler": t.scaler, "generator": t.generator, "rng": t.rng}
         return {
             "format": FORMAT,
-            "version": SCHEMA_VERSION,
+            "version": _PLAIN_VERSION,
             "task": self.task,
             "model": {"name": self.model, "options": dict(self.options)},
             "state_dict": self.state_dict,
@@ -161,7 +171,8 @@ class Checkpoint:
             training = data.get("training")
             return cls(
                 task=str(data["task"]), model=str(model["name"]), options=dict(model["options"]),
-                state_dict=data["state_dict"], class_names=tuple(data["class_names"]),
+                state_dict=_restored(data["state_dict"], data.get("quantised"), source),
+                class_names=tuple(data["class_names"]),
                 inputs=InputSpec(tuple(inputs["mean"]), tuple(inputs["std"]), inputs.get("dtype"),
                                  None if inputs.get("value_range") is None else tuple(inputs["value_range"]),
                                  inputs.get("crop"),
@@ -172,6 +183,7 @@ class Checkpoint:
                               int(scores.get("best_epoch", -1)), tuple(scores.get("history") or ())),
                 training=None if training is None else TrainingState(**training),
                 decoding={str(k): float(v) for k, v in (data.get("decoding") or {}).items()},
+                version=version,
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{source}: checkpoint lacks or mangles {exc}") from None
@@ -197,15 +209,70 @@ class Checkpoint:
         )
 
 
-def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> None:
-    """Write a checkpoint atomically (a temporary file, then a rename)."""
+def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint, *,
+                    precision: str | None = None) -> None:
+    """Write a checkpoint atomically (a temporary file, then a rename).
+
+    ``precision`` stores the floating-point weights as ``"fp32"``, ``"fp16"`` or ``"int8"``
+    (symmetric, one scale per output channel; biases and normalisation statistics in fp16);
+    ``None`` keeps them as they are. Whether a precision loses anything is for the caller to
+    measure (``segscope.zoo.build`` scores each against fp32).
+    """
     import torch
 
     if not isinstance(checkpoint, Checkpoint):
         raise TypeError(f"{path}: save_checkpoint takes a Checkpoint, got {type(checkpoint).__name__}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"{path}: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    payload = checkpoint.to_payload()
+    if precision is not None:
+        weights, scales = _stored(checkpoint.state_dict, precision)
+        payload["state_dict"] = weights
+        if scales:
+            payload["quantised"], payload["version"] = scales, 3
     buffer = io.BytesIO()
-    torch.save(checkpoint.to_payload(), buffer)
+    torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _stored(state_dict: dict[str, Any], precision: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(weights, int8 scales by name) of ``state_dict`` at ``precision``."""
+    import torch
+
+    weights: dict[str, Any] = {}
+    scales: dict[str, Any] = {}
+    for name, value in state_dict.items():
+        if not (isinstance(value, torch.Tensor) and torch.is_floating_point(value)):
+            weights[name] = value
+            continue
+        value = value.detach().float()
+        if precision == "int8" and value.ndim >= _INT8_MIN_DIMS and value.numel() > 0:
+            largest = value.abs().amax(dim=tuple(range(1, value.ndim)))
+            scale = torch.where(largest > 0, largest / 127, torch.ones_like(largest))
+            shape = (-1,) + (1,) * (value.ndim - 1)
+            weights[name] = (value / scale.view(shape)).round().clamp(-127, 127).to(torch.int8)
+            scales[name] = scale
+        else:
+            weights[name] = value if precision == "fp32" else value.half()
+    return weights, scales
+
+
+def _restored(state_dict: Any, quantised: Any, source: str) -> Any:
+    """``state_dict`` with its int8 tensors (``quantised``: their scales) back in float32."""
+    import torch
+
+    if not quantised:
+        return state_dict
+    if not isinstance(quantised, dict) or not isinstance(state_dict, dict):
+        raise ValueError(f"{source}: checkpoint's int8 scales are not a table of tensors")
+    restored = dict(state_dict)
+    for name, scale in quantised.items():
+        value = state_dict.get(name)
+        if not (isinstance(value, torch.Tensor) and value.dtype == torch.int8 and value.ndim >= 1
+                and isinstance(scale, torch.Tensor) and scale.shape == value.shape[:1]):
+            raise ValueError(f"{source}: checkpoint's int8 weight {name!r} does not match its scales")
+        restored[name] = value.float() * scale.float().view((-1,) + (1,) * (value.ndim - 1))
+    return restored
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") -> Checkpoint:

@@ -317,6 +317,50 @@ def test_checkpoints_of_schema_1_still_load(toy_dataset, tmp_path):
         load_checkpoint(tmp_path / "v99.pt")
 
 
+def test_weights_stored_as_int8_fp16_or_fp32_restore_within_their_step(toy_dataset, tmp_path):
+    from segscope.checkpoint import save_checkpoint
+
+    result = train(_config(toy_dataset, tmp_path / "run", epochs=1), progress=False)
+    full = load_checkpoint(result.checkpoint)
+    image = segscope.imread(toy_dataset / "val" / "images" / "img0.png")
+    expected = load_predictor(result.checkpoint).segment(image).labels
+    sizes: dict[str, int] = {}
+    for precision in ("fp32", "fp16", "int8"):
+        path = tmp_path / f"{precision}.pt"
+        save_checkpoint(path, full, precision=precision)
+        raw = torch.load(path, weights_only=True)
+        stored = [*raw["state_dict"].values(), *raw.get("quantised", {}).values()]
+        sizes[precision] = sum(t.numel() * t.element_size() for t in stored)
+        assert raw["version"] == (3 if precision == "int8" else 2)  # older readers refuse int8 files
+        read = load_checkpoint(path)
+        assert read.state_dict.keys() == full.state_dict.keys()
+        for name, value in full.state_dict.items():
+            if not torch.is_floating_point(value):
+                assert torch.equal(read.state_dict[name], value)
+                continue
+            got = read.state_dict[name].float()
+            if precision == "int8" and value.ndim >= 2:
+                assert raw["state_dict"][name].dtype == torch.int8
+                # at most half a step of its output channel's scale (largest magnitude / 127)
+                step = value.abs().flatten(1).amax(1) / 127
+                error = (got - value).abs().flatten(1).amax(1)
+                assert bool(torch.all(error <= step / 2 + 1e-7)), name
+            else:
+                tolerance = 0 if precision == "fp32" else 1e-3 * float(value.abs().max()) + 1e-6
+                assert float((got - value).abs().max()) <= tolerance, name
+        agree = np.mean(load_predictor(path).segment(image).labels == expected)
+        assert agree > 0.99, (precision, agree)
+    assert sizes["int8"] < 0.6 * sizes["fp16"] and sizes["fp16"] < 0.6 * sizes["fp32"]  # bytes of weights
+    with pytest.raises(ValueError, match="precision must be one of fp32, fp16, int8"):
+        save_checkpoint(tmp_path / "x.pt", full, precision="int4")
+    raw = torch.load(tmp_path / "int8.pt", weights_only=True)
+    name = next(iter(raw["quantised"]))
+    raw["quantised"][name] = raw["quantised"][name][:-1]
+    torch.save(raw, tmp_path / "mangled.pt")
+    with pytest.raises(ValueError, match=rf"mangled\.pt: checkpoint's int8 weight '{name}' does not match"):
+        load_checkpoint(tmp_path / "mangled.pt")
+
+
 def test_cli_train_predict_export(toy_dataset, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     from segscope.cli.main import main

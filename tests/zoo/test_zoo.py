@@ -187,6 +187,8 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
     sha256, figures and training facts."""
     import json
 
+    import torch
+
     from segscope.io import write_label_png
     from segscope.zoo import build
 
@@ -225,6 +227,16 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
         assert made.training["steps"] == 2 and made.training["images_seen"] == 10
         assert [f.metric for f in made.figures] == ["miou"] and 0 <= made.figures[0].value <= 1
         assert made.speed["seconds_per_image"] > 0
+        # the smallest precision whose figure is not worse than fp32's, stored as it was scored
+        chosen = made.training["precision"]
+        assert set(made.training["other_precisions"]) == {"int8", "fp16"} - {chosen}
+        scored = {chosen: made.figures[0].value,
+                  **{p: f["miou"] for p, f in made.training["other_precisions"].items()}}
+        full = made.training["fp32_figures"]["miou"]
+        assert chosen == build.smallest_precision(
+            {p: scored[p] for p in ("int8", "fp16") if p in scored}, full, tolerance=1e-3)
+        stored = torch.load(zoo_dir / "toy.pt", weights_only=True)
+        assert any(t.dtype == torch.int8 for t in stored["state_dict"].values()) == (chosen == "int8")
         # --rescore scores the shipped file again: nothing trains, the weights stay, the figure
         # comes back the same (the build scored these very bytes) under the rescoring command.
         weights = (zoo_dir / "toy.pt").read_bytes()

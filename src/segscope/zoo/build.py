@@ -3,9 +3,10 @@
 For each card: split the data as ``training.split`` says, train with ``training.recipe`` (a
 :class:`~segscope.trainconfig.TrainConfig` dict; ``{data}`` and ``{work}`` in its paths stand for the
 data folder and a work folder) for its fixed number of epochs, so its step count is fixed too; keep
-the checkpoint that scored best on the validation data; store its weights in fp16 when that moves
-the held-out figure by less than the evaluation's ``half_tolerance`` (default 0.001; else in
-fp32); score the held-out data with the card's ``evaluation`` strategy; time inference on this
+the checkpoint that scored best on the validation data; store its weights in the smallest precision
+(int8, then fp16, else fp32) whose held-out figure is worse than fp32's by less than the
+evaluation's ``precision_tolerance`` (default 0.001; "worse" is lower unless the evaluation declares
+``lower_is_better``); score the held-out data with the card's ``evaluation`` strategy; time inference on this
 machine (the evaluation strategy may say how, in ``SPEEDS``); and rewrite the card (figures, steps
 and images seen, sha256, size, speed). Training resumes from the work folder's ``last.pt`` when a
 run was interrupted (the same command again); ``--minutes`` time-boxes each call, so a long recipe
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from segscope.atomic import atomic_write_bytes
+from segscope.checkpoint import PRECISIONS
 
 from . import ZOO_DIR, Figure, ZooCard, sha256_of, zoo_cards
 
@@ -346,16 +348,31 @@ def _fill(value: Any, data: Path, work: Path) -> Any:
     return value
 
 
-def _store(checkpoint_path: Path, target: Path, *, half: bool) -> None:
-    """The checkpoint without its training state, weights in fp16 when ``half``."""
-    import torch
-
+def _store(checkpoint_path: Path, target: Path, *, precision: str) -> None:
+    """The checkpoint without its training state, weights stored at ``precision``."""
     from segscope.checkpoint import load_checkpoint, save_checkpoint
 
     saved = load_checkpoint(checkpoint_path)
-    weights = {k: (v.half() if half and torch.is_floating_point(v) else v)
-               for k, v in saved.state_dict.items()}
-    save_checkpoint(target, dataclasses.replace(saved, state_dict=weights, training=None))
+    save_checkpoint(target, dataclasses.replace(saved, training=None), precision=precision)
+
+
+def smallest_precision(figures: dict[str, float], full: float, *, tolerance: float,
+                       lower_is_better: bool = False) -> str:
+    """The first of ``figures`` (precision: held-out figure, smallest storage first) that is
+    worse than the fp32 figure ``full`` by less than ``tolerance``; ``"fp32"`` when none is.
+
+    >>> smallest_precision({"int8": 0.612, "fp16": 0.6131}, 0.6132, tolerance=0.001)
+    'fp16'
+    >>> smallest_precision({"int8": 0.615, "fp16": 0.6131}, 0.6132, tolerance=0.001)
+    'int8'
+    >>> smallest_precision({"int8": 10.6, "fp16": 10.4}, 10.39, tolerance=0.1, lower_is_better=True)
+    'fp16'
+    """
+    for precision, value in figures.items():
+        loss = value - full if lower_is_better else full - value
+        if loss < tolerance:
+            return precision
+    return "fp32"
 
 
 def _seconds_per_image(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> tuple[float, str]:
@@ -421,23 +438,27 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
     evaluation = training["evaluation"]
     score = EVALUATIONS[evaluation["strategy"]]
     full = score(result.checkpoint, folders, evaluation)
-    half_path = work / "half.pt"
-    _store(result.checkpoint, half_path, half=True)
-    half = score(half_path, folders, evaluation)
     key = evaluation["metric"]
-    use_half = abs(half[key] - full[key]) < float(evaluation.get("half_tolerance", 1e-3))
+    scored: dict[str, dict[str, float]] = {}
+    for precision in PRECISIONS[:0:-1]:  # int8, fp16: smallest first; each made, scored, kept aside
+        _store(result.checkpoint, work / f"{precision}.pt", precision=precision)
+        scored[precision] = score(work / f"{precision}.pt", folders, evaluation)
+    chosen = smallest_precision({p: f[key] for p, f in scored.items()}, full[key],
+                                tolerance=float(evaluation.get("precision_tolerance", 1e-3)),
+                                lower_is_better=bool(evaluation.get("lower_is_better", False)))
     target = ZOO_DIR / card.weights
-    if use_half:  # the fp16 file already made and scored: copied, not converted again
-        atomic_write_bytes(target, half_path.read_bytes())
-    else:
-        _store(result.checkpoint, target, half=False)  # written atomically
-    figures = (half if use_half else full)
+    if chosen == "fp32":
+        _store(result.checkpoint, work / "fp32.pt", precision="fp32")
+    atomic_write_bytes(target, (work / f"{chosen}.pt").read_bytes())  # the file scored, as it was
+    figures = scored.get(chosen, full)
     crop = int(recipe["data"].get("crop", 256))
     batch = int(recipe.get("optim", {}).get("batch_size", 8))
     training.update({"steps": result.steps, "epochs": result.epochs,
                      "images_seen": result.steps * batch * int(recipe.get("optim", {}).get("accumulate", 1)),
-                     "crop": crop, "minutes_here": round(trained_minutes, 1), "fp16": use_half,
-                     "fp32_figures": full})
+                     "crop": crop, "minutes_here": round(trained_minutes, 1), "precision": chosen,
+                     "fp32_figures": full,
+                     "other_precisions": {p: f for p, f in scored.items() if p != chosen}})
+    training.pop("fp16", None)  # cards before int8 storage said only whether weights were fp16
     new = _with_figures(dataclasses.replace(card, training=training), figures, target, folders,
                         command=f"python -m segscope.zoo.build {card.name}")
     new.save()
