@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -482,3 +484,52 @@ def test_a_two_class_segmenter_applies_a_chosen_threshold_to_its_second_class():
                       inputs=InputSpec((0.0,), (1.0,)))
     with pytest.raises(ValueError, match="two classes; this one has 3"):
         three.segment(image, score_threshold=0.5)
+
+
+def test_a_checkpoints_decoding_sets_the_segmenters_flip_and_threshold(toy_dataset, tmp_path, capsys):
+    import dataclasses
+
+    from segscope.checkpoint import save_checkpoint
+    from segscope.cli.main import main
+
+    result = train(_config(toy_dataset, tmp_path / "run", epochs=1), progress=False)
+    plain = load_checkpoint(result.checkpoint)
+    image = segscope.imread(toy_dataset / "val" / "images" / "img0.png")[:, 5:]  # not mirror-symmetric
+    before = load_predictor(result.checkpoint)
+    assert (before.flip, before.score_threshold) == (False, None)
+    set_both = {"flip": 1.0, "score_threshold": 0.7}
+    save_checkpoint(tmp_path / "set.pt", dataclasses.replace(plain, decoding=set_both))
+    chosen = load_predictor(tmp_path / "set.pt")
+    assert (chosen.flip, chosen.score_threshold) == (True, 0.7)
+    by_default = chosen.segment(image)
+    assert by_default.provenance.parameters["flip"] is True
+    assert by_default.provenance.parameters["score_threshold"] == 0.7
+    np.testing.assert_array_equal(by_default.probabilities, before.probabilities(image, flip=True))
+    assert not np.allclose(by_default.probabilities, before.probabilities(image))  # the flip changed them
+    np.testing.assert_array_equal(by_default.class_map(), by_default.probabilities[1] >= 0.7)
+    # given options win over the defaults
+    overridden = chosen.segment(image, flip=False, score_threshold=0.5)
+    np.testing.assert_array_equal(overridden.probabilities, before.probabilities(image))
+    assert overridden.provenance.parameters["flip"] is False
+    # the command line keeps the default unless told (--no-flip)
+    for flag, flipped in (([], True), (["--no-flip"], False)):
+        out = tmp_path / f"out{len(flag)}"
+        code = main(["predict", "--checkpoint", str(tmp_path / "set.pt"), *flag, "-o", str(out),
+                     "--probabilities", str(toy_dataset / "val" / "images" / "img0.png")])
+        assert code == 0
+        saved = np.load(out / "img0_probabilities.npy")
+        full = segscope.imread(toy_dataset / "val" / "images" / "img0.png")
+        near = {f: np.abs(saved - before.probabilities(full, flip=f)).max() for f in (True, False)}
+        assert near[flipped] < 1e-3 < near[not flipped], near  # (saved as float16)
+    capsys.readouterr()
+    if importlib.util.find_spec("onnxruntime") is not None:  # an export carries the defaults too
+        from segscope.infer import export_onnx
+
+        export_onnx(tmp_path / "set.pt", tmp_path / "set.onnx")
+        exported = Segmenter.from_onnx(tmp_path / "set.onnx")
+        assert (exported.flip, exported.score_threshold) == (True, 0.7)
+    for decoding, message in (({"sharpen": 1.0}, r"decoding settings \['sharpen'\] are not a semantic"),
+                              ({"score_threshold": 1.5}, "probability in")):
+        save_checkpoint(tmp_path / "bad.pt", dataclasses.replace(plain, decoding=decoding))
+        with pytest.raises(ValueError, match=message):
+            load_predictor(tmp_path / "bad.pt")

@@ -209,7 +209,8 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
                    "data": {"num_classes": 2, "class_names": ["membrane", "cell"], "crop": 32},
                    "optim": {"batch_size": 5}, "schedule": {"epochs": 2}, "seed": 0},
         "evaluation": {"strategy": "miou", "metric": "miou", "num_classes": 2, "data": "toy 5",
-                       "data_shape": "32x32"}}
+                       "data_shape": "32x32"},
+        "decoding": {"flip": 1}}
     zoo_dir = tmp_path / "zoo"
     zoo_dir.mkdir()
     (zoo_dir / "toy.json").write_text(json.dumps(card))
@@ -237,6 +238,8 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
             {p: scored[p] for p in ("int8", "fp16") if p in scored}, full, tolerance=1e-3)
         stored = torch.load(zoo_dir / "toy.pt", weights_only=True)
         assert any(t.dtype == torch.int8 for t in stored["state_dict"].values()) == (chosen == "int8")
+        assert stored["decoding"] == {"flip": 1.0}  # the card's inference defaults, in the weights
+        assert segscope.segment(np.zeros((32, 32), np.uint8), "toy").provenance.parameters["flip"] is True
         # --rescore scores the shipped file again: nothing trains, the weights stay, the figure
         # comes back the same (the build scored these very bytes) under the rescoring command.
         weights = (zoo_dir / "toy.pt").read_bytes()

@@ -83,7 +83,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     requested = {"overlap": args.overlap, "flip": args.flip, "score_threshold": args.score_threshold,
                  "output": "panoptic" if args.panoptic else "instance"}
     accepted = inspect.signature(predictor.segment).parameters
-    options: dict[str, Any] = {k: v for k, v in requested.items() if k in accepted}
+    options: dict[str, Any] = {k: v for k, v in requested.items() if k in accepted and v is not None}
     return run_batch(args.inputs, partial(predictor.segment, **options), outdir=Path(args.output),
                      fmt=args.format, overlay=args.overlay, desc="predict", verb="predicted",
                      probabilities=args.probabilities)
@@ -195,7 +195,8 @@ def add_parsers(sub: Any) -> None:
         "--tile", type=int, help="sliding-window tile (default: twice the training crop; 0: whole images)"
     )
     p.add_argument("--overlap", type=float, default=0.25)
-    p.add_argument("--flip", action="store_true", help="flip test-time augmentation")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip test-time augmentation (default: the model's own, off unless its card sets it)")
     p.add_argument(
         "--score-threshold", type=float,
         help="instance models: drop weaker instances (default 0.5 Mask R-CNN, 0 Panoptic-DeepLab); "

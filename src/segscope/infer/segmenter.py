@@ -120,9 +120,18 @@ class Segmenter:
         The network's registered name, recorded in each result's ``provenance.details``.
     batch_size : int
         Sliding windows per forward pass; 1 uses the least memory.
+
+    A checkpoint's ``decoding`` (or an ONNX model's metadata) may set :attr:`flip` and
+    :attr:`score_threshold`, the defaults of :meth:`segment`'s options of those names.
     """
 
     task = "semantic"
+    decoded_by = ("flip", "score_threshold")
+    """The defaults a checkpoint's ``decoding`` may set (a zoo card's ``decoding``, for one)."""
+    flip = False
+    """Average each image's probabilities with its mirror image's, unless ``segment`` says."""
+    score_threshold: float | None = None
+    """The two-class threshold ``segment`` applies unless it is given one (None: most probable)."""
 
     def __init__(
         self,
@@ -186,7 +195,27 @@ class Segmenter:
             tile=(2 * crop if crop else None) if tile == "auto" else tile,  # type: ignore[arg-type]
             name=name,
             architecture=checkpoint.model,
-        )
+        )._decoded(checkpoint.decoding)
+
+    def _decoded(self, decoding: dict[str, float]) -> Segmenter:
+        """This segmenter with the defaults ``decoding`` sets (validated like ``segment``'s)."""
+        unknown = sorted(set(decoding) - set(self.decoded_by))
+        if unknown:
+            raise ValueError(f"{self.name}: decoding settings {unknown} are not a semantic model's "
+                             f"({', '.join(self.decoded_by)})")
+        if "flip" in decoding:
+            self.flip = bool(decoding["flip"])
+        if decoding.get("score_threshold") is not None:
+            self.score_threshold = self._checked_threshold(float(decoding["score_threshold"]))
+        return self
+
+    def _checked_threshold(self, score_threshold: float) -> float:
+        if len(self.class_names) != 2:
+            raise ValueError(f"{self.name}: score_threshold applies to models of two classes; this one "
+                             f"has {len(self.class_names)} ({', '.join(self.class_names)})")
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must be a probability in [0, 1], got {score_threshold}")
+        return score_threshold
 
     @classmethod
     def from_onnx(cls, path: str | os.PathLike[str]) -> Segmenter:
@@ -221,7 +250,7 @@ class Segmenter:
             fixed_size=True,
             name=str(path),
             architecture=info.get("model", {}).get("name"),
-        )
+        )._decoded(dict(info.get("decoding") or {}))
 
     def for_tiles(self) -> Segmenter:
         """One window per forward pass (tiles already bound the work per call); a shallow copy
@@ -237,9 +266,11 @@ class Segmenter:
         return normalise_image(image, self.inputs, channel_axis=channel_axis)
 
     def probabilities(
-        self, image: np.ndarray, *, overlap: float = 0.25, flip: bool = False, channel_axis: int | None = None
+        self, image: np.ndarray, *, overlap: float = 0.25, flip: bool | None = None,
+        channel_axis: int | None = None,
     ) -> np.ndarray:
-        """Class probabilities (C, H, W) of an image."""
+        """Class probabilities (C, H, W) of an image; ``flip`` None: :attr:`flip`."""
+        flip = self.flip if flip is None else flip
         x = self.normalise(image, channel_axis=channel_axis)
         n = len(self.class_names)
         probs = sliding_window(
@@ -260,21 +291,21 @@ class Segmenter:
         return probs
 
     def segment(
-        self, image: np.ndarray, *, overlap: float = 0.25, flip: bool = False,
+        self, image: np.ndarray, *, overlap: float = 0.25, flip: bool | None = None,
         score_threshold: float | None = None, channel_axis: int | None = None,
     ) -> Segmentation:
         """A semantic :class:`Segmentation` with the class probabilities attached.
 
         Each pixel takes its most probable class. ``score_threshold`` (models of two classes
         only) chooses the threshold instead: the second class wherever its probability is at
-        least this, the first elsewhere (0.5 is the most probable class, up to ties).
+        least this, the first elsewhere (0.5 is the most probable class, up to ties). ``flip``
+        averages the image's probabilities with its mirror image's (test-time flip). Either
+        left as None takes the model's default (:attr:`flip`, :attr:`score_threshold`: off unless
+        the checkpoint's ``decoding`` sets them).
         """
-        if score_threshold is not None:
-            if len(self.class_names) != 2:
-                raise ValueError(f"{self.name}: score_threshold applies to models of two classes; this one "
-                                 f"has {len(self.class_names)} ({', '.join(self.class_names)})")
-            if not 0.0 <= score_threshold <= 1.0:
-                raise ValueError(f"score_threshold must be a probability in [0, 1], got {score_threshold}")
+        flip = self.flip if flip is None else flip
+        score_threshold = self.score_threshold if score_threshold is None \
+            else self._checked_threshold(score_threshold)
         start = time.perf_counter()
         probs = self.probabilities(image, overlap=overlap, flip=flip, channel_axis=channel_axis)
         if score_threshold is None:
@@ -362,6 +393,7 @@ def export_onnx(
         "tile": size,
         "dtype": checkpoint.inputs.dtype,
         "model": {"name": checkpoint.model, **checkpoint.options},
+        "decoding": dict(checkpoint.decoding),
     }
     entry = proto.metadata_props.add()
     entry.key, entry.value = "segscope", json.dumps(info)

@@ -1,7 +1,8 @@
 """Trained models that ship inside the package: the zoo.
 
 Each zoo model is two files in this folder: ``<name>.pt``, a segscope checkpoint (weights in
-fp16 where that loses nothing measurable), and ``<name>.json``, its card. The card says what the
+int8 or fp16 where that loses nothing measurable, and the inference defaults its card's
+``training.decoding`` sets, such as test-time flips), and ``<name>.json``, its card. The card says what the
 model does (task, classes and their colours), what it expects (bands, dtype, value range, pixel
 scale), how it was made (data, licence, the exact recipe and command, steps and images seen), what
 it scores on held-out data and how fast it runs here (with the commands that measured them), and

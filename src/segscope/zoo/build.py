@@ -3,7 +3,9 @@
 For each card: split the data as ``training.split`` says, train with ``training.recipe`` (a
 :class:`~segscope.trainconfig.TrainConfig` dict; ``{data}`` and ``{work}`` in its paths stand for the
 data folder and a work folder) for its fixed number of epochs, so its step count is fixed too; keep
-the checkpoint that scored best on the validation data; store its weights in the smallest precision
+the checkpoint that scored best on the validation data, with the inference defaults of the card's
+``decoding`` (``{"flip": 1}``: test-time flips unless a caller says otherwise) added to the
+checkpoint's own; store its weights in the smallest precision
 (int8, then fp16, else fp32) whose held-out figure is worse than fp32's by less than the
 evaluation's ``precision_tolerance`` (default 0.001; "worse" is lower unless the evaluation declares
 ``lower_is_better``); score the held-out data with the card's ``evaluation`` strategy; time inference on this
@@ -348,12 +350,14 @@ def _fill(value: Any, data: Path, work: Path) -> Any:
     return value
 
 
-def _store(checkpoint_path: Path, target: Path, *, precision: str) -> None:
-    """The checkpoint without its training state, weights stored at ``precision``."""
+def _store(checkpoint_path: Path, target: Path, *, precision: str, decoding: dict[str, float]) -> None:
+    """The checkpoint without its training state, weights stored at ``precision``, with the
+    card's ``decoding`` defaults (test-time flips, a threshold) added to its own."""
     from segscope.checkpoint import load_checkpoint, save_checkpoint
 
     saved = load_checkpoint(checkpoint_path)
-    save_checkpoint(target, dataclasses.replace(saved, training=None), precision=precision)
+    stored = dataclasses.replace(saved, training=None, decoding={**saved.decoding, **decoding})
+    save_checkpoint(target, stored, precision=precision)
 
 
 def smallest_precision(figures: dict[str, float], full: float, *, tolerance: float,
@@ -437,18 +441,17 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
     trained_minutes = float(result.history[-1]["seconds"]) / 60 if result.history else 0.0
     evaluation = training["evaluation"]
     score = EVALUATIONS[evaluation["strategy"]]
-    full = score(result.checkpoint, folders, evaluation)
-    key = evaluation["metric"]
+    decoding = {k: float(v) for k, v in training.get("decoding", {}).items()}
     scored: dict[str, dict[str, float]] = {}
-    for precision in PRECISIONS[:0:-1]:  # int8, fp16: smallest first; each made, scored, kept aside
-        _store(result.checkpoint, work / f"{precision}.pt", precision=precision)
+    for precision in PRECISIONS:  # each made, scored and kept aside
+        _store(result.checkpoint, work / f"{precision}.pt", precision=precision, decoding=decoding)
         scored[precision] = score(work / f"{precision}.pt", folders, evaluation)
-    chosen = smallest_precision({p: f[key] for p, f in scored.items()}, full[key],
+    full = scored.pop("fp32")
+    key = evaluation["metric"]
+    chosen = smallest_precision({p: scored[p][key] for p in PRECISIONS[:0:-1]}, full[key],
                                 tolerance=float(evaluation.get("precision_tolerance", 1e-3)),
                                 lower_is_better=bool(evaluation.get("lower_is_better", False)))
     target = ZOO_DIR / card.weights
-    if chosen == "fp32":
-        _store(result.checkpoint, work / "fp32.pt", precision="fp32")
     atomic_write_bytes(target, (work / f"{chosen}.pt").read_bytes())  # the file scored, as it was
     figures = scored.get(chosen, full)
     crop = int(recipe["data"].get("crop", 256))
