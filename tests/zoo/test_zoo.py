@@ -250,6 +250,25 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
         assert again.figures[0].value == made.figures[0].value
         assert again.figures[0].command == "python -m segscope.zoo.build toy --rescore"
         assert again.training["steps"] == 2 and "fp32_figures" not in again.training
+        # --store int8 keeps the shipped weights unless int8 scores within the card's tolerance
+        for tolerance, kept in ((-1.0, False), (1.0, True)):
+            card = json.loads((zoo_dir / "toy.json").read_text())
+            card["training"]["evaluation"]["precision_tolerance"] = tolerance
+            (zoo_dir / "toy.json").write_text(json.dumps(card))
+            zoo.zoo_cards.cache_clear()
+            before = (zoo_dir / "toy.pt").read_bytes()
+            assert build.main([*args, "--store", "int8"]) == (0 if kept else 3)
+            zoo.zoo_cards.cache_clear()
+            after = zoo.zoo_card("toy")
+            if not kept:
+                assert (zoo_dir / "toy.pt").read_bytes() == before and after.sha256 == again.sha256
+                continue
+            stored = torch.load(zoo_dir / "toy.pt", weights_only=True)
+            assert any(t.dtype == torch.int8 for t in stored["state_dict"].values())
+            assert stored["decoding"] == {"flip": 1.0}  # the inference defaults stay
+            assert after.training["precision"] == "int8" and after.sha256 == zoo.sha256_of(zoo_dir / "toy.pt")
+            assert after.training["stored_from"] == {"precision": chosen, "miou": again.figures[0].value}
+            assert after.figures[0].command == "python -m segscope.zoo.build toy --store int8"
     finally:
         zoo.zoo_cards.cache_clear()
 

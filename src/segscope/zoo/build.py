@@ -13,7 +13,9 @@ machine (the evaluation strategy may say how, in ``SPEEDS``); and rewrite the ca
 and images seen, sha256, size, speed). Training resumes from the work folder's ``last.pt`` when a
 run was interrupted (the same command again); ``--minutes`` time-boxes each call, so a long recipe
 can be trained in several sittings with the same result. ``--rescore`` scores the shipped weights
-again and rewrites the figures, for when how a model predicts or is scored changed.
+again and rewrites the figures, for when how a model predicts or is scored changed; ``--store
+int8`` stores shipped weights in a smaller precision when their figure, scored again, shows it
+loses nothing measurable.
 
 A card declares its split and its evaluation by naming one of the strategies below; adding a model
 adds a card (and its weights) and touches nothing here unless it needs a new strategy.
@@ -34,7 +36,7 @@ import numpy as np
 from segscope.atomic import atomic_write_bytes
 from segscope.checkpoint import PRECISIONS
 
-from . import ZOO_DIR, Figure, ZooCard, sha256_of, zoo_cards
+from . import ZOO_DIR, Figure, ZooCard, sha256_of, verified_weights, zoo_cards
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
@@ -497,6 +499,39 @@ def rescore(card: ZooCard, *, data: Path, work: Path) -> ZooCard:
     return new
 
 
+def store(card: ZooCard, *, precision: str, data: Path, work: Path) -> ZooCard | None:
+    """Store the shipped weights again at ``precision`` (smaller than theirs) when the held-out
+    figure, scored again, is worse than the card's by less than the evaluation's tolerance; then
+    rewrite the weights and the card's figures. ``None`` (nothing written) when it would lose more.
+    For weights trained before int8 storage existed; a build chooses the precision itself."""
+    from segscope.checkpoint import load_checkpoint, save_checkpoint
+
+    training = dict(card.training)
+    evaluation = training["evaluation"]
+    key = evaluation["metric"]
+    shipped = next(f.value for f in card.figures if f.metric == key)
+    folders = SPLITS[training["split"]["strategy"]](training["split"], data, work)
+    work.mkdir(parents=True, exist_ok=True)
+    candidate = work / f"stored_{precision}.pt"
+    save_checkpoint(candidate, load_checkpoint(verified_weights(card.name)), precision=precision)
+    figures = EVALUATIONS[evaluation["strategy"]](candidate, folders, evaluation)
+    kept = smallest_precision({precision: figures[key]}, shipped,
+                              tolerance=float(evaluation.get("precision_tolerance", 1e-3)),
+                              lower_is_better=bool(evaluation.get("lower_is_better", False)))
+    if kept != precision:
+        print(f"{card.name}: {precision} weights score {key} {figures[key]:.4f} against the shipped "
+              f"{shipped:.4f}; the shipped weights stay", flush=True)
+        return None
+    target = ZOO_DIR / card.weights
+    atomic_write_bytes(target, candidate.read_bytes())
+    training["stored_from"] = {"precision": training.get("precision"), key: shipped}
+    training["precision"] = precision
+    new = _with_figures(dataclasses.replace(card, training=training), figures, target, folders,
+                        command=f"python -m segscope.zoo.build {card.name} --store {precision}")
+    new.save()
+    return new
+
+
 def _peer(evaluation: dict[str, Any], metric: str) -> tuple[str | None, float | None]:
     peer = evaluation.get("peer", {})
     return (peer.get("name"), peer.get(metric)) if metric in peer else (None, None)
@@ -510,7 +545,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, help="time box per model for this call (then resume)")
     parser.add_argument("--rescore", action="store_true",
                         help="score the shipped weights again and rewrite the figures; train nothing")
+    parser.add_argument("--store", choices=PRECISIONS[1:],
+                        help="store the shipped weights again at this precision if that loses nothing "
+                        "measurable (the card's tolerance); train nothing")
     args = parser.parse_args(argv)
+    if args.rescore and args.store:
+        parser.error("--rescore and --store are two runs: --store scores the weights it writes")
     cards = zoo_cards()
     unfinished = 0
     for name in args.names or sorted(cards):
@@ -518,6 +558,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no zoo card {name!r}; cards: {sorted(cards)}")
         if args.rescore:
             print(rescore(cards[name], data=args.data, work=args.work / name).describe(), flush=True)
+            continue
+        if args.store:
+            stored = store(cards[name], precision=args.store, data=args.data, work=args.work / name)
+            unfinished += stored is None
+            if stored is not None:
+                print(stored.describe(), flush=True)
             continue
         made = build(cards[name], data=args.data, work=args.work / name, minutes=args.minutes)
         if made is None:
