@@ -254,6 +254,8 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
         for tolerance, kept in ((-1.0, False), (1.0, True)):
             card = json.loads((zoo_dir / "toy.json").read_text())
             card["training"]["evaluation"]["precision_tolerance"] = tolerance
+            card["figures"][0].update(peer="smp_unet", peer_value=0.5,
+                                      command="python -m segscope.zoo.build toy; peer: python zoo.py toy")
             (zoo_dir / "toy.json").write_text(json.dumps(card))
             zoo.zoo_cards.cache_clear()
             before = (zoo_dir / "toy.pt").read_bytes()
@@ -268,7 +270,11 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
             assert stored["decoding"] == {"flip": 1.0}  # the inference defaults stay
             assert after.training["precision"] == "int8" and after.sha256 == zoo.sha256_of(zoo_dir / "toy.pt")
             assert after.training["stored_from"] == {"precision": chosen, "miou": again.figures[0].value}
-            assert after.figures[0].command == "python -m segscope.zoo.build toy --store int8"
+            # the peer's figure, written by benchmarks/zoo.py, stays with its command
+            assert after.figures[0].command == ("python -m segscope.zoo.build toy --store int8; "
+                                                "peer: python zoo.py toy")
+            assert (after.figures[0].peer, after.figures[0].peer_value) == ("smp_unet", 0.5)
+            assert after.speed == again.speed  # int8 weights run as float32: the speed is not timed again
     finally:
         zoo.zoo_cards.cache_clear()
 

@@ -471,18 +471,38 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
 
 
 def _with_figures(card: ZooCard, figures: dict[str, float], weights: Path, folders: dict[str, Path], *,
-                  command: str) -> ZooCard:
-    """``card`` with the held-out ``figures`` of ``weights``, their speed here, sha256 and size."""
+                  command: str, timed: bool = True) -> ZooCard:
+    """``card`` with the held-out ``figures`` of ``weights``, their speed here (unless not
+    ``timed``: the card's stays), sha256 and size."""
     evaluation = card.training["evaluation"]
+    if not timed:
+        return dataclasses.replace(card, figures=_figures(card, figures, command),
+                                   sha256=sha256_of(weights), size_bytes=weights.stat().st_size)
     timing = SPEEDS.get(evaluation["strategy"], _seconds_per_image)
     seconds, description = timing(weights, folders, evaluation)
     return dataclasses.replace(
         card,
-        figures=tuple(Figure(metric=m, value=round(v, 4), data=evaluation["data"], command=command,
-                             peer=_peer(evaluation, m)[0], peer_value=_peer(evaluation, m)[1])
-                      for m, v in figures.items()),
+        figures=_figures(card, figures, command),
         speed={"seconds_per_image": round(seconds, 3), "description": description},
         sha256=sha256_of(weights), size_bytes=weights.stat().st_size)
+
+
+def _figures(card: ZooCard, figures: dict[str, float], command: str) -> tuple[Figure, ...]:
+    """The card's figures, measured again by ``command``. A peer's figure comes from the
+    evaluation's ``peer`` or else stays as the card had it (``benchmarks/zoo.py --write-card``
+    writes it there, with its command after ``; peer:``)."""
+    evaluation = card.training["evaluation"]
+    made = []
+    for metric, value in figures.items():
+        peer, peer_value = _peer(evaluation, metric)
+        old = next((f for f in card.figures if f.metric == metric), None)
+        how = command
+        if peer is None and old is not None and old.peer is not None:
+            peer, peer_value = old.peer, old.peer_value
+            how += "; peer: " + old.command.split("; peer: ", 1)[1] if "; peer: " in old.command else ""
+        made.append(Figure(metric=metric, value=round(value, 4), data=evaluation["data"], command=how,
+                           peer=peer, peer_value=peer_value))
+    return tuple(made)
 
 
 def rescore(card: ZooCard, *, data: Path, work: Path) -> ZooCard:
@@ -526,8 +546,9 @@ def store(card: ZooCard, *, precision: str, data: Path, work: Path) -> ZooCard |
     atomic_write_bytes(target, candidate.read_bytes())
     training["stored_from"] = {"precision": training.get("precision"), key: shipped}
     training["precision"] = precision
+    # Restored to float32 on load, the network runs as fast as before: the card's speed stays.
     new = _with_figures(dataclasses.replace(card, training=training), figures, target, folders,
-                        command=f"python -m segscope.zoo.build {card.name} --store {precision}")
+                        command=f"python -m segscope.zoo.build {card.name} --store {precision}", timed=False)
     new.save()
     return new
 
