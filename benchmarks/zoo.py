@@ -6,8 +6,10 @@ The shipped model (``segscope.zoo``) is scored on its card's held-out data with 
 evaluation; the peer (segmentation_models_pytorch's Unet with a ResNet-18 encoder and no
 pretrained weights, by default) is trained on the card's split with the card's recipe (same data,
 augmentation, optimiser, batch and number of epochs, so the same number of steps), then scored the
-same way. It prints both and their difference, and with ``--write-card`` records the peer's figures
-on the card. The peer's run resumes from its work folder, so a second call scores without training;
+same way (with the card's ``decoding``, such as test-time flips, added to the peer's checkpoint
+too, so both are post-processed alike; the peer's figures as trained are printed as well). It
+prints both and their difference, and with ``--write-card`` records the peer's figures on the
+card. The peer's run resumes from its work folder, so a second call scores without training;
 ``--peer none`` scores and draws the zoo model alone.
 
 It also draws held-out images next to their truth, our prediction and the peer's, in the card's
@@ -87,24 +89,37 @@ def _compare_with_peer(args: argparse.Namespace, card: ZooCard, folders: dict[st
     start = time.perf_counter()
     result = train(TrainConfig.from_dict(recipe), resume=last if last.exists() else None, progress=False)
     minutes = (time.perf_counter() - start) / 60
-    theirs = EVALUATIONS[evaluation["strategy"]](result.checkpoint, folders, evaluation)
+    checkpoint = Path(result.checkpoint)
+    as_trained = EVALUATIONS[evaluation["strategy"]](checkpoint, folders, evaluation)
+    decoding = training.get("decoding") or {}
+    if decoding:  # the zoo model is scored with its card's inference defaults: the peer is too
+        from segscope.checkpoint import load_checkpoint, save_checkpoint
+
+        peer = load_checkpoint(checkpoint)
+        checkpoint = work / f"{args.peer}_decoded.pt"
+        save_checkpoint(checkpoint, dataclasses.replace(
+            peer, training=None, decoding={**peer.decoding, **{k: float(v) for k, v in decoding.items()}}))
+        print(f"{args.peer} as trained (no decoding): "
+              + ", ".join(f"{metric} {value:.4f}" for metric, value in as_trained.items()))
+    theirs = EVALUATIONS[evaluation["strategy"]](checkpoint, folders, evaluation) if decoding else as_trained
 
     print(f"\n{args.name} against {args.peer}, same recipe ({result.steps} steps each), "
-          f"on {evaluation['data']}")
+          f"on {evaluation['data']}" + (f", both with the card's decoding {decoding}" if decoding else ""))
     print(f"{'metric':14s} {args.name:>12s} {args.peer:>12s} {'difference':>11s}")
     for metric, value in ours.items():
         print(f"{metric:14s} {value:12.4f} {theirs[metric]:12.4f} {value - theirs[metric]:+11.4f}")
     print(f"peer trained {minutes:.1f} min in this call; zoo model trained "
           f"{training.get('minutes_here')} min ({training.get('steps')} steps)")
-    (work / "results.json").write_text(json.dumps({"ours": ours, "peer": theirs, "peer_steps": result.steps,
-                                                   "peer_minutes": minutes}, indent=2))
+    results = {"ours": ours, "peer": theirs, "peer_as_trained": as_trained, "peer_steps": result.steps,
+               "peer_minutes": minutes}
+    (work / "results.json").write_text(json.dumps(results, indent=2))
     if args.write_card:
         command = f"cd benchmarks && python zoo.py {args.name} --peer {args.peer} --write-card"
         figures = tuple(dataclasses.replace(f, peer=args.peer, peer_value=round(theirs[f.metric], 4),
                                             command=f"{f.command}; peer: {command}")
                         if f.metric in theirs else f for f in card.figures)
         dataclasses.replace(card, figures=figures).save()
-    return Path(result.checkpoint)
+    return checkpoint
 
 
 def _colours(card: ZooCard, classes: np.ndarray) -> np.ndarray:
