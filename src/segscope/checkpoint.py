@@ -31,6 +31,7 @@ FORMAT = "segscope.checkpoint"
 SCHEMA_VERSION = 3
 """The newest schema this module reads; files are written as 2 unless they hold int8 weights."""
 _PLAIN_VERSION = 2
+_INT8_VERSION = 3
 PRECISIONS = ("fp32", "fp16", "int8")
 """How :func:`save_checkpoint` may store floating-point weights, largest first."""
 _INT8_MIN_DIMS = 2
@@ -126,7 +127,8 @@ class Checkpoint:
     version: int = _PLAIN_VERSION
     decoding: dict[str, float] = field(default_factory=dict)
     """Decoding settings chosen on the validation images once training ended (a star-convex
-    model's probability and overlap thresholds); its predictor declares which it reads."""
+    model's probability and overlap thresholds), or inference defaults a zoo card sets (test-time
+    flips); its predictor declares which it reads (``decoded_by``)."""
 
     def to_payload(self) -> dict[str, Any]:
         """The plain-data form written to disk (schema 2; :func:`save_checkpoint` makes it 3 when
@@ -229,7 +231,7 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint, *,
         weights, scales = _stored(checkpoint.state_dict, precision)
         payload["state_dict"] = weights
         if scales:
-            payload["quantised"], payload["version"] = scales, 3
+            payload["quantised"], payload["version"] = scales, _INT8_VERSION
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
