@@ -116,7 +116,7 @@ def _compare_with_peer(args: argparse.Namespace, card: ZooCard, folders: dict[st
     if args.write_card:
         command = f"cd benchmarks && python zoo.py {args.name} --peer {args.peer} --write-card"
         figures = tuple(dataclasses.replace(f, peer=args.peer, peer_value=round(theirs[f.metric], 4),
-                                            command=f"{f.command}; peer: {command}")
+                                            command=f"{f.command.split('; peer: ')[0]}; peer: {command}")
                         if f.metric in theirs else f for f in card.figures)
         dataclasses.replace(card, figures=figures).save()
     return checkpoint
