@@ -5,12 +5,12 @@ For each card: split the data as ``training.split`` says, train with ``training.
 data folder and a work folder) for its fixed number of epochs, so its step count is fixed too; keep
 the checkpoint that scored best on the validation data, with the inference defaults of the card's
 ``decoding`` (``{"flip": 1}``: test-time flips unless a caller says otherwise) added to the
-checkpoint's own; store its weights in the smallest precision
-(int8, then fp16, else fp32) whose held-out figure is worse than fp32's by less than the
-evaluation's ``precision_tolerance`` (default 0.001; "worse" is lower unless the evaluation declares
-``lower_is_better``); score the held-out data with the card's ``evaluation`` strategy; time inference on this
-machine (the evaluation strategy may say how, in ``SPEEDS``); and rewrite the card (figures, steps
-and images seen, sha256, size, speed). Training resumes from the work folder's ``last.pt`` when a
+checkpoint's own; store its weights in the smallest precision (int8, then fp16, else fp32) whose
+held-out figure is worse than fp32's by less than the evaluation's ``precision_tolerance``
+(default 0.001; "worse" is lower unless the evaluation declares ``lower_is_better``); score the
+held-out data with the card's ``evaluation`` strategy; time inference on this machine (the
+evaluation strategy may say how, in ``SPEEDS``); and rewrite the card (figures, steps and images
+seen, sha256, size, speed). Training resumes from the work folder's ``last.pt`` when a
 run was interrupted (the same command again); ``--minutes`` time-boxes each call, so a long recipe
 can be trained in several sittings with the same result. ``--rescore`` scores the shipped weights
 again and rewrites the figures, for when how a model predicts or is scored changed; ``--store
