@@ -31,7 +31,7 @@ import numpy as np
 
 from deep_common import colour_panel, register_peer
 from segscope.zoo import ZooCard, zoo_card
-from segscope.zoo.build import DEFAULT_DATA, EVALUATIONS, SPLITS, _fill, _pairs
+from segscope.zoo.build import DEFAULT_DATA, EVALUATIONS, SPLITS, _fill, _pairs, _store
 
 
 def main() -> int:
@@ -93,12 +93,9 @@ def _compare_with_peer(args: argparse.Namespace, card: ZooCard, folders: dict[st
     as_trained = EVALUATIONS[evaluation["strategy"]](checkpoint, folders, evaluation)
     decoding = training.get("decoding") or {}
     if decoding:  # the zoo model is scored with its card's inference defaults: the peer is too
-        from segscope.checkpoint import load_checkpoint, save_checkpoint
-
-        peer = load_checkpoint(checkpoint)
-        checkpoint = work / f"{args.peer}_decoded.pt"
-        save_checkpoint(checkpoint, dataclasses.replace(
-            peer, training=None, decoding={**peer.decoding, **{k: float(v) for k, v in decoding.items()}}))
+        decoded = work / f"{args.peer}_decoded.pt"
+        _store(checkpoint, decoded, precision="fp32", decoding={k: float(v) for k, v in decoding.items()})
+        checkpoint = decoded
         print(f"{args.peer} as trained (no decoding): "
               + ", ".join(f"{metric} {value:.4f}" for metric, value in as_trained.items()))
     theirs = EVALUATIONS[evaluation["strategy"]](checkpoint, folders, evaluation) if decoding else as_trained

@@ -381,6 +381,12 @@ def smallest_precision(figures: dict[str, float], full: float, *, tolerance: flo
     return "fp32"
 
 
+def _smallest_for(evaluation: dict[str, Any], figures: dict[str, float], full: float) -> str:
+    """:func:`smallest_precision` with the card evaluation's tolerance and direction."""
+    return smallest_precision(figures, full, tolerance=float(evaluation.get("precision_tolerance", 1e-3)),
+                              lower_is_better=bool(evaluation.get("lower_is_better", False)))
+
+
 def _seconds_per_image(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> tuple[float, str]:
     """Seconds per held-out image (the first three, after one to warm up), and that in words."""
     import segscope
@@ -450,9 +456,7 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
         scored[precision] = score(work / f"{precision}.pt", folders, evaluation)
     full = scored.pop("fp32")
     key = evaluation["metric"]
-    chosen = smallest_precision({p: scored[p][key] for p in PRECISIONS[:0:-1]}, full[key],
-                                tolerance=float(evaluation.get("precision_tolerance", 1e-3)),
-                                lower_is_better=bool(evaluation.get("lower_is_better", False)))
+    chosen = _smallest_for(evaluation, {p: scored[p][key] for p in PRECISIONS[:0:-1]}, full[key])
     target = ZOO_DIR / card.weights
     atomic_write_bytes(target, (work / f"{chosen}.pt").read_bytes())  # the file scored, as it was
     figures = scored.get(chosen, full)
@@ -535,9 +539,7 @@ def store(card: ZooCard, *, precision: str, data: Path, work: Path) -> ZooCard |
     candidate = work / f"stored_{precision}.pt"
     save_checkpoint(candidate, load_checkpoint(verified_weights(card.name)), precision=precision)
     figures = EVALUATIONS[evaluation["strategy"]](candidate, folders, evaluation)
-    kept = smallest_precision({precision: figures[key]}, shipped,
-                              tolerance=float(evaluation.get("precision_tolerance", 1e-3)),
-                              lower_is_better=bool(evaluation.get("lower_is_better", False)))
+    kept = _smallest_for(evaluation, {precision: figures[key]}, shipped)
     if kept != precision:
         print(f"{card.name}: {precision} weights score {key} {figures[key]:.4f} against the shipped "
               f"{shipped:.4f}; the shipped weights stay", flush=True)
