@@ -99,3 +99,15 @@ def test_swiftnet_encoder_at_full_width_is_resnet18():
     assert [stage[0].conv1[0].out_channels for stage in half.stages] == [32, 64, 128, 256]
     with pytest.raises(ValueError, match="width must be between"):
         get_model("swiftnet", num_classes=3, width=0.0)
+
+
+def test_unet_max_width_caps_the_deep_stages_only():
+    capped = get_model("unet", num_classes=2, in_channels=1, depth=5, base_width=8, max_width=32)
+    assert [block[0].out_channels for block in capped.down] == [8, 16, 32, 32, 32, 32]
+    assert capped(torch.randn(1, 1, 64, 64)).shape == (1, 2, 64, 64)
+    # Without a cap, or with one above the widest stage, the widths double at every step as before.
+    for options in ({}, {"max_width": 256}):
+        model = get_model("unet", num_classes=2, depth=5, base_width=8, **options)
+        assert [block[0].out_channels for block in model.down] == [8, 16, 32, 64, 128, 256]
+    with pytest.raises(ValueError, match="max_width must be at least base_width"):
+        get_model("unet", num_classes=2, base_width=16, max_width=8)

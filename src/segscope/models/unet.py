@@ -22,22 +22,33 @@ def _double_conv(cin: int, cout: int) -> nn.Sequential:
 
 
 class UNet(SegmentationModel):
-    """U-Net with ``depth`` down-sampling steps; widths double at each step from ``base_width``.
+    """U-Net with ``depth`` down-sampling steps; widths double at each step from ``base_width``,
+    up to ``max_width`` when given (as nnU-Net caps its feature counts: a deeper network sees
+    more context without the parameters of the widest stages).
 
     Convolutions are padded (the output has the input's size, unlike the paper's valid
     convolutions) and batch-normalised; up-sampling is a learned 2x2 transposed convolution.
     """
 
     def __init__(
-        self, *, num_classes: int, in_channels: int = 3, depth: int = 4, base_width: int = 32
+        self,
+        *,
+        num_classes: int,
+        in_channels: int = 3,
+        depth: int = 4,
+        base_width: int = 32,
+        max_width: int | None = None,
     ) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         if not 1 <= depth <= 6:
             raise ValueError(f"depth must be between 1 and 6, got {depth}")
         if base_width < 1:
             raise ValueError(f"base_width must be positive, got {base_width}")
+        if max_width is not None and max_width < base_width:
+            raise ValueError(f"max_width must be at least base_width ({base_width}), got {max_width}")
         self.size_divisor = 2**depth
-        widths = [base_width * 2**k for k in range(depth + 1)]
+        cap = max_width if max_width is not None else base_width * 2**depth
+        widths = [min(base_width * 2**k, cap) for k in range(depth + 1)]
         self.down = nn.ModuleList([_double_conv(in_channels, widths[0])])
         self.down.extend(_double_conv(widths[k], widths[k + 1]) for k in range(depth))
         self.pool = nn.MaxPool2d(2)
@@ -60,6 +71,19 @@ class UNet(SegmentationModel):
 
 
 @register_model("unet")
-def unet(*, num_classes: int, in_channels: int = 3, depth: int = 4, base_width: int = 32) -> UNet:
+def unet(
+    *,
+    num_classes: int,
+    in_channels: int = 3,
+    depth: int = 4,
+    base_width: int = 32,
+    max_width: int | None = None,
+) -> UNet:
     """U-Net (Ronneberger et al. 2015): encoder-decoder with skip connections, for any channels."""
-    return UNet(num_classes=num_classes, in_channels=in_channels, depth=depth, base_width=base_width)
+    return UNet(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        depth=depth,
+        base_width=base_width,
+        max_width=max_width,
+    )
