@@ -275,6 +275,10 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
                                                 "peer: python zoo.py toy")
             assert (after.figures[0].peer, after.figures[0].peer_value) == ("smp_unet", 0.5)
             assert after.speed == again.speed  # int8 weights run as float32: the speed is not timed again
+        # building again makes and scores new files: what --store re-stored is no longer described
+        assert build.main(args) == 0
+        zoo.zoo_cards.cache_clear()
+        assert "stored_from" not in zoo.zoo_card("toy").training
     finally:
         zoo.zoo_cards.cache_clear()
 

@@ -468,6 +468,7 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
                      "fp32_figures": full,
                      "other_precisions": {p: f for p, f in scored.items() if p != chosen}})
     training.pop("fp16", None)  # cards before int8 storage said only whether weights were fp16
+    training.pop("stored_from", None)  # describes weights made earlier and re-stored (--store)
     new = _with_figures(dataclasses.replace(card, training=training), figures, target, folders,
                         command=f"python -m segscope.zoo.build {card.name}")
     new.save()
