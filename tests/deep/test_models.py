@@ -111,3 +111,15 @@ def test_unet_max_width_caps_the_deep_stages_only():
         assert [block[0].out_channels for block in model.down] == [8, 16, 32, 64, 128, 256]
     with pytest.raises(ValueError, match="max_width must be at least base_width"):
         get_model("unet", num_classes=2, base_width=16, max_width=8)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_the_inference_layout_gives_the_same_logits(name):
+    torch.manual_seed(0)
+    model = get_model(name, num_classes=3, **SMALL[name]).eval()
+    x = torch.randn(1, 3, 64, 80)
+    with torch.inference_mode():
+        plain = model(x)
+        laid = model.to(memory_format=model.inference_layout)(x)
+    assert model.inference_layout == torch.channels_last
+    assert torch.allclose(plain, laid, atol=1e-4)

@@ -201,6 +201,15 @@ def test_stardist_trains_predicts_and_tiles_like_the_whole_image(tmp_path):
     fixed = tmp_path / "fixed.pt"
     trained = load_checkpoint(result.checkpoint)
     save_checkpoint(fixed, dataclasses.replace(trained, decoding={"nms_threshold": 0.4}))
+    # A checkpoint's decoding may make test-time flips the default (stored as a number, read back
+    # as a flag); a caller's flip=False still wins.
+    flipped = tmp_path / "flipped.pt"
+    save_checkpoint(flipped, dataclasses.replace(trained, decoding={**trained.decoding, "flip": 1.0}))
+    some = segscope.imread(root / "images" / "4.png")
+    by_default = segscope.segment(some, str(flipped))
+    assert by_default.provenance.parameters["flip"] is True
+    assert np.array_equal(by_default.labels, segscope.segment(some, str(result.checkpoint), flip=True).labels)
+    assert segscope.segment(some, str(flipped), flip=False).provenance.parameters["flip"] is False
     # Twenty steps do not make the probabilities confident: a lower threshold finds the objects.
     options = {"score_threshold": 0.2}
     image = segscope.imread(root / "images" / "5.png")
@@ -254,6 +263,8 @@ def test_test_time_flips_of_an_exact_network_change_nothing():
                               name="exact")
     x = torch.from_numpy((truth > 0).astype(np.float32))[None, None]
     plain = predictor._outputs(x, flip=False)
-    flipped = predictor._outputs(x, flip=True)
-    assert np.allclose(plain[0], flipped[0], atol=1e-6) and np.allclose(plain[1], flipped[1], atol=1e-5)
+    for mirrors in (predictor.mirrors, ((), (2,), (3,), (2, 3))):  # the default, and every mirror image
+        predictor.mirrors = mirrors
+        flipped = predictor._outputs(x, flip=True)
+        assert np.allclose(plain[0], flipped[0], atol=1e-6) and np.allclose(plain[1], flipped[1], atol=1e-5)
     assert predictor.segment(truth > 0, flip=True).provenance.parameters["flip"] is True

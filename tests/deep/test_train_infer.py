@@ -252,6 +252,13 @@ def test_trained_model_segments_as_a_method_and_exports_to_onnx(toy_dataset, tmp
     assert seg.class_names == ("background", "disc")
     assert seg.provenance.method == str(result.checkpoint)
     assert seg.provenance.details["model"] == "unet"  # the predictor's details reach the result
+    # the network runs in its family's inference layout (channels last for 2-D; the ONNX
+    # comparison below checks its logits against the layout-free graph)
+    from segscope.checkpoint import load_checkpoint
+    from segscope.infer.predictor import build_network
+
+    kernels = [p for p in build_network(load_checkpoint(result.checkpoint))[0].parameters() if p.ndim == 4]
+    assert kernels and all(k.is_contiguous(memory_format=torch.channels_last) for k in kernels)
     direct = load_predictor(result.checkpoint).segment(image)  # as `segscope predict` runs it
     assert direct.provenance.method == str(result.checkpoint)
     assert direct.provenance.details["model"] == "unet"

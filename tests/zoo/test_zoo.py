@@ -279,6 +279,16 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
         assert build.main(args) == 0
         zoo.zoo_cards.cache_clear()
         assert "stored_from" not in zoo.zoo_card("toy").training
+        # a decoding chosen after the build reaches the shipped weights with --rescore
+        card = json.loads((zoo_dir / "toy.json").read_text())
+        card["training"]["decoding"] = {"flip": 0}
+        (zoo_dir / "toy.json").write_text(json.dumps(card))
+        zoo.zoo_cards.cache_clear()
+        assert build.main([*args, "--rescore"]) == 0
+        zoo.zoo_cards.cache_clear()
+        assert torch.load(zoo_dir / "toy.pt", weights_only=True)["decoding"] == {"flip": 0.0}
+        assert zoo.zoo_card("toy").sha256 == zoo.sha256_of(zoo_dir / "toy.pt")
+        assert segscope.segment(np.zeros((32, 32), np.uint8), "toy").provenance.parameters["flip"] is False
     finally:
         zoo.zoo_cards.cache_clear()
 

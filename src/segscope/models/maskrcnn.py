@@ -96,6 +96,10 @@ class MaskRCNN(nn.Module):
         Weights of the classifier under the pyramid.
     """
 
+    inference_layout = torch.contiguous_format
+    """As :class:`~segscope.models.SegmentationModel` declares; torchvision's detection heads
+    (RoIAlign, box and mask heads) were not measured in channels last, so they keep the default."""
+
     def __init__(
         self,
         *,

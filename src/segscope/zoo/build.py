@@ -13,7 +13,8 @@ evaluation strategy may say how, in ``SPEEDS``); and rewrite the card (figures, 
 seen, sha256, size, speed). Training resumes from the work folder's ``last.pt`` when a
 run was interrupted (the same command again); ``--minutes`` time-boxes each call, so a long recipe
 can be trained in several sittings with the same result. ``--rescore`` scores the shipped weights
-again and rewrites the figures, for when how a model predicts or is scored changed; ``--store
+again and rewrites the figures, for when how a model predicts or is scored changed (a changed
+``decoding`` is written into the shipped weights first); ``--store
 int8`` stores shipped weights in a smaller precision when their figure, scored again, shows it
 loses nothing measurable.
 
@@ -388,17 +389,20 @@ def _smallest_for(evaluation: dict[str, Any], figures: dict[str, float], full: f
 
 
 def _seconds_per_image(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> tuple[float, str]:
-    """Seconds per held-out image (the first three, after one to warm up), and that in words."""
+    """Seconds per held-out image (the first three, after one to warm up), and that in words with
+    the sizes timed."""
     import segscope
-    from segscope.io.volumes import is_volume_file, read_volume
+    from segscope.io.volumes import Volume, is_volume_file, read_volume
 
-    images = [read_volume(p) if is_volume_file(p) else segscope.imread(p) for p, _ in _pairs(folders)][:3]
+    images = [read_volume(p) if is_volume_file(p) else segscope.imread(p) for p, _ in _pairs(folders)[:3]]
     segscope.segment(images[0], str(model))  # warm-up
     start = time.perf_counter()
     for image in images:
         segscope.segment(image, str(model))
     seconds = (time.perf_counter() - start) / len(images)
-    return seconds, f"{seconds:.2f} s per {spec['data_shape']} image on this 2-core CPU"
+    spatial = [image.data.shape[:3] if isinstance(image, Volume) else image.shape[:2] for image in images]
+    timed = " and ".join(sorted({"x".join(map(str, shape)) for shape in spatial}))
+    return seconds, f"{seconds:.2f} s per {timed} image on this 2-core CPU (the first {len(images)} held out)"
 
 
 def _seconds_per_click(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> tuple[float, str]:
@@ -512,10 +516,18 @@ def _figures(card: ZooCard, figures: dict[str, float], command: str) -> tuple[Fi
 
 def rescore(card: ZooCard, *, data: Path, work: Path) -> ZooCard:
     """Score the shipped weights again with the card's evaluation (after a change to how the
-    model predicts or is scored) and rewrite the card's figures and speed; nothing is trained."""
+    model predicts or is scored) and rewrite the card's figures and speed; nothing is trained.
+    The card's ``decoding`` (which may have been chosen after the build) is written into the
+    weights first, at their precision: the network stays as it was."""
     training = dict(card.training)
     folders = SPLITS[training["split"]["strategy"]](training["split"], data, work)
     weights = ZOO_DIR / card.weights
+    decoding = {k: float(v) for k, v in training.get("decoding", {}).items()}
+    if decoding:
+        work.mkdir(parents=True, exist_ok=True)
+        _store(verified_weights(card.name), work / "decoded.pt", precision=training.get("precision", "fp32"),
+               decoding=decoding)
+        atomic_write_bytes(weights, (work / "decoded.pt").read_bytes())
     figures = EVALUATIONS[training["evaluation"]["strategy"]](weights, folders, training["evaluation"])
     training.pop("fp32_figures", None)  # the build's fp32 checkpoint is not shipped: not scored again
     new = _with_figures(dataclasses.replace(card, training=training), figures, weights, folders,
