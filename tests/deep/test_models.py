@@ -114,12 +114,12 @@ def test_unet_max_width_caps_the_deep_stages_only():
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_the_inference_layout_gives_the_same_logits(name):
+def test_the_memory_format_gives_the_same_logits(name):
     torch.manual_seed(0)
     model = get_model(name, num_classes=3, **SMALL[name]).eval()
     x = torch.randn(1, 3, 64, 80)
     with torch.inference_mode():
         plain = model(x)
-        laid = model.to(memory_format=model.inference_layout)(x)
-    assert model.inference_layout == torch.channels_last
+        laid = model.to(memory_format=model.memory_format)(x)
+    assert model.memory_format == torch.channels_last
     assert torch.allclose(plain, laid, atol=1e-4)

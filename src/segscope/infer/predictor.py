@@ -139,15 +139,15 @@ _P = TypeVar("_P", bound=WholeImagePredictor)
 
 def build_network(checkpoint: Checkpoint, *, device: str | None = None) -> tuple[Any, Any]:
     """The checkpoint's network with its weights, in evaluation mode on ``device`` (default: CUDA
-    when present) in its family's ``inference_layout``, and that device."""
+    when present) in its family's ``memory_format``, and that device."""
     import torch
 
-    from ..models import get_model
+    from ..models import get_model, on_device
 
     model = get_model(checkpoint.model, **checkpoint.options)
     model.load_state_dict(checkpoint.state_dict)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.to(dev, memory_format=model.inference_layout).eval()
+    on_device(model, dev).eval()
     return model, dev
 
 

@@ -28,7 +28,15 @@ from . import (  # noqa: F401  (registers them)
     unet3d,
     vit,
 )
-from .base import ModelInfo, SegmentationModel, get_model, get_model_info, list_models, register_model
+from .base import (
+    ModelInfo,
+    SegmentationModel,
+    get_model,
+    get_model_info,
+    list_models,
+    on_device,
+    register_model,
+)
 from .maskrcnn import MaskRCNN
 from .panoptic_deeplab import PanopticDeepLab, PanopticOutput, PanopticPrediction, group_instances
 
@@ -43,5 +51,6 @@ __all__ = [
     "get_model_info",
     "group_instances",
     "list_models",
+    "on_device",
     "register_model",
 ]

@@ -96,7 +96,7 @@ class MaskRCNN(nn.Module):
         Weights of the classifier under the pyramid.
     """
 
-    inference_layout = torch.contiguous_format
+    memory_format = torch.contiguous_format
     """As :class:`~segscope.models.SegmentationModel` declares; torchvision's detection heads
     (RoIAlign, box and mask heads) were not measured in channels last, so they keep the default."""
 

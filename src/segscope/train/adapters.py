@@ -19,7 +19,7 @@ import torch
 
 from ..checkpoint import InputSpec
 from ..metrics import Evaluator
-from ..models import get_model, get_model_info
+from ..models import get_model, get_model_info, on_device
 from ..trainconfig import NORMALISATIONS, TrainConfig
 from .data import Augment, LabelledFolder, input_statistics, pair_by_stem
 from .losses import SegmentationLoss, median_frequency_weights
@@ -212,7 +212,7 @@ class SemanticAdapter:
         criterion = SegmentationLoss(optim.loss, num_classes=num_classes, ignore_index=ignore,
                                      class_weights=weights).to(device)
         options = {"num_classes": num_classes, "in_channels": inputs.channels, **config.model.options}
-        model = get_model(config.model.name, **options).to(device)
+        model = on_device(get_model(config.model.name, **options), device)
 
         def batch_loss(batch: Any) -> torch.Tensor:
             x, y = batch
@@ -257,8 +257,8 @@ class InstanceAdapter:
         train_set = InstanceFolder(sources, augment=augment_of(config), **common)
         val_set = InstanceFolder(val_sources, **common) if val_sources else None
         options, names = self.network_options(config)
-        model = get_model(config.model.name, **{"in_channels": inputs.channels, **config.model.options,
-                                                **options}).to(device)
+        model = on_device(get_model(config.model.name, **{"in_channels": inputs.channels,
+                                                          **config.model.options, **options}), device)
         # The predictor that will run the checkpoint validates it, so the two filter alike.
         family: Any = predictor_class(get_model_info(config.model.name).predictor,
                                             source=config.model.name)

@@ -31,7 +31,7 @@ from ..io.images import imread
 from ..io.labels import read_label_png
 from ..metrics import label_boundaries
 from ..metrics.bsds import bsds_image, bsds_summary, sweep_soft_boundaries
-from ..models import get_model
+from ..models import get_model, on_device
 from ..result import Segmentation
 from ..trainconfig import TrainConfig
 from .adapters import (
@@ -177,8 +177,8 @@ class BoundaryAdapter:
         train_set = AnnotatedBoundaries(pairs, augment=augment_of(config), **common)
         val_set = AnnotatedBoundaries(val_pairs, **common) if val_pairs else None
         names = ["boundary"]
-        model = get_model(config.model.name, **{"in_channels": inputs.channels, **config.model.options,
-                                                "num_classes": 1}).to(device)
+        model = on_device(get_model(config.model.name, **{"in_channels": inputs.channels,
+                                                          **config.model.options, "num_classes": 1}), device)
         family: Any = predictor_class(get_model_info(config.model.name).predictor, source=config.model.name)
         predictor = family(model, class_names=names, inputs=inputs, device=device, name="validation",
                            architecture=config.model.name)

@@ -34,7 +34,7 @@ from ..infer.predictor import normalise_image
 from ..io.images import imread
 from ..io.labels import read_label_png
 from ..metrics.clicks import next_click, simulate
-from ..models import get_model
+from ..models import get_model, on_device
 from ..models.clicks import PROMPT_CHANNELS, prompt_window, window_input
 from ..prompting import click_disc
 from ..trainconfig import TrainConfig
@@ -307,8 +307,7 @@ class ClickAdapter:
                                  augment=augment_of(config))
         val_objects = validation_objects(val_pairs, data.ignore_index)
         options = {**config.model.options, "num_classes": 1, "in_channels": inputs.channels + PROMPT_CHANNELS}
-        # Channels-last memory order: oneDNN's convolutions run faster in it on CPUs.
-        model = get_model(config.model.name, **options).to(device, memory_format=torch.channels_last)
+        model = on_device(get_model(config.model.name, **options), device)
         predictor = ClickPredictor(model, class_names=["object"], inputs=inputs, device=device,
                                    name="validation", architecture=config.model.name)
 

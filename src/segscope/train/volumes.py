@@ -38,7 +38,7 @@ from ..infer.volumes import VolumeSegmenter, normalise_volume
 from ..io.volumes import VOLUME_SUFFIXES, file_stem, read_label_volume, read_volume
 from ..metrics import semantic_counts
 from ..metrics.semantic import scores_from_counts
-from ..models import get_model
+from ..models import get_model, on_device
 from ..trainconfig import NORMALISATIONS, TrainConfig
 from .adapters import NO_LABEL, Prepared, register_adapter, split
 from .losses import SegmentationLoss
@@ -293,7 +293,7 @@ class VolumeAdapter:
             optim.loss, num_classes=num_classes, ignore_index=NO_LABEL, class_weights=optim.class_weights
         ).to(device)
         options = {"num_classes": num_classes, "in_channels": inputs.channels, **config.model.options}
-        model = get_model(config.model.name, **options).to(device)
+        model = on_device(get_model(config.model.name, **options), device)
         levels = getattr(model, "forward_levels", None) if getattr(model, "deep_supervision", False) else None
 
         def batch_loss(batch: Any) -> torch.Tensor:
