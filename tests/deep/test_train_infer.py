@@ -252,7 +252,7 @@ def test_trained_model_segments_as_a_method_and_exports_to_onnx(toy_dataset, tmp
     assert seg.class_names == ("background", "disc")
     assert seg.provenance.method == str(result.checkpoint)
     assert seg.provenance.details["model"] == "unet"  # the predictor's details reach the result
-    # the network runs in its family's inference layout (channels last for 2-D; the ONNX
+    # the network runs in its family's memory_format (channels last for 2-D; the ONNX
     # comparison below checks its logits against the layout-free graph)
     from segscope.checkpoint import load_checkpoint
     from segscope.infer.predictor import build_network
