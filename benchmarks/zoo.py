@@ -31,7 +31,7 @@ import numpy as np
 
 from deep_common import colour_panel, register_peer
 from segscope.zoo import ZooCard, zoo_card
-from segscope.zoo.build import DEFAULT_DATA, EVALUATIONS, SPLITS, _fill, _pairs, _store
+from segscope.zoo.build import DEFAULT_DATA, EVALUATIONS, SPLITS, _decoding, _fill, _pairs, _store
 
 
 def main() -> int:
@@ -91,10 +91,10 @@ def _compare_with_peer(args: argparse.Namespace, card: ZooCard, folders: dict[st
     minutes = (time.perf_counter() - start) / 60
     checkpoint = Path(result.checkpoint)
     as_trained = EVALUATIONS[evaluation["strategy"]](checkpoint, folders, evaluation)
-    decoding = training.get("decoding") or {}
+    decoding = _decoding(training)
     if decoding:  # the zoo model is scored with its card's inference defaults: the peer is too
         decoded = work / f"{args.peer}_decoded.pt"
-        _store(checkpoint, decoded, precision="fp32", decoding={k: float(v) for k, v in decoding.items()})
+        _store(checkpoint, decoded, precision="fp32", decoding=decoding)
         checkpoint = decoded
         print(f"{args.peer} as trained (no decoding): "
               + ", ".join(f"{metric} {value:.4f}" for metric, value in as_trained.items()))

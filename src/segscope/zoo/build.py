@@ -353,6 +353,11 @@ def _fill(value: Any, data: Path, work: Path) -> Any:
     return value
 
 
+def _decoding(training: dict[str, Any]) -> dict[str, float]:
+    """A card's ``training.decoding`` (inference defaults), as checkpoints store it: numbers."""
+    return {k: float(v) for k, v in training.get("decoding", {}).items()}
+
+
 def _store(checkpoint_path: Path, target: Path, *, precision: str, decoding: dict[str, float]) -> None:
     """The checkpoint without its training state, weights stored at ``precision``, with the
     card's ``decoding`` defaults (test-time flips, a threshold) added to its own."""
@@ -453,7 +458,7 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
     trained_minutes = float(result.history[-1]["seconds"]) / 60 if result.history else 0.0
     evaluation = training["evaluation"]
     score = EVALUATIONS[evaluation["strategy"]]
-    decoding = {k: float(v) for k, v in training.get("decoding", {}).items()}
+    decoding = _decoding(training)
     scored: dict[str, dict[str, float]] = {}
     for precision in PRECISIONS:  # each made, scored and kept aside
         _store(result.checkpoint, work / f"{precision}.pt", precision=precision, decoding=decoding)
@@ -522,7 +527,7 @@ def rescore(card: ZooCard, *, data: Path, work: Path) -> ZooCard:
     training = dict(card.training)
     folders = SPLITS[training["split"]["strategy"]](training["split"], data, work)
     weights = ZOO_DIR / card.weights
-    decoding = {k: float(v) for k, v in training.get("decoding", {}).items()}
+    decoding = _decoding(training)
     if decoding:
         work.mkdir(parents=True, exist_ok=True)
         _store(verified_weights(card.name), work / "decoded.pt", precision=training.get("precision", "fp32"),
