@@ -212,7 +212,8 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX")
     p.add_argument("--checkpoint", required=True, help="a .pt checkpoint or a zoo model's name")
     p.add_argument("--format", choices=("onnx",), default="onnx")
-    p.add_argument("--tile", type=int, help="input size of the exported model (default: twice the crop)")
+    p.add_argument("--tile", type=int, help="input size of the exported model (default: twice the "
+                   "crop; rounded up to a multiple the network takes)")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     p.set_defaults(func=cmd_export)
 

@@ -346,6 +346,9 @@ def export_onnx(
 ) -> dict[str, Any]:
     """Export a checkpoint to ONNX at a fixed tile size (batch dynamic), written atomically.
 
+    ``tile`` (default twice the training crop) is rounded up to a multiple the network takes at a
+    fixed size (its ``export_divisor``: 32 for most, 256 for SwiftNet's pyramid pooling).
+
     The class names, normalisation and tile go into the model's metadata, so the file alone is
     enough to run it (``Segmenter.from_onnx``). Returns that metadata.
     """
@@ -368,7 +371,7 @@ def export_onnx(
         raise ValueError(f"{checkpoint_path}: ONNX export covers networks of 2-D images; {checkpoint.model} "
                          "takes volumes (run it with segscope.segment, or the checkpoint's own predictor)")
     size = tile or 2 * int(checkpoint.inputs.crop or 256)
-    size += (-size) % model.size_divisor
+    size += (-size) % model.export_divisor
     example = torch.zeros(1, model.in_channels, size, size)
     buffer = io.BytesIO()
     with warnings.catch_warnings():

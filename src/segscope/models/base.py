@@ -52,6 +52,12 @@ class SegmentationModel(nn.Module):
         self.in_channels = in_channels
         self.config: dict[str, Any] = {}
 
+    @property
+    def export_divisor(self) -> int:
+        """The multiple each side of a fixed-size (ONNX) input must be: ``size_divisor``, unless
+        the network averages its features over fixed grids, which must then divide them."""
+        return self.size_divisor
+
     def pad(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
         """``images`` checked and padded to multiples of ``size_divisor``, and their spatial size."""
         if images.ndim != 2 + self.spatial_dims or images.shape[1] != self.in_channels:

@@ -9,6 +9,8 @@ the full one.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,6 +75,12 @@ class SwiftNet(SegmentationModel):
     bilinearly up-sampled to the input size."""
 
     size_divisor = 32
+
+    @property
+    def export_divisor(self) -> int:
+        # A fixed-size export averages by fixed windows: each pyramid grid must divide the
+        # stride-32 features (a 64-pixel tile, 2x2 features, cannot make the 8x8 grid).
+        return self.size_divisor * math.lcm(*self.context.grids)
 
     def __init__(
         self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, decoder_width: int = 128
