@@ -7,10 +7,11 @@ evaluation; the peer (segmentation_models_pytorch's Unet with a ResNet-18 encode
 pretrained weights, by default) is trained on the card's split with the card's recipe (same data,
 augmentation, optimiser, batch and number of epochs, so the same number of steps), then scored the
 same way (with the card's ``decoding``, such as test-time flips, added to the peer's checkpoint
-too, so both are post-processed alike; the peer's figures as trained are printed as well). It
-prints both and their difference, and with ``--write-card`` records the peer's figures on the
-card. The peer's run resumes from its work folder, so a second call scores without training;
-``--peer none`` scores and draws the zoo model alone.
+too, and any setting the card's ``decoding_search`` lists chosen for the peer on its training
+pairs as the build chose ours, so both are post-processed alike; the peer's figures as trained
+are printed as well). It prints both and their difference, and with ``--write-card`` records the
+peer's figures on the card. The peer's run resumes from its work folder, so a second call scores
+without training; ``--peer none`` scores and draws the zoo model alone.
 
 It also draws held-out images next to their truth, our prediction and the peer's, in the card's
 colours (``--picture``, black where the truth is unlabelled). With ``--tiled TILE``, the largest
@@ -31,7 +32,16 @@ import numpy as np
 
 from deep_common import colour_panel, register_peer
 from segscope.zoo import ZooCard, zoo_card
-from segscope.zoo.build import DEFAULT_DATA, EVALUATIONS, SPLITS, _decoding, _fill, _pairs, _store
+from segscope.zoo.build import (
+    DEFAULT_DATA,
+    EVALUATIONS,
+    SPLITS,
+    _decoding,
+    _fill,
+    _pairs,
+    _store,
+    searched_decoding,
+)
 
 
 def main() -> int:
@@ -91,8 +101,13 @@ def _compare_with_peer(args: argparse.Namespace, card: ZooCard, folders: dict[st
     minutes = (time.perf_counter() - start) / 60
     checkpoint = Path(result.checkpoint)
     as_trained = EVALUATIONS[evaluation["strategy"]](checkpoint, folders, evaluation)
-    decoding = _decoding(training)
-    if decoding:  # the zoo model is scored with its card's inference defaults: the peer is too
+    # The zoo model is scored with its card's inference defaults: the peer is too, with any
+    # setting the card searches chosen for the peer the same way, on its training pairs.
+    decoding, searched = searched_decoding(checkpoint, training, folders, work / f"{args.peer}_search")
+    if searched:
+        print(f"{args.peer}: decoding chosen on {searched['on']}: {searched['chosen']} (tried: "
+              + "; ".join(", ".join(f"{k} {v:g}" for k, v in t.items()) for t in searched["tried"]) + ")")
+    if decoding:
         decoded = work / f"{args.peer}_decoded.pt"
         _store(checkpoint, decoded, precision="fp32", decoding=decoding)
         checkpoint = decoded
@@ -100,15 +115,17 @@ def _compare_with_peer(args: argparse.Namespace, card: ZooCard, folders: dict[st
               + ", ".join(f"{metric} {value:.4f}" for metric, value in as_trained.items()))
     theirs = EVALUATIONS[evaluation["strategy"]](checkpoint, folders, evaluation) if decoding else as_trained
 
+    ours_decoding = _decoding(training)
     print(f"\n{args.name} against {args.peer}, same recipe ({result.steps} steps each), "
-          f"on {evaluation['data']}" + (f", both with the card's decoding {decoding}" if decoding else ""))
+          f"on {evaluation['data']}" + (f", decoded by {ours_decoding} and {decoding}" if decoding else ""))
     print(f"{'metric':14s} {args.name:>12s} {args.peer:>12s} {'difference':>11s}")
     for metric, value in ours.items():
         print(f"{metric:14s} {value:12.4f} {theirs[metric]:12.4f} {value - theirs[metric]:+11.4f}")
     print(f"peer trained {minutes:.1f} min in this call; zoo model trained "
           f"{training.get('minutes_here')} min ({training.get('steps')} steps)")
     results = {"ours": ours, "peer": theirs, "peer_as_trained": as_trained, "peer_steps": result.steps,
-               "peer_minutes": minutes}
+               "peer_minutes": minutes, "ours_decoding": ours_decoding, "peer_decoding": decoding,
+               "peer_decoding_searched": searched}
     (work / "results.json").write_text(json.dumps(results, indent=2))
     if args.write_card:
         command = f"cd benchmarks && python zoo.py {args.name} --peer {args.peer} --write-card"

@@ -123,12 +123,42 @@ def test_a_zoo_model_exports_to_onnx_and_gives_the_same_classes(tmp_path):
     images = [n for n in CARDS if CARDS[n].task == "semantic" and CARDS[n].inputs.get("spatial_dims", 2) == 2]
     name = min(images, key=lambda n: CARDS[n].size_bytes)
     card = CARDS[name]
-    shape = (64, 64) if card.inputs["bands"] == 1 else (64, 64, card.inputs["bands"])
+    # One tile the size of the image, which every network takes at a fixed size (the export rounds
+    # a tile up to its network's multiple; padding a network with global context changes it).
+    shape = (256, 256) if card.inputs["bands"] == 1 else (256, 256, card.inputs["bands"])
     image = np.random.default_rng(2).integers(0, 256, shape).astype(np.uint8)
     onnx_file = tmp_path / f"{name}.onnx"
-    assert main(["export", "--checkpoint", name, "--tile", "64", "-o", str(onnx_file)]) == 0
+    assert main(["export", "--checkpoint", name, "--tile", "256", "-o", str(onnx_file)]) == 0
     exported = segscope.segment(image, onnx_file).class_map()
     assert np.mean(exported == segscope.segment(image, name).class_map()) > 0.99
+
+
+def test_export_rounds_the_tile_up_to_what_the_network_takes_at_a_fixed_size(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from segscope.checkpoint import Checkpoint, InputSpec, save_checkpoint
+    from segscope.infer import export_onnx
+    from segscope.models import get_model
+
+    # SwiftNet averages its stride-32 features over 8x8 grids: a 40-pixel tile (2x2 features)
+    # cannot be exported at that size, so it becomes 256; a U-Net needs only multiples of 32.
+    networks = (("swiftnet", {"width": 0.25}, 256), ("unet", {"base_width": 4, "depth": 5}, 32))
+    for name, options, divisor in networks:
+        options = {"num_classes": 2, "in_channels": 1, **options}
+        torch.manual_seed(0)
+        model = get_model(name, **options)
+        assert model.export_divisor == divisor
+        path = tmp_path / f"{name}.pt"
+        save_checkpoint(path, Checkpoint(task="semantic", model=name, options=options,
+                                         state_dict=model.state_dict(), class_names=("a", "b"),
+                                         inputs=InputSpec((0.5,), (0.25,), "uint8", crop=128)))
+        info = export_onnx(path, tmp_path / f"{name}.onnx", tile=40)
+        assert info["tile"] == (40 + divisor - 1) // divisor * divisor
+        tile = info["tile"]
+        image = np.random.default_rng(0).integers(0, 256, (tile, tile)).astype(np.uint8)
+        exported = segscope.segment(image, tmp_path / f"{name}.onnx").probabilities
+        assert np.allclose(exported, segscope.segment(image, str(path)).probabilities, atol=1e-4)
 
 
 def test_an_unknown_method_lists_the_zoo_too():
@@ -189,7 +219,7 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
 
     import torch
 
-    from segscope.io import write_label_png
+    from segscope.io import read_label_png, write_label_png
     from segscope.zoo import build
 
     rng = np.random.default_rng(0)
@@ -289,6 +319,31 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
         assert torch.load(zoo_dir / "toy.pt", weights_only=True)["decoding"] == {"flip": 0.0}
         assert zoo.zoo_card("toy").sha256 == zoo.sha256_of(zoo_dir / "toy.pt")
         assert segscope.segment(np.zeros((32, 32), np.uint8), "toy").provenance.parameters["flip"] is False
+        # a setting the card searches is chosen on the training pairs (never the held-out one) and
+        # reaches the card and the shipped weights beside the card's other defaults
+        card["training"]["decoding_search"] = {"score_threshold": [0.2, 0.5, 0.8]}
+        (zoo_dir / "toy.json").write_text(json.dumps(card))
+        zoo.zoo_cards.cache_clear()
+        assert build.main(args) == 0
+        zoo.zoo_cards.cache_clear()
+        searched = zoo.zoo_card("toy").training["decoding_searched"]
+        assert searched["on"] == "the 5 training pairs" and searched["metric"] == "miou"
+        assert [t["score_threshold"] for t in searched["tried"]] == [0.2, 0.5, 0.8]
+        best = max(searched["tried"], key=lambda t: t["miou"])["score_threshold"]
+        assert searched["chosen"] == {"score_threshold": best}
+        assert zoo.zoo_card("toy").training["decoding"] == {"flip": 0, "score_threshold": best}
+        stored = torch.load(zoo_dir / "toy.pt", weights_only=True)
+        assert stored["decoding"] == {"flip": 0.0, "score_threshold": best}
+        from segscope.metrics import Evaluator
+
+        train = tmp_path / "work" / "toy" / "split" / "train"
+        for tried in searched["tried"]:  # each figure: the training pairs segmented at that threshold
+            evaluator = Evaluator(task="semantic", num_classes=2)
+            for image in sorted((train / "images").iterdir()):
+                found = segscope.segment(segscope.imread(image), str(tmp_path / "work" / "toy" / "fp32.pt"),
+                                         score_threshold=tried["score_threshold"], flip=False)
+                evaluator.update(found.class_map(), read_label_png(train / "labels" / image.name))
+            assert evaluator.compute()["miou"] == pytest.approx(tried["miou"], abs=1e-4)
     finally:
         zoo.zoo_cards.cache_clear()
 

@@ -5,7 +5,8 @@ For each card: split the data as ``training.split`` says, train with ``training.
 data folder and a work folder) for its fixed number of epochs, so its step count is fixed too; keep
 the checkpoint that scored best on the validation data, with the inference defaults of the card's
 ``decoding`` (``{"flip": 1}``: test-time flips unless a caller says otherwise) added to the
-checkpoint's own; store its weights in the smallest precision (int8, then fp16, else fp32) whose
+checkpoint's own, after choosing any setting ``decoding_search`` lists on the training images
+(:func:`searched_decoding`); store its weights in the smallest precision (int8, then fp16, else fp32) whose
 held-out figure is worse than fp32's by less than the evaluation's ``precision_tolerance``
 (default 0.001; "worse" is lower unless the evaluation declares ``lower_is_better``); score the
 held-out data with the card's ``evaluation`` strategy; time inference on this machine (the
@@ -358,6 +359,41 @@ def _decoding(training: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in training.get("decoding", {}).items()}
 
 
+def searched_decoding(checkpoint: Path, training: dict[str, Any], folders: dict[str, Path],
+                      work: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    """The card's ``decoding`` with each setting ``training.decoding_search`` lists (``{"name":
+    [candidates]}``) chosen on the *training* pairs by the card's evaluation, so the held-out
+    data choose nothing; and the record of that choice (``chosen``, and each candidate's figure).
+
+    Settings are searched jointly (every combination); ties go to the earlier candidate. Without
+    ``decoding_search``, the card's decoding as it is and an empty record.
+    """
+    import itertools
+
+    decoding = _decoding(training)
+    search = training.get("decoding_search") or {}
+    if not search:
+        return decoding, {}
+    evaluation = training["evaluation"]
+    key, score = evaluation["metric"], EVALUATIONS[evaluation["strategy"]]
+    sign = -1.0 if evaluation.get("lower_is_better") else 1.0
+    if not {"train_images", "train_labels"} <= set(folders):
+        raise ValueError(f"decoding_search: the {training['split']['strategy']!r} split has no training "
+                         "pairs to search on")
+    on_training = {"val_images": folders["train_images"], "val_labels": folders["train_labels"]}
+    work.mkdir(parents=True, exist_ok=True)
+    tried: list[tuple[dict[str, float], float]] = []
+    for values in itertools.product(*(search[name] for name in search)):
+        candidate = {**decoding, **{name: float(v) for name, v in zip(search, values, strict=True)}}
+        _store(checkpoint, work / "searched.pt", precision="fp32", decoding=candidate)
+        tried.append((candidate, float(score(work / "searched.pt", on_training, evaluation)[key])))
+    best, _ = max(tried, key=lambda t: sign * t[1])  # max keeps the first of equals
+    record = {"chosen": {n: best[n] for n in search},
+              "on": f"the {len(_pairs(on_training))} training pairs", "metric": key,
+              "tried": [{**{n: c[n] for n in search}, key: round(v, 4)} for c, v in tried]}
+    return best, record
+
+
 def _store(checkpoint_path: Path, target: Path, *, precision: str, decoding: dict[str, float]) -> None:
     """The checkpoint without its training state, weights stored at ``precision``, with the
     card's ``decoding`` defaults (test-time flips, a threshold) added to its own."""
@@ -458,7 +494,10 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
     trained_minutes = float(result.history[-1]["seconds"]) / 60 if result.history else 0.0
     evaluation = training["evaluation"]
     score = EVALUATIONS[evaluation["strategy"]]
-    decoding = _decoding(training)
+    decoding, searched = searched_decoding(result.checkpoint, training, folders, work / "decoding_search")
+    if searched:
+        training["decoding"] = {**training.get("decoding", {}), **searched["chosen"]}
+        training["decoding_searched"] = searched
     scored: dict[str, dict[str, float]] = {}
     for precision in PRECISIONS:  # each made, scored and kept aside
         _store(result.checkpoint, work / f"{precision}.pt", precision=precision, decoding=decoding)
