@@ -156,6 +156,25 @@ def test_rcf_trains_from_label_pngs_and_predicts_boundaries_and_regions(tmp_path
     cut = predictor.hierarchy(image).cut(level=predictor.default_level)
     assert np.array_equal(hierarchy_regions.labels, cut)
 
+    # A test-time flip averages each scale's map with the mirror image's, mirrored back.
+    plain = predictor.boundaries(image, thin=False, scales=(1.0,))
+    mirror = predictor.boundaries(image[:, ::-1], thin=False, scales=(1.0,))[:, ::-1]
+    flipped = predictor.boundaries(image, thin=False, scales=(1.0,), flip=True)
+    assert np.allclose(flipped, 0.5 * (plain + mirror), atol=1e-6) and not np.allclose(flipped, plain)
+    # A checkpoint's decoding makes it the default, for every entry point; flip=False still turns it off.
+    import dataclasses
+
+    from segscope.checkpoint import load_checkpoint, save_checkpoint
+    from segscope.classical.edges import learned_boundaries
+
+    stored = tmp_path / "flipped.pt"
+    save_checkpoint(stored, dataclasses.replace(load_checkpoint(result.checkpoint), decoding={"flip": 1.0}))
+    assert BoundaryPredictor.from_checkpoint(stored).flip is True
+    assert np.allclose(learned_boundaries(image, model=str(stored), thin=False),
+                       predictor.boundaries(image, thin=False, flip=True), atol=1e-6)
+    assert segscope.segment(image, str(stored), level=0.5).provenance.parameters["flip"] is True
+    assert segscope.segment(image, str(stored), level=0.5, flip=False).provenance.parameters["flip"] is False
+
 
 def test_a_model_that_is_not_an_edge_network_is_refused_as_learned_edges(tmp_path):
     from segscope.classical import edges
