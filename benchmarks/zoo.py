@@ -106,7 +106,8 @@ def _compare_with_peer(args: argparse.Namespace, card: ZooCard, folders: dict[st
     decoding, searched = searched_decoding(checkpoint, training, folders, work / f"{args.peer}_search")
     if searched:
         print(f"{args.peer}: decoding chosen on {searched['on']}: {searched['chosen']} (tried: "
-              + "; ".join(", ".join(f"{k} {v:g}" for k, v in t.items()) for t in searched["tried"]) + ")")
+              + "; ".join(", ".join(f"{k} {'off' if v is None else format(v, 'g')}" for k, v in t.items())
+                          for t in searched["tried"]) + ")")
     if decoding:
         decoded = work / f"{args.peer}_decoded.pt"
         _store(checkpoint, decoded, precision="fp32", decoding=decoding)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 from _configs import config_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import segscope
 from segscope.infer import (
@@ -18,6 +20,7 @@ from segscope.infer import (
     sliding_window,
     tile_starts,
 )
+from segscope.io import read_label_png
 from segscope.models import get_model
 from segscope.train import SegmentationLoss, TrainConfig, load_checkpoint, median_frequency_weights, train
 
@@ -493,6 +496,80 @@ def test_a_two_class_segmenter_applies_a_chosen_threshold_to_its_second_class():
         three.segment(image, score_threshold=0.5)
 
 
+def _two_cells_and_a_gap() -> np.ndarray:
+    """A cell probability: two discs whose membrane between them has a weak gap in the middle."""
+    rows, cols = np.mgrid[:24, :40]
+    probability = np.full((24, 40), 0.05)
+    for centre in (10, 29):
+        probability[np.hypot(rows - 12, cols - centre) < 8] = 0.97
+    probability[:, 18:21] = np.maximum(probability[:, 18:21], 0.05)
+    probability[2:22, 17:22] = np.where(np.abs(rows[2:22, 17:22] - 12) < 3, 0.7, 0.2)  # the gap
+    return probability
+
+
+def test_seeds_close_every_cell_so_a_gap_in_the_membrane_joins_nothing():
+    from scipy import ndimage
+
+    from segscope.checkpoint import InputSpec
+    from segscope.infer.segmenter import closed_objects
+
+    probability = _two_cells_and_a_gap()
+    logit = np.log(probability / (1 - probability)).astype(np.float32)
+    segmenter = Segmenter(lambda b: np.concatenate([np.zeros_like(b), b], axis=1),
+                          class_names=["membrane", "cell"], inputs=InputSpec((0.0,), (1.0,)))
+    joined = segmenter.segment(logit).class_map()
+    assert ndimage.label(joined == 1)[1] == 1  # most probable class: the gap joins the two cells
+    closed = segmenter.segment(logit, seed_threshold=0.9)
+    assert closed.provenance.parameters["seed_threshold"] == 0.9
+    cells, count = ndimage.label(closed.class_map() == 1)
+    assert count == 2 and cells[12, 10] != cells[12, 29]
+    lines = closed.class_map() == 0
+    assert lines.sum() < 40 and lines[:, 17:22].all(axis=1).sum() == 0  # one pixel wide, in the gap
+    np.testing.assert_allclose(closed.probabilities[1], probability, atol=1e-6)
+    # score_threshold keeps weak pixels in the first class too
+    both = segmenter.segment(logit, seed_threshold=0.9, score_threshold=0.5).class_map()
+    np.testing.assert_array_equal(both, (closed.class_map() == 1) & (closed.probabilities[1] >= 0.5))
+    # a default set by decoding, turned off by False; bad values refused
+    seeded = Segmenter(segmenter.logits_fn, class_names=["membrane", "cell"],
+                       inputs=InputSpec((0.0,), (1.0,)))._decoded({"seed_threshold": 0.9})
+    np.testing.assert_array_equal(seeded.segment(logit).class_map(), closed.class_map())
+    np.testing.assert_array_equal(seeded.segment(logit, seed_threshold=False).class_map(), joined)
+    for bad, message in ((1.5, "probability in"), (True, "a probability, False")):
+        with pytest.raises(ValueError, match=message):
+            segmenter.segment(logit, seed_threshold=bad)
+    three = Segmenter(lambda b: np.concatenate([b, b, b], axis=1), class_names=["a", "b", "c"],
+                      inputs=InputSpec((0.0,), (1.0,)))
+    with pytest.raises(ValueError, match="seed_threshold applies to models of two classes"):
+        three.segment(logit, seed_threshold=0.9)
+    # no seed at all: no object
+    assert not closed_objects(probability, seed_threshold=0.99).any()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([(32, 32), (6, 10, 12)]))
+def test_closed_objects_give_one_object_per_seed_and_no_two_touch(seed, shape):
+    from scipy import ndimage
+
+    from segscope.infer.segmenter import closed_objects
+
+    rng = np.random.default_rng(seed)
+    probability = ndimage.gaussian_filter(rng.random(shape), 1.5)
+    probability = (probability - probability.min()) / max(np.ptp(probability), 1e-9)
+    labels = closed_objects(probability, seed_threshold=0.7)
+    seeds, count = ndimage.label(probability >= 0.7)
+    assert labels.max() == count and len(np.unique(labels[labels > 0])) == count
+    for k in range(1, count + 1):  # each seed lies inside one object, its own
+        assert np.unique(labels[seeds == k]).tolist() == [k]
+    # objects are separated by the zero lines: no two different labels are face neighbours
+    for axis in range(labels.ndim):
+        a, b = np.moveaxis(labels, axis, 0)[1:], np.moveaxis(labels, axis, 0)[:-1]
+        assert not ((a > 0) & (b > 0) & (a != b)).any()
+    # so connected components give the objects back, each one piece
+    pieces, n = ndimage.label(labels > 0)
+    inside = labels > 0
+    assert n == count and len(set(zip(pieces[inside], labels[inside], strict=True))) == n
+
+
 def test_a_checkpoints_decoding_sets_the_segmenters_flip_and_threshold(toy_dataset, tmp_path, capsys):
     import dataclasses
 
@@ -528,6 +605,20 @@ def test_a_checkpoints_decoding_sets_the_segmenters_flip_and_threshold(toy_datas
         full = segscope.imread(toy_dataset / "val" / "images" / "img0.png")
         near = {f: np.abs(saved - before.probabilities(full, flip=f)).max() for f in (True, False)}
         assert near[flipped] < 1e-3 < near[not flipped], near  # (saved as float16)
+    # seeds from the command line: a threshold, or off (--no-seeds) where the checkpoint sets them
+    full = segscope.imread(toy_dataset / "val" / "images" / "img0.png")
+    save_checkpoint(tmp_path / "seeded.pt", dataclasses.replace(plain, decoding={"seed_threshold": 0.6}))
+    seeded = load_predictor(tmp_path / "seeded.pt")
+    for flag, expected in ((["--seed-threshold", "0.8"], seeded.segment(full, seed_threshold=0.8)),
+                           (["--no-seeds"], seeded.segment(full, seed_threshold=False)),
+                           ([], seeded.segment(full))):
+        out = tmp_path / f"seeds{len(flag)}{flag[:1]}"
+        assert main(["predict", "--checkpoint", str(tmp_path / "seeded.pt"), *flag, "-o", str(out),
+                     str(toy_dataset / "val" / "images" / "img0.png")]) == 0
+        written = read_label_png(next(out.glob("img0*.png")))
+        np.testing.assert_array_equal(written, expected.class_map())
+    assert not np.array_equal(seeded.segment(full).class_map(),
+                              seeded.segment(full, seed_threshold=False).class_map())
     capsys.readouterr()
     if importlib.util.find_spec("onnxruntime") is not None:  # an export carries the defaults too
         from segscope.infer import export_onnx

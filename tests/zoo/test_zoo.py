@@ -321,19 +321,21 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
         assert segscope.segment(np.zeros((32, 32), np.uint8), "toy").provenance.parameters["flip"] is False
         # a setting the card searches is chosen on the training pairs (never the held-out one) and
         # reaches the card and the shipped weights beside the card's other defaults
-        card["training"]["decoding_search"] = {"score_threshold": [0.2, 0.5, 0.8]}
+        # (null: the setting left out, here the most probable class)
+        card["training"]["decoding_search"] = {"score_threshold": [0.2, None, 0.8]}
         (zoo_dir / "toy.json").write_text(json.dumps(card))
         zoo.zoo_cards.cache_clear()
         assert build.main(args) == 0
         zoo.zoo_cards.cache_clear()
         searched = zoo.zoo_card("toy").training["decoding_searched"]
         assert searched["on"] == "the 5 training pairs" and searched["metric"] == "miou"
-        assert [t["score_threshold"] for t in searched["tried"]] == [0.2, 0.5, 0.8]
+        assert [t["score_threshold"] for t in searched["tried"]] == [0.2, None, 0.8]
         best = max(searched["tried"], key=lambda t: t["miou"])["score_threshold"]
         assert searched["chosen"] == {"score_threshold": best}
-        assert zoo.zoo_card("toy").training["decoding"] == {"flip": 0, "score_threshold": best}
+        chosen = {} if best is None else {"score_threshold": best}
+        assert zoo.zoo_card("toy").training["decoding"] == {"flip": 0, **chosen}
         stored = torch.load(zoo_dir / "toy.pt", weights_only=True)
-        assert stored["decoding"] == {"flip": 0.0, "score_threshold": best}
+        assert stored["decoding"] == {"flip": 0.0, **chosen}
         from segscope.metrics import Evaluator
 
         train = tmp_path / "work" / "toy" / "split" / "train"
@@ -341,7 +343,7 @@ def test_build_time_boxes_resumes_and_rewrites_the_card(tmp_path, monkeypatch):
             evaluator = Evaluator(task="semantic", num_classes=2)
             for image in sorted((train / "images").iterdir()):
                 found = segscope.segment(segscope.imread(image), str(tmp_path / "work" / "toy" / "fp32.pt"),
-                                         score_threshold=tried["score_threshold"], flip=False)
+                                         score_threshold=tried["score_threshold"] or 0.5, flip=False)
                 evaluator.update(found.class_map(), read_label_png(train / "labels" / image.name))
             assert evaluator.compute()["miou"] == pytest.approx(tried["miou"], abs=1e-4)
     finally:

@@ -80,8 +80,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return error(f"--panoptic needs a panoptic model (panoptic_deeplab); {args.checkpoint} is not one")
     # Each predictor's ``segment`` declares the options it takes (sliding-window overlap, flips,
     # score threshold, panoptic output); the command passes those and no others.
+    seeds = False if args.no_seeds else args.seed_threshold
     requested = {"overlap": args.overlap, "flip": args.flip, "score_threshold": args.score_threshold,
-                 "output": "panoptic" if args.panoptic else "instance"}
+                 "seed_threshold": seeds, "output": "panoptic" if args.panoptic else "instance"}
     accepted = inspect.signature(predictor.segment).parameters
     options: dict[str, Any] = {k: v for k, v in requested.items() if k in accepted and v is not None}
     return run_batch(args.inputs, partial(predictor.segment, **options), outdir=Path(args.output),
@@ -202,6 +203,13 @@ def add_parsers(sub: Any) -> None:
         help="instance models: drop weaker instances (default 0.5 Mask R-CNN, 0 Panoptic-DeepLab); "
         "two-class semantic models: the second class wherever its probability reaches it",
     )
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--seed-threshold", type=float,
+        help="two-class semantic models whose first class separates objects (membranes): close every "
+        "object by a watershed from the regions where the second class's probability reaches it",
+    )
+    seeds.add_argument("--no-seeds", action="store_true", help="turn off the model's default seeds")
     p.add_argument("--panoptic", action="store_true", help="panoptic models: stuff and things, not instances")
     add_output_options(p)
     p.add_argument("--probabilities", action="store_true", help="also write <name>_probabilities.npy")

@@ -365,7 +365,8 @@ def searched_decoding(checkpoint: Path, training: dict[str, Any], folders: dict[
     [candidates]}``) chosen on the *training* pairs by the card's evaluation, so the held-out
     data choose nothing; and the record of that choice (``chosen``, and each candidate's figure).
 
-    Settings are searched jointly (every combination); ties go to the earlier candidate. Without
+    Settings are searched jointly (every combination); ties go to the earlier candidate. A
+    candidate ``null`` leaves the setting out (the model's own default, such as no seeds). Without
     ``decoding_search``, the card's decoding as it is and an empty record.
     """
     import itertools
@@ -384,13 +385,14 @@ def searched_decoding(checkpoint: Path, training: dict[str, Any], folders: dict[
     work.mkdir(parents=True, exist_ok=True)
     tried: list[tuple[dict[str, float], float]] = []
     for values in itertools.product(*(search[name] for name in search)):
-        candidate = {**decoding, **{name: float(v) for name, v in zip(search, values, strict=True)}}
+        candidate = {k: v for k, v in decoding.items() if k not in search}
+        candidate.update({name: float(v) for name, v in zip(search, values, strict=True) if v is not None})
         _store(checkpoint, work / "searched.pt", precision="fp32", decoding=candidate)
         tried.append((candidate, float(score(work / "searched.pt", on_training, evaluation)[key])))
     best, _ = max(tried, key=lambda t: sign * t[1])  # max keeps the first of equals
-    record = {"chosen": {n: best[n] for n in search},
+    record = {"chosen": {n: best.get(n) for n in search},
               "on": f"the {len(_pairs(on_training))} training pairs", "metric": key,
-              "tried": [{**{n: c[n] for n in search}, key: round(v, 4)} for c, v in tried]}
+              "tried": [{**{n: c.get(n) for n in search}, key: round(v, 4)} for c, v in tried]}
     return best, record
 
 
@@ -496,7 +498,8 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
     score = EVALUATIONS[evaluation["strategy"]]
     decoding, searched = searched_decoding(result.checkpoint, training, folders, work / "decoding_search")
     if searched:
-        training["decoding"] = {**training.get("decoding", {}), **searched["chosen"]}
+        settings = {**training.get("decoding", {}), **searched["chosen"]}
+        training["decoding"] = {k: v for k, v in settings.items() if v is not None}  # null: left out
         training["decoding_searched"] = searched
     scored: dict[str, dict[str, float]] = {}
     for precision in PRECISIONS:  # each made, scored and kept aside
