@@ -502,7 +502,6 @@ def _two_cells_and_a_gap() -> np.ndarray:
     probability = np.full((24, 40), 0.05)
     for centre in (10, 29):
         probability[np.hypot(rows - 12, cols - centre) < 8] = 0.97
-    probability[:, 18:21] = np.maximum(probability[:, 18:21], 0.05)
     probability[2:22, 17:22] = np.where(np.abs(rows[2:22, 17:22] - 12) < 3, 0.7, 0.2)  # the gap
     return probability
 
@@ -523,8 +522,8 @@ def test_seeds_close_every_cell_so_a_gap_in_the_membrane_joins_nothing():
     assert closed.provenance.parameters["seed_threshold"] == 0.9
     cells, count = ndimage.label(closed.class_map() == 1)
     assert count == 2 and cells[12, 10] != cells[12, 29]
-    lines = closed.class_map() == 0
-    assert lines.sum() < 40 and lines[:, 17:22].all(axis=1).sum() == 0  # one pixel wide, in the gap
+    lines = closed.class_map() == 0  # one pixel in every row, between the cells
+    assert (lines.sum(axis=1) == 1).all() and set(np.nonzero(lines)[1]) <= set(range(17, 22))
     np.testing.assert_allclose(closed.probabilities[1], probability, atol=1e-6)
     # score_threshold keeps weak pixels in the first class too
     both = segmenter.segment(logit, seed_threshold=0.9, score_threshold=0.5).class_map()
