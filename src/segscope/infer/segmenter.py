@@ -401,8 +401,7 @@ def closed_objects(probability: np.ndarray, *, seed_threshold: float) -> np.ndar
     # is the one connected piece that holds its seed (and connected components give it back).
     pieces, _ = ndimage.label(labels > 0)
     kept = np.zeros(int(pieces.max()) + 1, bool)
-    kept[np.unique(pieces[seeds > 0])] = True
-    kept[0] = False
+    kept[np.unique(pieces[seeds > 0])] = True  # seeds lie inside objects: piece 0 (lines) stays out
     labels[~kept[pieces]] = 0
     return labels
 
