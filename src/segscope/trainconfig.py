@@ -128,6 +128,9 @@ class ScheduleConfig:
         "--patience", "stop after N validations without a better score"))
     val_every: int = field(default=1, metadata=flag(
         "--val-every", "validate every N epochs (and after the last); small datasets make short epochs"))
+    keep: str = field(default="best", metadata=flag(
+        "--keep", "the weights best.pt holds once training ends: best (the best validation score) or "
+        "last (the final epoch, when the validation data are too few to choose an epoch)"))
 
 
 @dataclass
@@ -195,6 +198,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {optim.optimizer!r}")
         if schedule.schedule not in ("poly", "cosine", "constant"):
             raise ValueError(f"schedule must be 'poly', 'cosine' or 'constant', got {schedule.schedule!r}")
+        if schedule.keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', got {schedule.keep!r}")
         if optim.batch_size < 1 or optim.accumulate < 1 or schedule.epochs < 1 or schedule.val_every < 1:
             raise ValueError("batch_size, accumulate, epochs and val_every must be positive")
         if data.class_names is not None and len(data.class_names) != data.num_classes:

@@ -156,6 +156,25 @@ def test_validation_every_n_epochs_and_after_the_last(toy_dataset, tmp_path):
         _config(toy_dataset, tmp_path / "b", val_every=0).validate()
 
 
+def test_keep_last_makes_best_pt_the_final_epoch_even_for_a_finished_run(toy_dataset, tmp_path):
+    first = train(_config(toy_dataset, tmp_path / "a", epochs=4, lr=0.05), progress=False)
+    scored = [r["val_miou"] for r in first.history]
+    assert first.best_epoch < 4 and first.best_score == max(scored) > scored[-1]  # keep="best" chose earlier
+    best, last = tmp_path / "a" / "best.pt", tmp_path / "a" / "last.pt"
+    # the same finished run resumed with keep="last" (a setting a resume may change) trains nothing
+    kept = train(_config(toy_dataset, tmp_path / "a", epochs=4, lr=0.05, keep="last"), resume=last,
+                 progress=False)
+    assert kept.steps == first.steps and (kept.best_epoch, kept.best_score) == (4, scored[-1])
+    a, b = load_checkpoint(best), load_checkpoint(last)
+    assert all(torch.equal(v, b.state_dict[k]) for k, v in a.state_dict.items())
+    assert (a.scores.best_epoch, a.scores.best_score) == (4, scored[-1])
+    # from scratch, the kept weights are the final epoch's too
+    fresh = train(_config(toy_dataset, tmp_path / "b", epochs=4, lr=0.05, keep="last"), progress=False)
+    assert fresh.best_epoch == 4 and fresh.best_score == scored[-1]
+    with pytest.raises(ValueError, match="keep must be 'best' or 'last'"):
+        _config(toy_dataset, tmp_path / "c", keep="first").validate()
+
+
 def test_a_time_box_ends_at_an_epoch_and_the_same_call_continues(toy_dataset, tmp_path):
     boxed = train(_config(toy_dataset, tmp_path / "a", epochs=3), stop_after_minutes=0, progress=False)
     assert boxed.epochs == 1

@@ -101,11 +101,12 @@ def train(
     :func:`segscope.train.instances.instance_sources`) and are validated by F1 at IoU 0.5;
     ``num_classes`` then counts object categories.
 
-    Writes ``last.pt`` (every epoch, to resume) and ``best.pt`` (best validation score) into
-    ``config.output``, and the per-epoch log as ``log.csv`` and ``log.json``. ``resume`` continues
-    from a ``last.pt`` exactly where it stopped (same schedule, same data order, same random
-    state); ``stop_after_epoch`` and ``stop_after_minutes`` (checked at the end of each epoch) end
-    this call early, as an interruption would, without changing the schedule: a time box for a
+    Writes ``last.pt`` (every epoch, to resume) and ``best.pt`` (best validation score; with
+    ``schedule.keep = "last"``, the final epoch once training ends) into ``config.output``, and
+    the per-epoch log as ``log.csv`` and ``log.json``. ``resume`` continues from a ``last.pt``
+    exactly where it stopped (same schedule, same data order, same random state);
+    ``stop_after_epoch`` and ``stop_after_minutes`` (checked at the end of each epoch) end this
+    call early, as an interruption would, without changing the schedule: a time box for a
     fixed-length recipe, continued by the same call with ``resume``.
 
     Started by ``torchrun --nproc_per_node=N``, it trains with DistributedDataParallel: each
@@ -284,11 +285,24 @@ class _Run:
                     float(time.perf_counter() - started >= 60 * stop_after_minutes), self.device):
                 break
         ended = ended or done >= epochs
+        if ended and self.world.main and self.config.schedule.keep == "last":
+            self.keep_last(done)
         if ended and self.world.main and self.prepared.tune is not None:
             self.tune_best()
         s = self.state
         return TrainResult(self.prepared.metric, s.best_score, s.best_epoch, done, s.step,
                            time.perf_counter() - started, s.history, self.out / "best.pt")
+
+    def keep_last(self, done: int) -> None:
+        """With ``schedule.keep = "last"``: ``best.pt`` becomes the weights of the final epoch
+        (``done``), with its own validation score (once: a finished run resumed again keeps the
+        decoding tuned into it)."""
+        s = self.state
+        if s.best_epoch == done:
+            return
+        final = [row for row in s.history if row["epoch"] == done]
+        s.best_score, s.best_epoch = float(final[-1].get(self.prepared.metric, -1.0)), done
+        save_checkpoint(self.out / "best.pt", self.checkpoint(done))
 
     def tune_best(self) -> None:
         """The adapter's decoding settings, chosen with the best weights, written into ``best.pt``
@@ -361,7 +375,7 @@ class _Run:
 
 
 _MAY_CHANGE = {"schedule.epochs", "schedule.max_minutes", "schedule.patience", "schedule.val_every",
-               "data.workers", "device",
+               "schedule.keep", "data.workers", "device",
                "output"}
 """What a resumed run may set differently from the run it continues."""
 
