@@ -36,11 +36,11 @@ from segscope.zoo.build import (
     DEFAULT_DATA,
     EVALUATIONS,
     SPLITS,
-    _decoding,
-    _fill,
-    _pairs,
-    _store,
+    card_decoding,
+    filled_recipe,
     searched_decoding,
+    store_checkpoint,
+    validation_pairs,
 )
 
 
@@ -73,7 +73,7 @@ def main() -> int:
         models.append(str(checkpoint))
     root = Path(__file__).resolve().parents[1]
     picture = args.picture or root / "docs" / "figures" / f"zoo_{args.name}.png"
-    pairs = _pairs(folders)
+    pairs = validation_pairs(folders)
     chosen = [pairs[round(k)] for k in np.linspace(0, len(pairs) - 1, min(args.rows, len(pairs)))]
     _picture(card, chosen, models, picture)
     shown = "" if args.peer == "none" else f" | {args.peer}"
@@ -91,7 +91,7 @@ def _compare_with_peer(args: argparse.Namespace, card: ZooCard, folders: dict[st
 
     training, evaluation = card.training, card.training["evaluation"]
     register_peer()
-    recipe = _fill(training["recipe"], args.data, work)
+    recipe = filled_recipe(training["recipe"], args.data, work)
     recipe["model"] = {"name": args.peer, "options": {}}
     recipe["data"].update({k: str(v) for k, v in folders.items()})
     recipe["output"] = str(work / args.peer)
@@ -110,13 +110,13 @@ def _compare_with_peer(args: argparse.Namespace, card: ZooCard, folders: dict[st
                           for t in searched["tried"]) + ")")
     if decoding:
         decoded = work / f"{args.peer}_decoded.pt"
-        _store(checkpoint, decoded, precision="fp32", decoding=decoding)
+        store_checkpoint(checkpoint, decoded, precision="fp32", decoding=decoding)
         checkpoint = decoded
         print(f"{args.peer} as trained (no decoding): "
               + ", ".join(f"{metric} {value:.4f}" for metric, value in as_trained.items()))
     theirs = EVALUATIONS[evaluation["strategy"]](checkpoint, folders, evaluation) if decoding else as_trained
 
-    ours_decoding = _decoding(training)
+    ours_decoding = card_decoding(training)
     print(f"\n{args.name} against {args.peer}, same recipe ({result.steps} steps each), "
           f"on {evaluation['data']}" + (f", decoded by {ours_decoding} and {decoding}" if decoding else ""))
     print(f"{'metric':14s} {args.name:>12s} {args.peer:>12s} {'difference':>11s}")

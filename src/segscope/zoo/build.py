@@ -180,7 +180,8 @@ SPLITS: dict[str, Callable[[dict[str, Any], Path, Path], dict[str, Path]]] = {
 
 
 # ------------------------------------------------------------------------------ evaluation
-def _pairs(folders: dict[str, Path]) -> list[tuple[Path, Path]]:
+def validation_pairs(folders: dict[str, Path]) -> list[tuple[Path, Path]]:
+    """(image, label) of each held-out pair a split wrote, paired by file stem, in name order."""
     labels = {p.stem: p for p in folders["val_labels"].iterdir()}
     return [(p, labels[p.stem]) for p in sorted(folders["val_images"].iterdir()) if p.stem in labels]
 
@@ -196,7 +197,7 @@ def _rand_f_cells(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -
 
     cell = int(spec["cell_value"])
     rand, errors = [], []
-    for image_path, label_path in _pairs(folders):
+    for image_path, label_path in validation_pairs(folders):
         predicted = segscope.segment(segscope.imread(image_path), str(model)).class_map() == 1
         truth = read_label_png(label_path) == cell
         errors.append(float(np.mean(predicted != truth)))
@@ -212,7 +213,7 @@ def _miou(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[s
 
     evaluator = Evaluator(task="semantic", num_classes=int(spec["num_classes"]),
                           ignore_index=spec.get("ignore"))
-    for image_path, label_path in _pairs(folders):
+    for image_path, label_path in validation_pairs(folders):
         evaluator.update(segscope.segment(segscope.imread(image_path), str(model)).class_map(),
                          read_label_png(label_path))
     return {"miou": float(evaluator.compute()["miou"])}
@@ -225,7 +226,7 @@ def _instance_f1(model: Path, folders: dict[str, Path], spec: dict[str, Any]) ->
     from segscope.metrics import Evaluator
 
     evaluator = Evaluator(task="instance")
-    for image_path, label_path in _pairs(folders):
+    for image_path, label_path in validation_pairs(folders):
         evaluator.update(segscope.segment(segscope.imread(image_path), str(model)),
                          read_label_png(label_path), name=image_path.stem)
     report = evaluator.compute()
@@ -262,7 +263,8 @@ def _bsds(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[s
 
     # Truths are read here: the .mat reader's helper process is not started from inside the workers.
     thresholds = int(spec.get("thresholds", 99))
-    jobs = [(model, image, read_bsds_groundtruth(truth), thresholds) for image, truth in _pairs(folders)]
+    jobs = [(model, image, read_bsds_groundtruth(truth), thresholds)
+            for image, truth in validation_pairs(folders)]
     with ProcessPoolExecutor(2) as pool:
         found = list(pool.map(_bsds_image, jobs))
     edge, ucm = bsds_summary([e for e, _ in found]), bsds_summary([u for _, u in found])
@@ -280,7 +282,7 @@ def _volume_scores(model: Path, folders: dict[str, Path], spec: dict[str, Any]) 
 
     num_classes = int(spec["num_classes"])
     rows = []
-    for image_path, label_path in _pairs(folders):
+    for image_path, label_path in validation_pairs(folders):
         volume = read_volume(image_path)
         truth = read_label_volume(label_path)
         prediction = segscope.segment(volume, str(model)).class_map()
@@ -296,7 +298,7 @@ def _click_objects(folders: dict[str, Path], ignore: int
     from segscope.io import read_label_png
 
     found = []
-    for image_path, label_path in _pairs(folders):
+    for image_path, label_path in validation_pairs(folders):
         labels = read_label_png(label_path)
         source = image_path.stem.split("_")[1]
         found.append((source, segscope.imread(image_path), labels == 1, labels == ignore))
@@ -344,17 +346,18 @@ EVALUATIONS: dict[str, Callable[[Path, dict[str, Path], dict[str, Any]], dict[st
 
 
 # ----------------------------------------------------------------------------------- build
-def _fill(value: Any, data: Path, work: Path) -> Any:
+def filled_recipe(value: Any, data: Path, work: Path) -> Any:
+    """A card's recipe (or any part of it) with ``{data}`` and ``{work}`` in its text filled in."""
     if isinstance(value, str):
         return value.format(data=data, work=work)
     if isinstance(value, dict):
-        return {k: _fill(v, data, work) for k, v in value.items()}
+        return {k: filled_recipe(v, data, work) for k, v in value.items()}
     if isinstance(value, list):
-        return [_fill(v, data, work) for v in value]
+        return [filled_recipe(v, data, work) for v in value]
     return value
 
 
-def _decoding(training: dict[str, Any]) -> dict[str, float]:
+def card_decoding(training: dict[str, Any]) -> dict[str, float]:
     """A card's ``training.decoding`` (inference defaults), as checkpoints store it: numbers."""
     return {k: float(v) for k, v in training.get("decoding", {}).items()}
 
@@ -371,7 +374,7 @@ def searched_decoding(checkpoint: Path, training: dict[str, Any], folders: dict[
     """
     import itertools
 
-    decoding = _decoding(training)
+    decoding = card_decoding(training)
     search = training.get("decoding_search") or {}
     if not search:
         return decoding, {}
@@ -387,16 +390,17 @@ def searched_decoding(checkpoint: Path, training: dict[str, Any], folders: dict[
     for values in itertools.product(*(search[name] for name in search)):
         candidate = {k: v for k, v in decoding.items() if k not in search}
         candidate.update({name: float(v) for name, v in zip(search, values, strict=True) if v is not None})
-        _store(checkpoint, work / "searched.pt", precision="fp32", decoding=candidate)
+        store_checkpoint(checkpoint, work / "searched.pt", precision="fp32", decoding=candidate)
         tried.append((candidate, float(score(work / "searched.pt", on_training, evaluation)[key])))
     best, _ = max(tried, key=lambda t: sign * t[1])  # max keeps the first of equals
     record = {"chosen": {n: best.get(n) for n in search},
-              "on": f"the {len(_pairs(on_training))} training pairs", "metric": key,
+              "on": f"the {len(validation_pairs(on_training))} training pairs", "metric": key,
               "tried": [{**{n: c.get(n) for n in search}, key: round(v, 4)} for c, v in tried]}
     return best, record
 
 
-def _store(checkpoint_path: Path, target: Path, *, precision: str, decoding: dict[str, float]) -> None:
+def store_checkpoint(checkpoint_path: Path, target: Path, *, precision: str,
+                     decoding: dict[str, float]) -> None:
     """The checkpoint without its training state, weights stored at ``precision``, with the
     card's ``decoding`` defaults (test-time flips, a threshold) added to its own."""
     from segscope.checkpoint import load_checkpoint, save_checkpoint
@@ -437,7 +441,8 @@ def _seconds_per_image(model: Path, folders: dict[str, Path], spec: dict[str, An
     import segscope
     from segscope.io.volumes import Volume, is_volume_file, read_volume
 
-    images = [read_volume(p) if is_volume_file(p) else segscope.imread(p) for p, _ in _pairs(folders)[:3]]
+    images = [read_volume(p) if is_volume_file(p) else segscope.imread(p)
+              for p, _ in validation_pairs(folders)[:3]]
     segscope.segment(images[0], str(model))  # warm-up
     start = time.perf_counter()
     for image in images:
@@ -478,7 +483,7 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
 
     training = dict(card.training)
     folders = SPLITS[training["split"]["strategy"]](training["split"], data, work)
-    recipe = _fill(training["recipe"], data, work)
+    recipe = filled_recipe(training["recipe"], data, work)
     # A recipe that sets ``holdout`` picks its epochs on training images it holds out, and the
     # split's validation images are only scored at the end.
     held_out_by_recipe = int(recipe["data"].get("holdout", 0)) > 0
@@ -503,7 +508,7 @@ def build(card: ZooCard, *, data: Path, work: Path, minutes: float | None = None
         training["decoding_searched"] = searched
     scored: dict[str, dict[str, float]] = {}
     for precision in PRECISIONS:  # each made, scored and kept aside
-        _store(result.checkpoint, work / f"{precision}.pt", precision=precision, decoding=decoding)
+        store_checkpoint(result.checkpoint, work / f"{precision}.pt", precision=precision, decoding=decoding)
         scored[precision] = score(work / f"{precision}.pt", folders, evaluation)
     full = scored.pop("fp32")
     key = evaluation["metric"]
@@ -569,11 +574,11 @@ def rescore(card: ZooCard, *, data: Path, work: Path) -> ZooCard:
     training = dict(card.training)
     folders = SPLITS[training["split"]["strategy"]](training["split"], data, work)
     weights = ZOO_DIR / card.weights
-    decoding = _decoding(training)
+    decoding = card_decoding(training)
     if decoding:
         work.mkdir(parents=True, exist_ok=True)
-        _store(verified_weights(card.name), work / "decoded.pt", precision=training.get("precision", "fp32"),
-               decoding=decoding)
+        store_checkpoint(verified_weights(card.name), work / "decoded.pt",
+                         precision=training.get("precision", "fp32"), decoding=decoding)
         atomic_write_bytes(weights, (work / "decoded.pt").read_bytes())
     figures = EVALUATIONS[training["evaluation"]["strategy"]](weights, folders, training["evaluation"])
     training.pop("fp32_figures", None)  # the build's fp32 checkpoint is not shipped: not scored again
