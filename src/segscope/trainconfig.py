@@ -16,6 +16,10 @@ from typing import Any, ClassVar
 __all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "flag"]
 
 
+MIXED_PRECISIONS = ("cuda", "bf16", "off")
+"""Where training runs the network in half precision (``optim.mixed_precision``)."""
+
+
 def flag(name: str, help: str, *, parse: Callable[[str], Any] | None = None, metavar: str | None = None
          ) -> dict[str, Any]:
     """Field metadata: the option ``name`` sets this field; ``parse`` reads its text when the
@@ -112,7 +116,10 @@ class OptimConfig:
     momentum: float = field(default=0.9, metadata=flag("--momentum", "SGD momentum"))
     batch_size: int = field(default=8, metadata=flag("--batch-size", "images per step (per process)"))
     accumulate: int = field(default=1, metadata=flag("--accumulate", "gradient accumulation steps"))
-    amp: bool = field(default=True, metadata=flag("--amp", "mixed precision (CUDA only)"))
+    mixed_precision: str = field(default="cuda", metadata=flag(
+        "--mixed-precision", "cuda: float16 autocast with loss scaling on CUDA, float32 on CPU; "
+        "bf16: bfloat16 autocast on either (weights stay float32; fast on CPUs that compute "
+        "bfloat16, with avx512_bf16 or AMX); off: float32 throughout"))
 
 
 @dataclass
@@ -167,6 +174,9 @@ class TrainConfig:
         for key, value in values.items():
             if key in cls.PARTS:
                 part = cls.PARTS[key]
+                if key == "optim" and "amp" in value:  # recipes before mixed_precision (amp: bool)
+                    value = {k: v for k, v in value.items() if k != "amp"} | \
+                        {"mixed_precision": "cuda" if value["amp"] else "off"}
                 valid = {f.name for f in dataclasses.fields(part)}
                 unknown = sorted(set(value) - valid)
                 if unknown:
@@ -198,6 +208,9 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {optim.optimizer!r}")
         if schedule.schedule not in ("poly", "cosine", "constant"):
             raise ValueError(f"schedule must be 'poly', 'cosine' or 'constant', got {schedule.schedule!r}")
+        if optim.mixed_precision not in MIXED_PRECISIONS:
+            raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}, "
+                             f"got {optim.mixed_precision!r}")
         if schedule.keep not in ("best", "last"):
             raise ValueError(f"keep must be 'best' or 'last', got {schedule.keep!r}")
         if optim.batch_size < 1 or optim.accumulate < 1 or schedule.epochs < 1 or schedule.val_every < 1:

@@ -175,6 +175,24 @@ def test_keep_last_makes_best_pt_the_final_epoch_even_for_a_finished_run(toy_dat
         _config(toy_dataset, tmp_path / "c", keep="first").validate()
 
 
+def test_bfloat16_mixed_precision_trains_on_cpu_with_float32_weights(toy_dataset, tmp_path):
+    full = train(_config(toy_dataset, tmp_path / "a", epochs=3, mixed_precision="off"), progress=False)
+    half = train(_config(toy_dataset, tmp_path / "b", epochs=3, mixed_precision="bf16"), progress=False)
+    a, b = load_checkpoint(full.checkpoint), load_checkpoint(half.checkpoint)
+    assert all(v.dtype == torch.float32 for v in b.state_dict.values() if v.is_floating_point())
+    # the network ran in bfloat16: the same seed and data give other weights, and it learns as well
+    assert any(not torch.equal(v, b.state_dict[k]) for k, v in a.state_dict.items() if v.is_floating_point())
+    losses = [r["loss"] for r in half.history]
+    assert losses[-1] < losses[0] and half.best_score > full.best_score - 0.1
+    assert b.recipe["optim"]["mixed_precision"] == "bf16"
+    # recipes written before mixed_precision said amp: true or false
+    old = {**_config(toy_dataset, tmp_path / "c").to_dict()}
+    old["optim"] = {k: v for k, v in old["optim"].items() if k != "mixed_precision"} | {"amp": False}
+    assert TrainConfig.from_dict(old).optim.mixed_precision == "off"
+    with pytest.raises(ValueError, match="mixed_precision must be one of cuda, bf16, off"):
+        _config(toy_dataset, tmp_path / "d", mixed_precision="fp8").validate()
+
+
 def test_a_time_box_ends_at_an_epoch_and_the_same_call_continues(toy_dataset, tmp_path):
     boxed = train(_config(toy_dataset, tmp_path / "a", epochs=3), stop_after_minutes=0, progress=False)
     assert boxed.epochs == 1

@@ -199,8 +199,11 @@ class _Run:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
             _schedule(config.schedule, steps_per_epoch * config.schedule.epochs, self.budget_used))
-        self.use_amp = config.optim.amp and device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        mixed, cuda = config.optim.mixed_precision, device.type == "cuda"
+        # The weights and the optimiser stay float32; autocast runs the network in half precision.
+        self.autocast_dtype = torch.bfloat16 if mixed == "bf16" else \
+            torch.float16 if mixed == "cuda" and cuda else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=mixed == "cuda" and cuda)
         self.state = _Progress()
 
     def budget_used(self) -> float:
@@ -338,7 +341,8 @@ class _Run:
         losses: list[float] = []
         self.optimizer.zero_grad(set_to_none=True)
         for k, batch in enumerate(bar):
-            with torch.autocast(self.device.type, enabled=self.use_amp):
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype,
+                                enabled=self.autocast_dtype is not None):
                 loss = self.step_loss(batch) / accumulate
             self.scaler.scale(loss).backward()
             if self.world.active and self.budget is not None:
