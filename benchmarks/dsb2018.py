@@ -249,6 +249,8 @@ def main() -> None:
     parser.add_argument("--peers", default="", help=f"peers trained beside them: {', '.join(PEERS)}")
     parser.add_argument("--crop", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--mixed-precision", default="cuda",
+                        help="segscope's models: cuda (float16 on CUDA only), bf16 (also on CPU) or off")
     parser.add_argument("--out", type=Path, default=Path("bench_out/dsb2018"))
     parser.add_argument("--reuse", action="store_true", help="report the runs already in --out, train none")
     parser.add_argument("--limit", type=int, help="score only the first N held-out images (a quick check)")
@@ -278,7 +280,8 @@ def main() -> None:
             "data": {"train_images": str(train_root / "images"), "train_labels": str(train_root / "labels"),
                      "num_classes": 1, "class_names": ["nucleus"], "holdout": 16, "crop": args.crop,
                      "scale": (0.7, 1.4), "vflip": True, "colour": 0.2, **DATA_OPTIONS.get(model, {})},
-            "optim": {"batch_size": args.batch_size, "lr": LEARNING_RATES.get(model, 1e-3)},
+            "optim": {"batch_size": args.batch_size, "lr": LEARNING_RATES.get(model, 1e-3),
+                      "mixed_precision": args.mixed_precision},
             "schedule": {"epochs": 10_000, "max_minutes": args.minutes},
             "output": str(args.out / model),
             "seed": 0,
