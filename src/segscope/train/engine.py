@@ -203,7 +203,7 @@ class _Run:
         # The weights and the optimiser stay float32; autocast runs the network in half precision.
         self.autocast_dtype = torch.bfloat16 if mixed == "bf16" else \
             torch.float16 if mixed == "cuda" and cuda else None
-        self.scaler = torch.amp.GradScaler("cuda", enabled=mixed == "cuda" and cuda)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
         self.state = _Progress()
 
     def budget_used(self) -> float:
@@ -303,8 +303,8 @@ class _Run:
         s = self.state
         if s.best_epoch == done:
             return
-        final = [row for row in s.history if row["epoch"] == done]
-        s.best_score, s.best_epoch = float(final[-1].get(self.prepared.metric, -1.0)), done
+        # the history's last row is the final epoch, always validated (as is a time box's last)
+        s.best_score, s.best_epoch = float(s.history[-1][self.prepared.metric]), done
         save_checkpoint(self.out / "best.pt", self.checkpoint(done))
 
     def tune_best(self) -> None:
