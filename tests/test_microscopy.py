@@ -7,8 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segscope import imread
+from segscope.checkpoint import percentile_rescale
 from segscope.microscopy import MODALITIES, imaging_modality
 
 DSB = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsb2018" / "train" / "images"
@@ -47,3 +50,19 @@ def test_dsb2018_splits_into_its_three_kinds():
     assert set(kinds) == set(MODALITIES)
     # Most DSB2018 training images are fluorescence; stained tissue is the next largest group.
     assert kinds["fluorescence"] > kinds["histology"] > kinds["brightfield"] > 5
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([np.uint8, np.uint16, np.float32]), st.integers(1, 400), st.integers(1, 3),
+       st.tuples(st.floats(0, 50), st.floats(50, 100)), st.integers(0, 2**16))
+def test_percentile_mapping_matches_numpy_for_every_dtype(dtype, pixels, channels, percentiles, seed):
+    # 8- and 16-bit images take their percentiles from a histogram, others from numpy: the same
+    # values either way (linear interpolation between order statistics), flat channels included.
+    rng = np.random.default_rng(seed)
+    top = 255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1.0
+    image = (rng.random((pixels, 1, channels)) ** 3 * top).astype(dtype)
+    if channels > 1:
+        image[..., 1] = image[0, 0, 1]  # a flat channel becomes 0
+    low, high = np.percentile(image.reshape(-1, channels).astype(np.float64), percentiles, axis=0)
+    expected = (image - low) / np.where(high > low, high - low, 1.0)
+    np.testing.assert_allclose(percentile_rescale(image, percentiles), expected, rtol=1e-5, atol=1e-5)

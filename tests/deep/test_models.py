@@ -123,3 +123,34 @@ def test_the_memory_format_gives_the_same_logits(name):
         laid = model.to(memory_format=model.memory_format)(x)
     assert model.memory_format == torch.channels_last
     assert torch.allclose(plain, laid, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", [*sorted(SMALL), "stardist"])
+def test_folding_batch_norms_into_convolutions_keeps_the_outputs(name):
+    import copy
+
+    from segscope.models import fuse_batch_norms
+
+    torch.manual_seed(0)
+    options = {"in_channels": 3, "grid": 2} if name == "stardist" else {"num_classes": 3, **SMALL[name]}
+    model = get_model(name, **options)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():  # statistics and affine parameters far from the identity
+        for norm in norms:
+            norm.weight.uniform_(0.5, 2)
+            norm.bias.uniform_(-1, 1)
+        model.train()(torch.randn(2, 3, 64, 64) * 3 + 1)
+    model.eval()
+    fused = fuse_batch_norms(copy.deepcopy(model))
+    left = [m for m in fused.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    x = torch.randn(1, 3, 64, 80)
+    with torch.inference_mode():
+        plain, folded = model(x), fused(x)
+    if isinstance(plain, tuple):  # StarDist's two maps
+        torch.testing.assert_close(tuple(folded), tuple(plain), atol=1e-4, rtol=1e-4)
+    else:
+        torch.testing.assert_close(folded, plain, atol=1e-4, rtol=1e-4)
+    if name in ("unet", "stardist"):  # every one of theirs follows a convolution
+        assert norms and not left
+    with pytest.raises(ValueError, match="evaluation mode"):
+        fuse_batch_norms(model.train())

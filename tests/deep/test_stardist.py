@@ -111,6 +111,37 @@ def test_encoding_then_decoding_gives_every_object_back(seed):
     # With 32 rays (the model's default) the polygons are coarser, but still close on average.
     found, _ = decode_polygons(object_probability(truth), star_distances(truth, n_rays=32))
     assert np.mean(_matched_ious(truth, found)) > 0.95
+    # From a grid of 2 (a quarter of the candidates), drawn at the image's resolution.
+    found, _ = decode_polygons(object_probability(truth)[grid_pixels(2)],
+                               star_distances(truth, n_rays=32, grid=2), grid=2, shape=truth.shape)
+    assert found.shape == truth.shape and np.mean(_matched_ious(truth, found)) > 0.95
+
+
+def test_decoding_a_grid_needs_the_image_shape_it_came_from():
+    probability = np.zeros((8, 8))
+    distances = np.zeros((8, 8, 16))
+    with pytest.raises(ValueError, match="needs the image's shape"):
+        decode_polygons(probability, distances, grid=2)
+    with pytest.raises(ValueError, match=r"not the grid of 2 of a 20x16 image \(\(10, 8\)\)"):
+        decode_polygons(probability, distances, grid=2, shape=(20, 16))
+    labels, _ = decode_polygons(probability, distances, grid=2, shape=(17, 16))
+    assert labels.shape == (17, 16)
+
+
+def test_a_grid_proposes_where_four_cells_meet_with_their_mean_maps():
+    # One object: a disc of radius 6 around pixel (10, 12) (a grid-of-2 corner, cells 4-5 x 5-6).
+    probability = np.zeros((10, 10))
+    probability[4:6, 5:7] = [[0.9, 0.7], [0.5, 0.3]]  # mean 0.6 at the corner they share
+    distances = np.zeros((10, 10, 16))
+    distances[4:6, 5:7] = 6.0
+    distances[4, 5] = 10.0  # the corner's distances are the mean: 7
+    labels, scores = decode_polygons(probability, distances, prob_threshold=0.5, grid=2, shape=(20, 20))
+    # Only the corner the four cells share reaches 0.5 (its neighbours: 0.4 at most), though
+    # a cell does: one polygon, centred at pixel (10, 12), its rays 7 long.
+    assert scores.tolist() == pytest.approx([0.6])
+    rows, cols = np.nonzero(labels)
+    # 10 +- 7 and 12 +- 7 (a pixel on the lower edge is outside: polygons_to_labels)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (3, 16, 5, 19)
 
 
 def test_suppression_keeps_the_most_probable_of_overlapping_polygons():
@@ -216,6 +247,22 @@ def test_stardist_trains_predicts_and_tiles_like_the_whole_image(tmp_path):
     whole = segscope.segment(image, str(fixed), **options)
     assert whole.kind == "instance" and list(whole.class_names) == ["nucleus"] and len(whole) > 0
     assert (whole.categories == 0).all() and np.isfinite(whole.scores).all()
+    # bfloat16 inference: the same maps to bfloat16's rounding, not bit for bit (autocast ran).
+    from segscope.cli.main import main
+    from segscope.infer import load_predictor
+
+    predictor = load_predictor(fixed)
+    x = predictor._tensor(image, None)
+    plain, half = predictor.maps(x), predictor.maps(x, mixed_precision="bf16")
+    gap = np.abs(plain.probability - half.probability).max()
+    assert 0 < gap < 0.05 and np.abs(plain.distances - half.distances).max() < 0.05 * plain.distances.max()
+    assert segscope.segment(image, str(fixed), mixed_precision="bf16").provenance.parameters[
+        "mixed_precision"] == "bf16"
+    with pytest.raises(ValueError, match="mixed_precision must be one of cuda, bf16, off"):
+        predictor.maps(x, mixed_precision="fp8")
+    assert main(["predict", "--checkpoint", str(fixed), "--mixed-precision", "bf16",
+                 "-o", str(tmp_path / "bf16"), str(root / "images" / "5.png")]) == 0
+    assert len(list((tmp_path / "bf16").glob("5*.png"))) == 1
 
     big = np.concatenate([np.concatenate([segscope.imread(root / "images" / f"{k}.png") for k in row], 1)
                           for row in ((0, 1, 2), (3, 4, 5))], 0)
@@ -239,10 +286,13 @@ def test_mirrored_images_give_the_same_distances_on_renumbered_rays(axis):
         flipped_rays(5, 1)
 
 
-def test_test_time_flips_of_an_exact_network_change_nothing():
-    # A "network" that computes the exact targets of the objects in its input is mirror-covariant:
-    # averaged over the mirror images (flipped back, rays renumbered) it gives its plain answer
-    # exactly, which a wrong flip or renumbering would break.
+@pytest.mark.parametrize("grid", [1, 2, 4])
+@pytest.mark.parametrize("size", [(64, 64), (61, 66), (63, 59)])
+def test_test_time_flips_of_an_exact_network_change_nothing(grid, size):
+    # A "network" that computes the exact targets of the objects in its input, on its grid, is
+    # mirror-covariant: averaged over the mirror images (padded so that their grid falls on the
+    # image's, flipped back, rays renumbered) it gives its plain answer exactly, which a wrong
+    # padding, flip or renumbering would break, at every grid and for odd and even sides.
     from scipy import ndimage
 
     from segscope.checkpoint import InputSpec
@@ -252,19 +302,32 @@ def test_test_time_flips_of_an_exact_network_change_nothing():
     class Exact(torch.nn.Module):
         n_rays = 16
 
-        def forward(self, x):
+        def __init__(self, grid):
+            super().__init__()
+            self.grid = grid
+
+        def forward_grid(self, x):
             labels = ndimage.label(x[0, 0].numpy() > 0.5)[0]
-            p = torch.from_numpy(object_probability(labels)).clamp(1e-4, 1 - 1e-4)
-            d = torch.from_numpy(star_distances(labels, n_rays=16)).permute(2, 0, 1)
+            p = torch.from_numpy(object_probability(labels)[grid_pixels(self.grid)]).clamp(1e-4, 1 - 1e-4)
+            d = torch.from_numpy(star_distances(labels, n_rays=16, grid=self.grid)).permute(2, 0, 1)
             return StarOutput(torch.logit(p)[None, None], d[None])
 
-    truth = _ellipses(5, size=64, count=5)
-    predictor = StarPredictor(Exact(), class_names=["cell"], inputs=InputSpec((0.0,), (1.0,)), device="cpu",
-                              name="exact")
+    truth = np.zeros(size, np.int32)  # whole objects, none at the edges a mirror is padded at
+    for k, (cy, cx, a, b, angle) in enumerate([(14, 15, 9, 5, 0.3), (15, 44, 8, 6, 2.0), (43, 16, 7, 7, 0.0),
+                                               (44, 43, 10, 6, 1.0)], start=1):
+        truth[ellipse(cy, cx, a, b, size, rotation=angle)] = k
+    predictor = StarPredictor(Exact(grid), class_names=["cell"], inputs=InputSpec((0.0,), (1.0,)),
+                              device=torch.device("cpu"), name="exact")
     x = torch.from_numpy((truth > 0).astype(np.float32))[None, None]
-    plain = predictor._outputs(x, flip=False)
+    plain = predictor.maps(x)
+    cells = tuple(len(range(n)[s]) for n, s in zip(size, grid_pixels(grid), strict=True))
+    assert plain.probability.shape == cells
     for mirrors in (predictor.mirrors, ((), (2,), (3,), (2, 3))):  # the default, and every mirror image
         predictor.mirrors = mirrors
-        flipped = predictor._outputs(x, flip=True)
-        assert np.allclose(plain[0], flipped[0], atol=1e-6) and np.allclose(plain[1], flipped[1], atol=1e-5)
-    assert predictor.segment(truth > 0, flip=True).provenance.parameters["flip"] is True
+        flipped = predictor.maps(x, flip=True)
+        assert np.allclose(plain.probability, flipped.probability, atol=1e-6)
+        assert np.allclose(plain.distances, flipped.distances, atol=1e-5)
+    # Decoded on the grid, at the image's resolution: every object comes back.
+    found = predictor.segment(truth > 0, flip=True)
+    assert found.provenance.parameters["flip"] is True and found.labels.shape == size
+    assert np.mean(_matched_ious(truth, found.labels)) > 0.85

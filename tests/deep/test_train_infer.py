@@ -641,6 +641,10 @@ def test_a_checkpoints_decoding_sets_the_segmenters_flip_and_threshold(toy_datas
         full = segscope.imread(toy_dataset / "val" / "images" / "img0.png")
         near = {f: np.abs(saved - before.probabilities(full, flip=f)).max() for f in (True, False)}
         assert near[flipped] < 1e-3 < near[not flipped], near  # (saved as float16)
+    # a semantic model's network runs in float32: asking for less is refused, not ignored
+    assert main(["predict", "--checkpoint", str(tmp_path / "set.pt"), "--mixed-precision", "bf16",
+                 "-o", str(tmp_path / "half"), str(toy_dataset / "val" / "images" / "img0.png")]) != 0
+    assert "runs its network in float32 only" in capsys.readouterr().err
     # seeds from the command line: a threshold, or off (--no-seeds) where the checkpoint sets them
     full = segscope.imread(toy_dataset / "val" / "images" / "img0.png")
     save_checkpoint(tmp_path / "seeded.pt", dataclasses.replace(plain, decoding={"seed_threshold": 0.6}))

@@ -7,6 +7,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+from ..trainconfig import MIXED_PRECISIONS
 from .common import add_output_options, error, parse_params, run_batch
 
 
@@ -84,6 +85,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     requested = {"overlap": args.overlap, "flip": args.flip, "score_threshold": args.score_threshold,
                  "seed_threshold": seeds, "output": "panoptic" if args.panoptic else "instance"}
     accepted = inspect.signature(predictor.segment).parameters
+    if args.mixed_precision is not None:
+        if "mixed_precision" not in accepted:
+            return error(f"--mixed-precision: {args.checkpoint}'s predictor runs its network in float32 only "
+                         "(star-convex models, such as the zoo's nuclei, take it)")
+        requested["mixed_precision"] = args.mixed_precision
     options: dict[str, Any] = {k: v for k, v in requested.items() if k in accepted and v is not None}
     return run_batch(args.inputs, partial(predictor.segment, **options), outdir=Path(args.output),
                      fmt=args.format, overlay=args.overlay, desc="predict", verb="predicted",
@@ -198,6 +204,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--overlap", type=float, default=0.25)
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="flip test-time augmentation (default: the model's own, off unless its card sets it)")
+    p.add_argument("--mixed-precision", choices=MIXED_PRECISIONS,
+                   help="star-convex models: run the network in bfloat16 (bf16, about 1.5 to 2 times faster "
+                   "on a CPU with native bfloat16), float16 on CUDA (cuda) or float32 (off, the default)")
     p.add_argument(
         "--score-threshold", type=float,
         help="instance models: drop weaker instances (default 0.5 Mask R-CNN, 0 Panoptic-DeepLab); "

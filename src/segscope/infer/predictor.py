@@ -138,16 +138,17 @@ _P = TypeVar("_P", bound=WholeImagePredictor)
 
 
 def build_network(checkpoint: Checkpoint, *, device: str | None = None) -> tuple[Any, Any]:
-    """The checkpoint's network with its weights, in evaluation mode on ``device`` (default: CUDA
-    when present) in its family's ``memory_format``, and that device."""
+    """The checkpoint's network with its weights, in evaluation mode with its batch
+    normalisations folded into their convolutions (:func:`~segscope.models.fuse_batch_norms`), on
+    ``device`` (default: CUDA when present) in its family's ``memory_format``, and that device."""
     import torch
 
-    from ..models import get_model, on_device
+    from ..models import fuse_batch_norms, get_model, on_device
 
     model = get_model(checkpoint.model, **checkpoint.options)
     model.load_state_dict(checkpoint.state_dict)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    on_device(model, dev).eval()
+    on_device(fuse_batch_norms(model.eval()), dev)
     return model, dev
 
 

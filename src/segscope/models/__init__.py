@@ -31,6 +31,8 @@ from . import (  # noqa: F401  (registers them)
 from .base import (
     ModelInfo,
     SegmentationModel,
+    autocast_dtype,
+    fuse_batch_norms,
     get_model,
     get_model_info,
     list_models,
@@ -47,6 +49,8 @@ __all__ = [
     "PanopticOutput",
     "PanopticPrediction",
     "SegmentationModel",
+    "autocast_dtype",
+    "fuse_batch_norms",
     "get_model",
     "get_model_info",
     "group_instances",

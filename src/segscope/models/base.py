@@ -11,10 +11,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..result import KINDS
+from ..trainconfig import MIXED_PRECISIONS
 
 __all__ = [
     "ModelInfo",
     "SegmentationModel",
+    "autocast_dtype",
+    "fuse_batch_norms",
     "get_model",
     "get_model_info",
     "list_models",
@@ -84,6 +87,52 @@ class SegmentationModel(nn.Module):
 
     def forward_padded(self, images: torch.Tensor) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def autocast_dtype(mixed_precision: str, device: Any) -> torch.dtype | None:
+    """The type ``torch.autocast`` runs the network in on ``device``, in training
+    (``optim.mixed_precision``) as in inference: ``"cuda"`` float16 on CUDA only (float32 on the
+    CPU), ``"bf16"`` bfloat16 on the CPU or CUDA, ``"off"`` float32 throughout
+    (:data:`segscope.trainconfig.MIXED_PRECISIONS`). None: float32, no autocast. The weights stay
+    float32 either way.
+
+    >>> autocast_dtype("cuda", torch.device("cpu")) is None, autocast_dtype("bf16", torch.device("cpu"))
+    (True, torch.bfloat16)
+    """
+    if mixed_precision not in MIXED_PRECISIONS:
+        raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}, "
+                         f"got {mixed_precision!r}")
+    if mixed_precision == "bf16":
+        return torch.bfloat16
+    if mixed_precision == "cuda" and torch.device(device).type == "cuda":
+        return torch.float16
+    return None
+
+
+def fuse_batch_norms(model: nn.Module) -> nn.Module:
+    """``model`` (in evaluation mode) with every batch normalisation that directly follows a
+    convolution in a ``nn.Sequential`` folded into that convolution's weights and bias, in
+    place: the same outputs to float rounding, one pass over the activations fewer. Predictors
+    run their networks so; a network in training mode is refused (its statistics still move).
+
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    >>> type(fuse_batch_norms(net)[1]).__name__
+    'Identity'
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    if model.training:
+        raise ValueError("fuse_batch_norms needs a network in evaluation mode (model.eval())")
+    convolutions = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+    for sequence in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        for k in range(len(sequence) - 1):
+            conv, norm = sequence[k], sequence[k + 1]
+            if (isinstance(conv, convolutions) and isinstance(norm, norms) and norm.track_running_stats
+                    and norm.running_mean is not None and conv.out_channels == norm.num_features):
+                sequence[k] = fuse_conv_bn_eval(conv, norm)
+                sequence[k + 1] = nn.Identity()
+    return model
 
 
 def on_device(model: Any, device: Any) -> Any:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from ..atomic import atomic_write_bytes
 from ..checkpoint import Checkpoint, Scores, TrainingState, load_checkpoint, save_checkpoint
-from ..models import get_model_info
+from ..models import autocast_dtype, get_model_info
 from ..trainconfig import ScheduleConfig, TrainConfig
 from .adapters import Prepared, evaluate_model, get_adapter
 from .checkpoint import capture_rng, restore_rng
@@ -199,10 +199,8 @@ class _Run:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
             _schedule(config.schedule, steps_per_epoch * config.schedule.epochs, self.budget_used))
-        mixed, cuda = config.optim.mixed_precision, device.type == "cuda"
         # The weights and the optimiser stay float32; autocast runs the network in half precision.
-        self.autocast_dtype = torch.bfloat16 if mixed == "bf16" else \
-            torch.float16 if mixed == "cuda" and cuda else None
+        self.autocast_dtype = autocast_dtype(config.optim.mixed_precision, device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
         self.state = _Progress()
 

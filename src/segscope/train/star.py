@@ -69,7 +69,6 @@ def choose_thresholds(model: Any, prepared: Prepared, name: str, device: torch.d
     from ..infer.instances import MIN_AREA
     from ..infer.star import StarPredictor
     from ..metrics import Evaluator
-    from ..star import decode_polygons
 
     val_set = prepared.val_set
     if val_set is None or len(val_set) == 0:
@@ -81,18 +80,16 @@ def choose_thresholds(model: Any, prepared: Prepared, name: str, device: torch.d
     with torch.inference_mode():
         for k in range(len(val_set)):
             x, truth, _ = val_set[k]
-            probability, distances = predictor._outputs(x[None].to(device), False)
-            maps.append((probability, distances, truth.clamp(min=0).numpy()))
+            maps.append((predictor.maps(x[None].to(device)), truth.clamp(min=0).numpy()))
     # The family's own settings first: another pair must do strictly better to replace them.
     pairs = [(predictor.default_score, predictor.nms_threshold)]
     pairs += [(t, o) for o in OVERLAP_THRESHOLDS for t in PROBABILITY_THRESHOLDS if (t, o) != pairs[0]]
     best = (-1.0, *pairs[0])  # (F1, probability, overlap)
     for threshold, overlap in pairs:
         evaluator = Evaluator(task="instance")
-        for k, (probability, distances, truth) in enumerate(maps):
-            labels, _ = decode_polygons(probability, distances, prob_threshold=threshold,
-                                        nms_threshold=overlap, stride=predictor.candidate_stride,
-                                        min_area=MIN_AREA)
+        for k, (found, truth) in enumerate(maps):
+            labels, _ = predictor.decode(found, score_threshold=threshold, nms_threshold=overlap,
+                                         min_area=MIN_AREA)
             evaluator.update(labels, truth, name=str(k))
         f1 = float(evaluator.compute()["f1@0.5"])
         if f1 > best[0]:
