@@ -19,9 +19,10 @@ import numpy as np
 from ..checkpoint import Checkpoint, InputSpec
 from ..imagecheck import check_image
 from ..result import Segmentation
+from ..trainconfig import MIXED_PRECISIONS
 
-__all__ = ["Predictor", "build_network", "normalise_image", "predictor_class", "predictor_of", "predicts",
-           "to_training_units"]
+__all__ = ["Predictor", "autocast_dtype", "build_network", "normalise_image", "predictor_class",
+           "predictor_of", "predicts", "to_training_units"]
 
 
 @runtime_checkable
@@ -150,6 +151,28 @@ def build_network(checkpoint: Checkpoint, *, device: str | None = None) -> tuple
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     on_device(fuse_batch_norms(model.eval()), dev)
     return model, dev
+
+
+def autocast_dtype(mixed_precision: str, device: Any) -> Any:
+    """The type ``torch.autocast`` runs the network in on ``device``, in training
+    (``optim.mixed_precision``) as in inference: ``"cuda"`` float16 on CUDA only (float32 on the
+    CPU), ``"bf16"`` bfloat16 on the CPU or CUDA, ``"off"`` float32 throughout
+    (:data:`segscope.trainconfig.MIXED_PRECISIONS`). None: float32, no autocast. The weights stay
+    float32 either way.
+
+    >>> autocast_dtype("cuda", "cpu") is None, str(autocast_dtype("bf16", "cpu"))
+    (True, 'torch.bfloat16')
+    """
+    import torch
+
+    if mixed_precision not in MIXED_PRECISIONS:
+        raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}, "
+                         f"got {mixed_precision!r}")
+    if mixed_precision == "bf16":
+        return torch.bfloat16
+    if mixed_precision == "cuda" and torch.device(device).type == "cuda":
+        return torch.float16
+    return None
 
 
 def to_training_units(image: np.ndarray, trained: str | None) -> np.ndarray:

@@ -31,7 +31,6 @@ from . import (  # noqa: F401  (registers them)
 from .base import (
     ModelInfo,
     SegmentationModel,
-    autocast_dtype,
     fuse_batch_norms,
     get_model,
     get_model_info,
@@ -49,7 +48,6 @@ __all__ = [
     "PanopticOutput",
     "PanopticPrediction",
     "SegmentationModel",
-    "autocast_dtype",
     "fuse_batch_norms",
     "get_model",
     "get_model_info",

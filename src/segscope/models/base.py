@@ -11,12 +11,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..result import KINDS
-from ..trainconfig import MIXED_PRECISIONS
 
 __all__ = [
     "ModelInfo",
     "SegmentationModel",
-    "autocast_dtype",
     "fuse_batch_norms",
     "get_model",
     "get_model_info",
@@ -87,26 +85,6 @@ class SegmentationModel(nn.Module):
 
     def forward_padded(self, images: torch.Tensor) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
-
-
-def autocast_dtype(mixed_precision: str, device: Any) -> torch.dtype | None:
-    """The type ``torch.autocast`` runs the network in on ``device``, in training
-    (``optim.mixed_precision``) as in inference: ``"cuda"`` float16 on CUDA only (float32 on the
-    CPU), ``"bf16"`` bfloat16 on the CPU or CUDA, ``"off"`` float32 throughout
-    (:data:`segscope.trainconfig.MIXED_PRECISIONS`). None: float32, no autocast. The weights stay
-    float32 either way.
-
-    >>> autocast_dtype("cuda", torch.device("cpu")) is None, autocast_dtype("bf16", torch.device("cpu"))
-    (True, torch.bfloat16)
-    """
-    if mixed_precision not in MIXED_PRECISIONS:
-        raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}, "
-                         f"got {mixed_precision!r}")
-    if mixed_precision == "bf16":
-        return torch.bfloat16
-    if mixed_precision == "cuda" and torch.device(device).type == "cuda":
-        return torch.float16
-    return None
 
 
 def fuse_batch_norms(model: nn.Module) -> nn.Module:

@@ -25,7 +25,8 @@ from torch.utils.data import DataLoader
 
 from ..atomic import atomic_write_bytes
 from ..checkpoint import Checkpoint, Scores, TrainingState, load_checkpoint, save_checkpoint
-from ..models import autocast_dtype, get_model_info
+from ..infer.predictor import autocast_dtype
+from ..models import get_model_info
 from ..trainconfig import ScheduleConfig, TrainConfig
 from .adapters import Prepared, evaluate_model, get_adapter
 from .checkpoint import capture_rng, restore_rng
