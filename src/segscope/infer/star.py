@@ -31,7 +31,7 @@ class StarMaps(NamedTuple):
 
 @predicts("star_polygons")
 class StarPredictor(InstanceSegmenter):
-    """Star-convex polygon models: every candidate cell whose object probability is above
+    """Star-convex polygon models: every candidate whose object probability is above
     ``score_threshold`` proposes its polygon, and greedy non-maximum suppression at
     :attr:`nms_threshold` IoU keeps the most probable. Scores are the probabilities at the kept
     polygons' centres. A network on a grid (``stardist``'s ``grid``) is decoded on that grid: the
@@ -71,8 +71,9 @@ class StarPredictor(InstanceSegmenter):
         """Instances of ``image``; ``flip`` averages the probabilities and distances predicted for
         the image and its :attr:`mirrors` (rays renumbered to match) before decoding (None:
         :attr:`flip`, the model's own default). ``mixed_precision="bf16"`` runs the network in
-        bfloat16 (``"cuda"``: float16 on CUDA only; ``"off"``: float32): on a CPU with native
-        bfloat16 about 1.5 times faster, with the same objects to within rounding."""
+        bfloat16 (``"cuda"``: float16 on CUDA only; ``"off"``: float32): on this project's CPU,
+        which has native bfloat16, the zoo's ``nuclei`` ran 1.4 (256x256) to 2 (1024x1024) times
+        faster, with held-out F1 0.846 against 0.847."""
         start = time.perf_counter()
         return self.segment_normalised(self._tensor(image, channel_axis), score_threshold=score_threshold,
                                        min_area=min_area, output=output, start=start,
