@@ -59,6 +59,12 @@ def test_a_zoo_model_loads_checks_and_segments_with_its_declared_classes(name):
         result = segscope.segment(image, name)
         assert result.provenance.method == name
     assert result.kind == card.task and result.labels.shape == spatial
+    # The card's inference defaults (its decoding, stored in the weights) are the predictor's.
+    from segscope.infer import load_predictor
+
+    predictor = load_predictor(path)
+    for key, value in card.training.get("decoding", {}).items():
+        assert getattr(predictor, key) == pytest.approx(float(value)), (name, key)
     if card.task == "regions":
         # An edge network's one output map is its boundaries; the regions it gives have no class.
         assert len(result) >= 1 and not result.class_names

@@ -30,7 +30,7 @@ class BoundaryPredictor(WholeImagePredictor):
 
     task = "regions"
     expects = "an edge network"
-    decoded_by = ("flip",)
+    decoded_by = ("flip", "default_level")
     scales: tuple[float, ...] = (0.5, 1.0, 1.5)
     """Image scales whose boundary maps are averaged (HED's and RCF's multi-scale testing). On 50
     BSDS500 train images (every fourth, 25 thresholds) the zoo's ``edges`` v0.2.0 map reached
@@ -41,10 +41,12 @@ class BoundaryPredictor(WholeImagePredictor):
     BSDS500 train images (every fourth, 25 thresholds) its v0.2.0 map's boundary ODS was 0.7767
     without and 0.7769 with it (OIS 0.799 and 0.801)."""
     default_level = 0.73
-    """The hierarchy's cut when no ``level`` is given: where the zoo's ``edges`` network (v0.2.0)
-    reaches its best dataset-wide covering (ODS, 0.642) on 50 BSDS500 train images (every fourth),
-    chosen by ``python benchmarks/bsds.py --split train --every 4 --regions-only --methods "ucm
-    (learned)"`` (v0.1.0's was 0.72)."""
+    """The hierarchy's cut when no ``level`` is given; a checkpoint's decoding may set its own.
+    This default is where the zoo's ``edges`` network (v0.2.0) reached its best dataset-wide
+    covering (ODS, 0.642) on 50 BSDS500 train images (every fourth), chosen by ``python
+    benchmarks/bsds.py --split train --every 4 --regions-only --methods "ucm (learned)"``
+    (v0.1.0's was 0.72); the same command chose 0.71 for the weights of v0.4.0, which the card's
+    decoding sets since v0.4.1."""
     oriented = False
     """Whether :meth:`hierarchy` orients its watershed by default: no, because on 25 BSDS500 train
     images (every eighth) the zoo's ``edges`` map's hierarchy reached covering 0.628, PRI 0.809
