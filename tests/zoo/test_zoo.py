@@ -60,9 +60,9 @@ def test_a_zoo_model_loads_checks_and_segments_with_its_declared_classes(name):
         assert result.provenance.method == name
     assert result.kind == card.task and result.labels.shape == spatial
     # The card's inference defaults (its decoding, stored in the weights) are the predictor's.
-    from segscope.infer import load_predictor
+    from segscope.infer import predictor_for
 
-    predictor = load_predictor(path)
+    predictor = predictor_for(path)  # the one segment used, kept open
     for key, value in card.training.get("decoding", {}).items():
         assert getattr(predictor, key) == pytest.approx(float(value)), (name, key)
     if card.task == "regions":

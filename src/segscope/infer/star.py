@@ -104,7 +104,7 @@ class StarPredictor(InstanceSegmenter):
                 if any(extra):
                     image = F.pad(image, (0, extra[1], 0, extra[0]), mode="replicate")
                 image = image.flip(axes)
-            with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype or torch.float32,
+            with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype,
                                                         enabled=dtype is not None):
                 found = model.forward_grid(image)
             p = found.probability[0, 0].float().sigmoid()

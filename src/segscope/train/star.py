@@ -76,11 +76,10 @@ def choose_thresholds(model: Any, prepared: Prepared, name: str, device: torch.d
     predictor = StarPredictor(model, class_names=prepared.class_names, inputs=prepared.inputs, device=device,
                               name="tuning", architecture=name)
     model.eval()
-    maps = []
-    with torch.inference_mode():
-        for k in range(len(val_set)):
-            x, truth, _ = val_set[k]
-            maps.append((predictor.maps(x[None].to(device)), truth.clamp(min=0).numpy()))
+    maps = []  # the network once per image (maps runs it in inference mode)
+    for k in range(len(val_set)):
+        x, truth, _ = val_set[k]
+        maps.append((predictor.maps(x[None].to(device)), truth.clamp(min=0).numpy()))
     # The family's own settings first: another pair must do strictly better to replace them.
     pairs = [(predictor.default_score, predictor.nms_threshold)]
     pairs += [(t, o) for o in OVERLAP_THRESHOLDS for t in PROBABILITY_THRESHOLDS if (t, o) != pairs[0]]
