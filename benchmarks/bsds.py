@@ -54,6 +54,22 @@ def _sweeps(method: str, image: np.ndarray, model: str, thresholds: int) -> list
     return sweep_segmentations([segscope.segment(image, method).labels])
 
 
+def _split_methods(text: str) -> list[str]:
+    """``--methods`` split at the commas outside parentheses, so an option's value may hold
+    commas: ``"ucm (learned; scales=0.5,1),felzenszwalb"`` is two methods.
+
+    >>> _split_methods("ucm (learned; scales=0.5,1),felzenszwalb")
+    ['ucm (learned; scales=0.5,1)', 'felzenszwalb']
+    """
+    methods, depth, start = [], 0, 0
+    for k, char in enumerate(text + ","):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            methods.append(text[start:k].strip())
+            start = k + 1
+    return [m for m in methods if m]
+
+
 METHODS = ("ucm (sobel)", "ucm (learned)", "edges (learned)", "felzenszwalb", "mean_shift")
 BOUNDARIES_ONLY = {"edges (learned)"}
 
@@ -140,7 +156,7 @@ def main() -> None:
     if not images:
         raise SystemExit(f"no BSDS500 {args.split} images under {args.data}")
     truth = args.data / "bsds500" / "groundTruth" / args.split
-    methods = [m for m in args.methods.split(",") if m and not (args.regions_only and m in BOUNDARIES_ONLY)]
+    methods = [m for m in _split_methods(args.methods) if not (args.regions_only and m in BOUNDARIES_ONLY)]
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"BSDS500 {args.split}: {len(images)} images, {args.thresholds} thresholds, model {args.model}")
 

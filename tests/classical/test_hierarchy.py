@@ -117,6 +117,10 @@ def test_the_ucm_method_and_its_sweep_on_a_photograph():
     steps = sweep_ucm(image_hierarchy(image).ucm2(), thresholds=9)
     counts = [int(step.labels.max()) for step in steps]
     assert counts == sorted(counts, reverse=True)  # higher levels, fewer regions
+    # How an edge network is run means nothing to a gradient: refused, not ignored.
+    for option in ({"scales": (0.5, 1.0)}, {"flip": True}, {"merging": True}):
+        with pytest.raises(ValueError, match=r"operator='learned' only"):
+            segscope.segment(image, "ucm", **option)
 
 
 def test_ucm2_and_soft_boundary_files_round_trip(tmp_path):

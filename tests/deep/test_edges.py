@@ -155,6 +155,11 @@ def test_rcf_trains_from_label_pngs_and_predicts_boundaries_and_regions(tmp_path
     assert hierarchy_regions.provenance.details["level"] == predictor.default_level
     cut = predictor.hierarchy(image).cut(level=predictor.default_level)
     assert np.array_equal(hierarchy_regions.labels, cut)
+    # ucm runs the network at the scales and with the flip it is given, as the predictor does.
+    one_scale = predictor.map_hierarchy(predictor.boundaries(image, thin=False, scales=(1.0,), flip=True))
+    assert np.array_equal(ucm(image, operator="learned", model=str(result.checkpoint), scales=(1.0,),
+                              flip=True, level=0.3).labels, one_scale.cut(level=0.3))
+    assert not np.array_equal(one_scale.ucm2(), predictor.hierarchy(image).ucm2())
 
     # A test-time flip averages each scale's map with the mirror image's, mirrored back.
     plain = predictor.boundaries(image, thin=False, scales=(1.0,))
@@ -174,6 +179,32 @@ def test_rcf_trains_from_label_pngs_and_predicts_boundaries_and_regions(tmp_path
                        predictor.boundaries(image, thin=False, flip=True), atol=1e-6)
     assert segscope.segment(image, str(stored), level=0.5).provenance.parameters["flip"] is True
     assert segscope.segment(image, str(stored), level=0.5, flip=False).provenance.parameters["flip"] is False
+    # Merge weights in the decoding give the hierarchy its learned merge order, by default.
+    from segscope.merging import MergeModel, merged_hierarchy
+
+    model = MergeModel.from_decoding({"merge_bias": -2.0, "merge_boundary": 4.0,
+                                      "merge_colour_distance": 1.0})
+    merging = tmp_path / "merging.pt"
+    trained = load_checkpoint(result.checkpoint)
+    save_checkpoint(merging, dataclasses.replace(trained, decoding=model.to_decoding()))
+    merger = BoundaryPredictor.from_checkpoint(merging)
+    assert merger.merging == model and predictor.merging is None
+    learned = merged_hierarchy(soft_map := predictor.boundaries(image, thin=False), image, model,
+                               min_size=predictor.min_size)
+    assert np.array_equal(merger.hierarchy(image).ucm2(), learned.ucm2())
+    plain = predictor.map_hierarchy(soft_map).ucm2()
+    assert np.array_equal(merger.hierarchy(image, merging=False).ucm2(), plain)
+    assert not np.array_equal(learned.ucm2(), plain)
+    merged = segscope.segment(image, str(merging), level=0.5)
+    assert merged.provenance.parameters["merging"] is True
+    assert np.array_equal(merged.labels, learned.cut(level=0.5))
+    with pytest.raises(ValueError, match="no learned merging"):
+        predictor.hierarchy(image, merging=True)
+    with pytest.raises(ValueError, match="give the image"):
+        merger.map_hierarchy(soft_map)
+    save_checkpoint(merging, dataclasses.replace(trained, decoding={"merge_size": 1.0}))
+    with pytest.raises(ValueError, match="merge_size"):
+        BoundaryPredictor.from_checkpoint(merging)
 
 
 def test_a_model_that_is_not_an_edge_network_is_refused_as_learned_edges(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..hierarchy import Hierarchy, boundary_orientation, region_hierarchy
@@ -65,19 +67,27 @@ def gradient_boundaries(
 
 def image_hierarchy(
     image: np.ndarray, *, operator: str = "sobel", sigma: float = 1.0, model: str = "edges",
-    oriented: bool | None = None, min_size: int | None = None, channel_axis: int | None = None,
+    oriented: bool | None = None, min_size: int | None = None, scales: Sequence[float] | None = None,
+    flip: bool | None = None, merging: bool | None = None, channel_axis: int | None = None,
 ) -> Hierarchy:
     """The hierarchy of regions of an image's boundaries: its gradient (:func:`gradient_boundaries`)
     or, for ``operator="learned"``, an edge network's boundary map (``model``: a zoo name or a
-    checkpoint), then :func:`segscope.hierarchy.region_hierarchy`, its watershed oriented by the
-    map's own orientation (:func:`segscope.hierarchy.boundary_orientation`) with ``oriented``, no
-    region under ``min_size`` pixels. None: as tuned on BSDS500 train, :data:`GRADIENT_ORIENTED`
-    and :data:`GRADIENT_MIN_SIZE` for a gradient, the edge network's own ``oriented`` and
+    checkpoint) made at ``scales`` and with ``flip`` (None: the network's own), then
+    :func:`segscope.hierarchy.region_hierarchy` or, with ``merging`` (None: when the network
+    has a merge model), the network's learned merge order
+    (:func:`segscope.merging.merged_hierarchy`); the watershed oriented by the map's own
+    orientation (:func:`segscope.hierarchy.boundary_orientation`) with ``oriented``, no region
+    under ``min_size`` pixels. None: as tuned on BSDS500 train, :data:`GRADIENT_ORIENTED` and
+    :data:`GRADIENT_MIN_SIZE` for a gradient, the edge network's own ``oriented`` and
     ``min_size`` for a learned map."""
     if operator == "learned":
-        hierarchy: Hierarchy = edge_network(model).hierarchy(image, oriented=oriented, min_size=min_size,
-                                                             channel_axis=channel_axis)
+        hierarchy: Hierarchy = edge_network(model).hierarchy(
+            image, scales=scales, flip=flip, oriented=oriented, min_size=min_size, merging=merging,
+            channel_axis=channel_axis)
         return hierarchy
+    if scales is not None or flip is not None or merging is not None:
+        raise ValueError(f"scales, flip and merging set how an edge network's map is used: "
+                         f"operator='learned' only, got operator={operator!r}")
     boundary = gradient_boundaries(image, operator=operator, sigma=sigma, channel_axis=channel_axis)
     orient = GRADIENT_ORIENTED if oriented is None else oriented
     return region_hierarchy(boundary, orientation=boundary_orientation(boundary) if orient else None,
@@ -94,6 +104,9 @@ def ucm(
     model: str = "edges",
     oriented: bool | None = None,
     min_size: int | None = None,
+    scales: Sequence[float] | None = None,
+    flip: bool | None = None,
+    merging: bool | None = None,
     channel_axis: int | None = None,
 ) -> Segmentation:
     """Regions of an ultrametric contour map: the image's boundaries (its gradient, or a learned
@@ -106,9 +119,10 @@ def ucm(
         Grey, colour or multi-band image (the strongest channel's gradient counts).
     level : float or None
         Boundaries weaker than this, on average along their length, are removed (0..1: the
-        gradient is divided by its largest value; a learned map is a probability). Lower keeps
-        more regions. None: :data:`GRADIENT_LEVEL` for a gradient, the edge network's own
-        ``default_level`` for ``learned``.
+        gradient is divided by its largest value; a learned map is a probability; with
+        ``merging``, a merge's level is the model's probability that it joins two segments).
+        Lower keeps more regions. None: :data:`GRADIENT_LEVEL` for a gradient, the edge
+        network's own ``default_level`` for ``learned``.
     operator : {"sobel", "prewitt", "scharr", "learned"}
         The gradient operator, or ``learned``: the boundary probability of an edge network.
     sigma : float
@@ -122,6 +136,16 @@ def ucm(
     min_size : int or None
         No region has fewer pixels (each smaller one is merged into a neighbour). None: as tuned
         on BSDS500 train (:data:`GRADIENT_MIN_SIZE`, or the edge network's ``min_size``).
+    scales : sequence of float or None
+        ``learned`` only: the scales the edge network runs the image at, its maps averaged.
+        None: the network's own (the shipped ``edges``: 0.5, 1 and 1.5).
+    flip : bool or None
+        ``learned`` only: average each scale's map with its mirror image's. None: the network's
+        own default (no, for the shipped ``edges``).
+    merging : bool or None
+        ``learned`` only: merge the regions in the order the network's merge model learned
+        (:func:`segscope.merging.merged_hierarchy`) rather than by mean boundary strength.
+        None: when the network has one (the shipped ``edges`` has, since v0.5.0).
     channel_axis : int or None
         Axis of the colour channels, if not the last of a 3-D image.
 
@@ -140,7 +164,8 @@ def ucm(
         level = float(edge_network(model).default_level) if operator == "learned" else GRADIENT_LEVEL
     check_parameter("ucm", "level", level, low=0)
     hierarchy = image_hierarchy(image, operator=operator, sigma=sigma, model=model, oriented=oriented,
-                                min_size=min_size, channel_axis=channel_axis)
+                                min_size=min_size, scales=scales, flip=flip, merging=merging,
+                                channel_axis=channel_axis)
     labels = hierarchy.cut(level=level)
     return regions(labels, method="ucm", details={"finest": hierarchy.finest, "regions": int(labels.max()),
                                                   "level": level})

@@ -10,13 +10,14 @@ and cut at a level for a segmentation.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..edgemaps import thin_boundaries
 from ..hierarchy import Hierarchy, boundary_orientation, region_hierarchy
+from ..merging import MERGE_FEATURES, MergeModel, merged_hierarchy
 from ..result import Provenance, Segmentation
 from .predictor import WholeImagePredictor, normalise_image, predicts
 
@@ -30,7 +31,7 @@ class BoundaryPredictor(WholeImagePredictor):
 
     task = "regions"
     expects = "an edge network"
-    decoded_by = ("flip", "default_level")
+    decoded_by = ("flip", "default_level", *(f"merge_{name}" for name in MERGE_FEATURES))
     scales: tuple[float, ...] = (0.5, 1.0, 1.5)
     """Image scales whose boundary maps are averaged (HED's and RCF's multi-scale testing). On 50
     BSDS500 train images (every fourth, 25 thresholds) the zoo's ``edges`` v0.2.0 map reached
@@ -46,7 +47,8 @@ class BoundaryPredictor(WholeImagePredictor):
     covering (ODS, 0.642) on 50 BSDS500 train images (every fourth), chosen by ``python
     benchmarks/bsds.py --split train --every 4 --regions-only --methods "ucm (learned)"``
     (v0.1.0's was 0.72); the same command chose 0.71 for the weights of v0.4.0, which the card's
-    decoding sets since v0.4.1."""
+    decoding set in v0.4.1, and 0.69 for their learned merge order (:attr:`merging`), which the
+    card's decoding sets since v0.5.0."""
     oriented = False
     """Whether :meth:`hierarchy` orients its watershed by default: no, because on 25 BSDS500 train
     images (every eighth) the zoo's ``edges`` map's hierarchy reached covering 0.628, PRI 0.809
@@ -96,37 +98,65 @@ class BoundaryPredictor(WholeImagePredictor):
         soft = (total[0, 0] / len(scales)).double().cpu().numpy()  # type: ignore[index]
         return thin_boundaries(soft) if thin else soft
 
+    merging: MergeModel | None = None
+    """The learned merge order of :meth:`hierarchy` (:func:`segscope.merging.merged_hierarchy`),
+    from a checkpoint's decoding (its ``merge_*`` weights, fitted on annotated images after
+    training); None: regions merge by their common boundary's mean strength."""
+
+    def apply_decoding(self, decoding: Mapping[str, float]) -> None:
+        """A checkpoint's decoding: ``merge_*`` weights make :attr:`merging`, the rest set the
+        attributes of their names."""
+        weights = {key: value for key, value in decoding.items() if key.startswith("merge_")}
+        super().apply_decoding({key: value for key, value in decoding.items() if key not in weights})
+        if weights:
+            self.merging = MergeModel.from_decoding(weights)
+
     def hierarchy(self, image: np.ndarray, *, scales: Sequence[float] | None = None,
                   oriented: bool | None = None, min_size: int | None = None, flip: bool | None = None,
-                  channel_axis: int | None = None) -> Hierarchy:
+                  merging: bool | None = None, channel_axis: int | None = None) -> Hierarchy:
         """The hierarchy of regions of the image's (unthinned) boundary map (:meth:`map_hierarchy`)."""
         soft = self.boundaries(image, scales=scales, thin=False, flip=flip, channel_axis=channel_axis)
-        return self.map_hierarchy(soft, oriented=oriented, min_size=min_size)
+        colour = image if channel_axis is None else np.moveaxis(image, channel_axis, -1)
+        return self.map_hierarchy(soft, image=colour, oriented=oriented, min_size=min_size, merging=merging)
 
-    def map_hierarchy(self, soft: np.ndarray, *, oriented: bool | None = None,
-                      min_size: int | None = None) -> Hierarchy:
+    def map_hierarchy(self, soft: np.ndarray, *, image: np.ndarray | None = None,
+                      oriented: bool | None = None, min_size: int | None = None,
+                      merging: bool | None = None) -> Hierarchy:
         """The hierarchy of regions of a boundary map this network made; ``oriented``: its
         watershed arcs weighted by how they follow the map's orientation, ``min_size``: no region
-        smaller (:func:`segscope.hierarchy.region_hierarchy`); None for :attr:`oriented` and
-        :attr:`min_size`."""
+        smaller (:func:`segscope.hierarchy.region_hierarchy`); ``merging``: the regions merged in
+        the learned order of :attr:`merging`, which needs the ``image`` (channels last) for its
+        colours; None for :attr:`oriented`, :attr:`min_size` and whether :attr:`merging` is set."""
         orient = self.oriented if oriented is None else oriented
-        return region_hierarchy(soft, orientation=boundary_orientation(soft) if orient else None,
-                                min_size=self.min_size if min_size is None else min_size)
+        size = self.min_size if min_size is None else min_size
+        if self.merging is not None if merging is None else merging:
+            if self.merging is None:
+                raise ValueError(f"{self.name}: no learned merging (its decoding has no merge_* weights)")
+            if image is None:
+                raise ValueError("learned merging weighs the regions' colours: give the image")
+            if orient:
+                raise ValueError("learned merging starts from the plain watershed: oriented must be off")
+            return merged_hierarchy(soft, image, self.merging, min_size=size)
+        orientation = boundary_orientation(soft) if orient else None
+        return region_hierarchy(soft, orientation=orientation, min_size=size)
 
     def segment(self, image: np.ndarray, *, level: float | None = None, scales: Sequence[float] | None = None,
-                flip: bool | None = None, channel_axis: int | None = None) -> Segmentation:
+                flip: bool | None = None, merging: bool | None = None,
+                channel_axis: int | None = None) -> Segmentation:
         """Regions of ``image``: its hierarchy cut at ``level`` (default :attr:`default_level`);
         lower keeps more regions. ``flip``: the map averaged with its mirror image's (default
-        :attr:`flip`)."""
+        :attr:`flip`); ``merging``: the learned merge order (default: when :attr:`merging` is set)."""
         start = time.perf_counter()
         level = self.default_level if level is None else float(level)
         if not level >= 0:
             raise ValueError(f"level must be at least 0, got {level}")
         mirrored = self.flip if flip is None else bool(flip)
-        hierarchy = self.hierarchy(image, scales=scales, flip=mirrored, channel_axis=channel_axis)
+        merged = self.merging is not None if merging is None else bool(merging)
+        hierarchy = self.hierarchy(image, scales=scales, flip=mirrored, merging=merged,
+                                   channel_axis=channel_axis)
         labels = hierarchy.cut(level=level)
         provenance = Provenance(self.name, parameters={"level": level, "scales": list(scales or self.scales),
-                                                       "flip": mirrored},
+                                                       "flip": mirrored, "merging": merged},
                                 details={"model": self.architecture, "finest": hierarchy.finest},
                                 seconds=time.perf_counter() - start)
         return Segmentation.from_labels(labels, kind="regions").with_provenance(provenance)

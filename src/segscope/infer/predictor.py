@@ -11,7 +11,7 @@ decoding (``"star_polygons"``). Loading a file picks the class by the checkpoint
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -126,9 +126,14 @@ class WholeImagePredictor:
         if unknown:
             raise ValueError(f"{name}: decoding settings {unknown} are not {cls.__name__}'s "
                              f"({', '.join(cls.decoded_by) or 'none'})")
-        for key, value in checkpoint.decoding.items():  # stored as numbers: typed as the default is
-            setattr(predictor, key, type(getattr(cls, key))(value))
+        predictor.apply_decoding(checkpoint.decoding)
         return predictor
+
+    def apply_decoding(self, decoding: Mapping[str, float]) -> None:
+        """Take a checkpoint's decoding settings (names :attr:`decoded_by` lists): each sets the
+        attribute of its name, stored as a number and typed as the class's default is."""
+        for key, value in decoding.items():
+            setattr(self, key, type(getattr(type(self), key))(value))
 
     def for_tiles(self: _P) -> _P:
         """Images already run whole, one per call: the same predictor."""

@@ -246,9 +246,10 @@ def _bsds_image(job: tuple[Path, Path, Any, int]) -> tuple[Any, Any]:
     model, image_path, truth, thresholds = job
     torch.set_num_threads(1)
     predictor: Any = predictor_for(model)  # an edge network's BoundaryPredictor
-    soft = predictor.boundaries(segscope.imread(image_path), thin=False)
+    image = segscope.imread(image_path)
+    soft = predictor.boundaries(image, thin=False)
     edges = bsds_image(sweep_soft_boundaries(thin_boundaries(soft), thresholds), truth, regions=False)
-    return edges, bsds_image(predictor.map_hierarchy(soft).sweep(99), truth, boundaries=False)
+    return edges, bsds_image(predictor.map_hierarchy(soft, image=image).sweep(99), truth, boundaries=False)
 
 
 def _bsds(model: Path, folders: dict[str, Path], spec: dict[str, Any]) -> dict[str, float]:
