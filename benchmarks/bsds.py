@@ -148,7 +148,7 @@ def main() -> None:
                         help="skip the boundary matching (choosing the levels on train needs only regions)")
     parser.add_argument("--speed", type=int, default=5, help="images timed one at a time per method")
     parser.add_argument("--picture", default="", help="a val image id: draw its hierarchy at three levels")
-    parser.add_argument("--levels", default="0.15,0.3,0.5", help="the picture's three cut levels")
+    parser.add_argument("--levels", default="0.3,0.5,0.69", help="the picture's three cut levels")
     parser.add_argument("--out", type=Path, default=Path("bench_out/bsds"))
     args = parser.parse_args()
     images = sorted((args.data / "bsds500" / "images" / args.split).glob("*.jpg"))

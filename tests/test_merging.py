@@ -126,3 +126,5 @@ def test_a_merge_model_is_checked():
     image, boundary = _stripes()
     with pytest.raises(ValueError, match="boundary map"):
         merged_hierarchy(boundary[:, :20], image, model)
+    with pytest.raises(ValueError, match="RGB or grey"):
+        merged_hierarchy(boundary, image[..., :2], model)

@@ -128,6 +128,8 @@ def _finest_regions(boundary: np.ndarray, image: np.ndarray, min_size: int) -> _
     rgb = np.asarray(image)
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[..., None], 3, axis=2)
+    if rgb.ndim != 3 or rgb.shape[2] < 3:
+        raise ValueError(f"learned merging reads the colours of an RGB or grey image, got shape {rgb.shape}")
     lab = rgb2lab(rgb[..., :3]).reshape(-1, 3)
     histogram = np.zeros((n, 3 * _BINS))
     for c, (low, high) in enumerate(_LAB_RANGES):
@@ -242,7 +244,9 @@ def merged_hierarchy(boundary: np.ndarray, image: np.ndarray, model: MergeModel,
     boundary : (H, W) ndarray
         Boundary strength in [0, 1] at each pixel (a learned edge map's probability).
     image : (H, W, 3) or (H, W) ndarray
-        The image the map is of (RGB, or grey), for the regions' colours.
+        The image the map is of (RGB, or grey), for the regions' colours, read as scikit-image
+        reads them (integers over their type's range, floats in [0, 1]); further channels after
+        the first three are not used.
     model : MergeModel
         The merge model (a trained edge network carries its own in its checkpoint's decoding).
     min_size : int

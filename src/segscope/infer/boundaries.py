@@ -61,6 +61,10 @@ class BoundaryPredictor(WholeImagePredictor):
     every region, 0.624, 0.823 and 1.507 with none under 300 pixels, 0.623, 0.822 and 1.498 under
     600 (``python benchmarks/bsds.py --split train --every 4 --regions-only``, rows ``ucm
     (learned; min_size=0)``, ``ucm (learned; min_size=300)``, ...)."""
+    merging: MergeModel | None = None
+    """The learned merge order of :meth:`hierarchy` (:func:`segscope.merging.merged_hierarchy`),
+    from a checkpoint's decoding (its ``merge_*`` weights, fitted on annotated images after
+    training); None: regions merge by their common boundary's mean strength."""
 
     def boundaries(self, image: np.ndarray, *, scales: Sequence[float] | None = None, thin: bool = True,
                    flip: bool | None = None, channel_axis: int | None = None) -> np.ndarray:
@@ -97,11 +101,6 @@ class BoundaryPredictor(WholeImagePredictor):
                 total = probability if total is None else total + probability
         soft = (total[0, 0] / len(scales)).double().cpu().numpy()  # type: ignore[index]
         return thin_boundaries(soft) if thin else soft
-
-    merging: MergeModel | None = None
-    """The learned merge order of :meth:`hierarchy` (:func:`segscope.merging.merged_hierarchy`),
-    from a checkpoint's decoding (its ``merge_*`` weights, fitted on annotated images after
-    training); None: regions merge by their common boundary's mean strength."""
 
     def apply_decoding(self, decoding: Mapping[str, float]) -> None:
         """A checkpoint's decoding: ``merge_*`` weights make :attr:`merging`, the rest set the
