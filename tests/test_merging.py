@@ -128,3 +128,5 @@ def test_a_merge_model_is_checked():
         merged_hierarchy(boundary[:, :20], image, model)
     with pytest.raises(ValueError, match="RGB or grey"):
         merged_hierarchy(boundary, image[..., :2], model)
+    with pytest.raises(ValueError, match="boundary map"):
+        merge_samples(boundary, image[:10], [np.ones((20, 30), int)])

@@ -117,6 +117,8 @@ def _finest_regions(boundary: np.ndarray, image: np.ndarray, min_size: int) -> _
     import higra as hg
     from skimage.color import rgb2lab
 
+    if image.shape[:2] != boundary.shape:
+        raise ValueError(f"the image is {image.shape[:2]}, its boundary map {boundary.shape}")
     base = region_hierarchy(boundary, min_size=min_size)
     if base.tree is None:
         return None
@@ -273,10 +275,7 @@ def merged_hierarchy(boundary: np.ndarray, image: np.ndarray, model: MergeModel,
     from .imagecheck import check_image
 
     boundary = np.asarray(boundary, np.float64)
-    data = check_image(image)
-    if data.shape[:2] != boundary.shape:
-        raise ValueError(f"the image is {data.shape[:2]}, its boundary map {boundary.shape}")
-    regions = _finest_regions(boundary, data, min_size)
+    regions = _finest_regions(boundary, check_image(image), min_size)
     if regions is None:
         return region_hierarchy(boundary, min_size=min_size)
     return _agglomerate(regions, model.probability)
