@@ -123,6 +123,8 @@ def test_a_merge_model_is_checked():
         MergeModel.from_decoding({"merge_colour": 1.0})
     model = _only(bias=-1.0, boundary=3.0)
     assert MergeModel.from_decoding(model.to_decoding()) == model
+    flat = merged_hierarchy(np.zeros((10, 12)), np.zeros((10, 12, 3), np.uint8), model)
+    assert flat.finest == 1 and flat.cut(level=0.5).max() == 1  # one region: nothing to merge
     image, boundary = _stripes()
     with pytest.raises(ValueError, match="boundary map"):
         merged_hierarchy(boundary[:, :20], image, model)

@@ -113,7 +113,10 @@ class _Regions:
     inner: np.ndarray
 
 
-def _finest_regions(boundary: np.ndarray, image: np.ndarray, min_size: int) -> _Regions | None:
+def _finest_regions(boundary: np.ndarray, image: np.ndarray,
+                    min_size: int) -> tuple[Hierarchy, _Regions | None]:
+    """The plain hierarchy (:func:`segscope.hierarchy.region_hierarchy`), whose finest cut the
+    learned order starts from, and those regions' statistics (None: the map has one region)."""
     import higra as hg
     from skimage.color import rgb2lab
 
@@ -121,7 +124,7 @@ def _finest_regions(boundary: np.ndarray, image: np.ndarray, min_size: int) -> _
         raise ValueError(f"the image is {image.shape[:2]}, its boundary map {boundary.shape}")
     base = region_hierarchy(boundary, min_size=min_size)
     if base.tree is None:
-        return None
+        return base, None
     graph = hg.make_region_adjacency_graph_from_labelisation(base.graph, base.cut(level=0).ravel())
     labels = np.asarray(hg.CptRegionAdjacencyGraph.get_vertex_map(graph), np.intp)
     weights = hg.weight_graph(base.graph, np.asarray(boundary, np.float64), hg.WeightFunction.max)
@@ -138,7 +141,7 @@ def _finest_regions(boundary: np.ndarray, image: np.ndarray, min_size: int) -> _
         bins = np.clip(((lab[:, c] - low) / (high - low) * _BINS).astype(np.intp), 0, _BINS - 1)
         histogram[:, c * _BINS:(c + 1) * _BINS] = np.bincount(labels * _BINS + bins,
                                                               minlength=n * _BINS).reshape(n, _BINS)
-    return _Regions(
+    return base, _Regions(
         base, graph, labels.reshape(boundary.shape), sources, targets,
         np.asarray(hg.rag_accumulate_on_edges(graph, hg.Accumulators.sum, weights), np.float64),
         np.asarray(hg.rag_accumulate_on_edges(graph, hg.Accumulators.counter, weights), np.float64),
@@ -275,9 +278,9 @@ def merged_hierarchy(boundary: np.ndarray, image: np.ndarray, model: MergeModel,
     from .imagecheck import check_image
 
     boundary = np.asarray(boundary, np.float64)
-    regions = _finest_regions(boundary, check_image(image), min_size)
+    base, regions = _finest_regions(boundary, check_image(image), min_size)
     if regions is None:
-        return region_hierarchy(boundary, min_size=min_size)
+        return base  # one region: nothing to merge
     return _agglomerate(regions, model.probability)
 
 
@@ -302,7 +305,7 @@ def merge_samples(boundary: np.ndarray, image: np.ndarray, truths: Sequence[np.n
     strength), with how its annotators' segmentations ``truths`` (label arrays) part its two sides."""
     from .imagecheck import check_image
 
-    regions = _finest_regions(np.asarray(boundary, np.float64), check_image(image), min_size)
+    _, regions = _finest_regions(np.asarray(boundary, np.float64), check_image(image), min_size)
     if regions is None:
         return MergeSamples(np.zeros((0, len(MERGE_FEATURES))), np.zeros(0), np.zeros(0))
     n = len(regions.area)
