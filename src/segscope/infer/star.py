@@ -46,8 +46,8 @@ class StarPredictor(InstanceSegmenter):
     mirrors: tuple[tuple[int, ...], ...] = ((), (3,))
     """The images ``flip`` averages over, as tensor axes to mirror (3: left to right, 2: upside
     down): the image and its left-right mirror, as semantic models flip. On the 106 held-out
-    DSB2018 images all four mirror images gave the zoo's ``nuclei`` F1 0.852 and PQ 0.687, these
-    two 0.847 and 0.680 in half the time (the image alone: 0.8305 and 0.665)."""
+    DSB2018 images all four mirror images gave the zoo's ``nuclei`` (v0.2.0) F1 0.858 and PQ
+    0.700, these two 0.853 and 0.693 in half the time (the image alone: 0.841 and 0.679)."""
     nms_threshold = 0.4
     """Candidates overlapping a kept polygon by more IoU than this are dropped (StarDist's 0.4)."""
     candidate_stride = 2
@@ -72,8 +72,8 @@ class StarPredictor(InstanceSegmenter):
         the image and its :attr:`mirrors` (rays renumbered to match) before decoding (None:
         :attr:`flip`, the model's own default). ``mixed_precision="bf16"`` runs the network in
         bfloat16 (``"cuda"``: float16 on CUDA only; ``"off"``: float32): on this project's CPU,
-        which has native bfloat16, the zoo's ``nuclei`` ran 1.4 (256x256) to 2 (1024x1024) times
-        faster, with held-out F1 0.846 against 0.847."""
+        which has native bfloat16, the zoo's ``nuclei`` (v0.2.0) ran 1.6 (256x256) to 2 (1024x1024)
+        times faster, with the same held-out F1 (0.853)."""
         start = time.perf_counter()
         return self.segment_normalised(self._tensor(image, channel_axis), score_threshold=score_threshold,
                                        min_area=min_area, output=output, start=start,
