@@ -81,7 +81,7 @@ class MergeModel:
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         """(N,) probabilities that each pair is two segments, from (N, features) rows."""
-        return 1.0 / (1.0 + np.exp(-(np.asarray(features, np.float64) @ np.asarray(self.weights))))
+        return _logistic(np.asarray(features, np.float64) @ np.asarray(self.weights))
 
     def to_decoding(self) -> dict[str, float]:
         """The weights as a checkpoint's ``decoding`` stores settings: ``merge_<feature>`` numbers."""
@@ -94,6 +94,10 @@ class MergeModel:
         if unknown:
             raise ValueError(f"unknown merge features {unknown}; known: {', '.join(MERGE_FEATURES)}")
         return cls(tuple(float(decoding.get(f"merge_{name}", 0.0)) for name in MERGE_FEATURES))
+
+
+def _logistic(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 @dataclass
@@ -120,6 +124,9 @@ def _finest_regions(boundary: np.ndarray, image: np.ndarray,
     import higra as hg
     from skimage.color import rgb2lab
 
+    from .imagecheck import check_image
+
+    boundary, image = np.asarray(boundary, np.float64), check_image(image)
     if image.shape[:2] != boundary.shape:
         raise ValueError(f"the image is {image.shape[:2]}, its boundary map {boundary.shape}")
     base = region_hierarchy(boundary, min_size=min_size)
@@ -148,14 +155,15 @@ def _finest_regions(boundary: np.ndarray, image: np.ndarray,
         np.bincount(labels, minlength=n).astype(np.float64),
         np.stack([np.bincount(labels, lab[:, c], minlength=n) for c in range(3)], axis=1),
         histogram,
-        np.bincount(labels, np.asarray(boundary, np.float64).ravel(), minlength=n),
+        np.bincount(labels, boundary.ravel(), minlength=n),
     )
 
 
 def _agglomerate(regions: _Regions, score: Callable[[np.ndarray], np.ndarray],
-                 record: list[tuple[np.ndarray, list[int], list[int]]] | None = None) -> Hierarchy:
+                 record: list[tuple[np.ndarray, int, int]] | None = None) -> Hierarchy:
     """Merge the pair ``score`` finds least likely apart, again and again; ``record`` collects
-    each merge's features and the finest regions on its two sides."""
+    each merge's features and its two nodes (finest regions are 0..n-1, the k-th merge makes
+    node n + k)."""
     import higra as hg
 
     n = len(regions.area)
@@ -178,7 +186,6 @@ def _agglomerate(regions: _Regions, score: Callable[[np.ndarray], np.ndarray],
     alive[:n] = True
     parents = np.arange(nodes)
     altitudes = np.zeros(nodes)
-    members: list[list[int]] = [[u] for u in range(n)] if record is not None else []
 
     def features(u: int, v: int) -> np.ndarray:
         total, length = adjacency[u][v]
@@ -205,8 +212,7 @@ def _agglomerate(regions: _Regions, score: Callable[[np.ndarray], np.ndarray],
         if not (alive[u] and alive[v]):
             continue  # a pair whose side has merged since: its new pairs are in the heap
         if record is not None:
-            record.append((features(u, v), members[u], members[v]))
-            members.append(members[u] + members[v])
+            record.append((features(u, v), u, v))
         w, new = new, new + 1
         parents[u] = parents[v] = w
         altitudes[w] = max(p, altitudes[u], altitudes[v])
@@ -275,10 +281,7 @@ def merged_hierarchy(boundary: np.ndarray, image: np.ndarray, model: MergeModel,
     >>> hierarchy.cut(level=0.8)[0, [0, 15, 25]].tolist()  # grey and cyan, the closer colours, first
     [1, 2, 2]
     """
-    from .imagecheck import check_image
-
-    boundary = np.asarray(boundary, np.float64)
-    base, regions = _finest_regions(boundary, check_image(image), min_size)
+    base, regions = _finest_regions(boundary, image, min_size)
     if regions is None:
         return base  # one region: nothing to merge
     return _agglomerate(regions, model.probability)
@@ -303,30 +306,35 @@ def merge_samples(boundary: np.ndarray, image: np.ndarray, truths: Sequence[np.n
                   model: MergeModel | None = None, min_size: int = 300) -> MergeSamples:
     """Every merge of one image's hierarchy (in ``model``'s order; None: by mean boundary
     strength), with how its annotators' segmentations ``truths`` (label arrays) part its two sides."""
-    from .imagecheck import check_image
-
-    _, regions = _finest_regions(np.asarray(boundary, np.float64), check_image(image), min_size)
+    _, regions = _finest_regions(boundary, image, min_size)
     if regions is None:
         return MergeSamples(np.zeros((0, len(MERGE_FEATURES))), np.zeros(0), np.zeros(0))
     n = len(regions.area)
-    tables = []
+    tables = []  # per annotator: (nodes, segments) pixel counts, finest regions first
     for truth in truths:
         truth = np.asarray(truth)
         if truth.shape != regions.labels.shape:
             raise ValueError(f"a segmentation is {truth.shape}, the image {regions.labels.shape}")
         _, segment = np.unique(truth, return_inverse=True)
         count = int(segment.max()) + 1
-        tables.append(np.bincount(regions.labels.ravel() * count + segment.ravel(),
-                                  minlength=n * count).reshape(n, count).astype(np.float64))
-    record: list[tuple[np.ndarray, list[int], list[int]]] = []
+        table = np.zeros((2 * n - 1, count))
+        table[:n] = np.bincount(regions.labels.ravel() * count + segment.ravel(),
+                                minlength=n * count).reshape(n, count)
+        tables.append(table)
+    record: list[tuple[np.ndarray, int, int]] = []
     _agglomerate(regions, model.probability if model is not None else (lambda f: f[:, 1]), record)
+    area = np.concatenate([regions.area, np.zeros(n - 1)])
     pixels = float(regions.area.sum())
     rows, apart, weight = [], [], []
-    for features, one, other in record:
-        together = [float(t[one].sum(0) @ t[other].sum(0)) / (t[one].sum() * t[other].sum()) for t in tables]
+    for k, (features, u, v) in enumerate(record):
+        together = []
+        for table in tables:
+            table[n + k] = table[u] + table[v]
+            together.append(float(table[u] @ table[v]) / (area[u] * area[v]))
+        area[n + k] = area[u] + area[v]
         rows.append(features)
         apart.append(1.0 - float(np.mean(together)))
-        weight.append(regions.area[one].sum() * regions.area[other].sum() / pixels ** 2)
+        weight.append(area[u] * area[v] / pixels ** 2)
     return MergeSamples(np.array(rows).reshape(-1, len(MERGE_FEATURES)), np.array(apart), np.array(weight))
 
 
@@ -343,7 +351,7 @@ def fit_merge_model(samples: MergeSamples, *, ridge: float = 1e-4, iterations: i
     penalty[0] = 0.0
     weights = np.zeros(len(MERGE_FEATURES))
     for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(x @ weights)))
+        p = _logistic(x @ weights)
         gradient = x.T @ (sample_weight * (p - y)) / len(y) + 2 * penalty * weights
         hessian = (x * (sample_weight * p * (1 - p))[:, None]).T @ x / len(y) + np.diag(2 * penalty + 1e-9)
         step = np.linalg.solve(hessian, gradient)
