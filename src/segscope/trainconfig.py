@@ -18,6 +18,8 @@ __all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainC
 
 MIXED_PRECISIONS = ("cuda", "bf16", "off")
 """Where training runs the network in half precision (``optim.mixed_precision``)."""
+SAMPLINGS = ("image", "area")
+"""How training draws its images each epoch (``data.sampling``)."""
 
 
 def flag(name: str, help: str, *, parse: Callable[[str], Any] | None = None, metavar: str | None = None
@@ -101,6 +103,10 @@ class DataConfig:
         "--elastic", "elastic deformation: standard deviation of the random displacements, in pixels "
         "(control points 128 pixels apart; U-Net's EM augmentation); 0 for none"))
     workers: int = field(default=0, metadata=flag("--workers", "data-loading processes"))
+    sampling: str = field(default="image", metadata=flag(
+        "--sampling", "image: every training image once per epoch; area: as many draws per epoch, "
+        "each image drawn with probability proportional to its pixels (a 1024x1024 image 16 times "
+        "as often as a 256x256 one, so crops cover each image's pixels equally)"))
 
 
 @dataclass
@@ -225,6 +231,8 @@ class TrainConfig:
             raise ValueError(f"scale must be (min, max) with 0 < min <= max, got {data.scale}")
         if data.elastic < 0:
             raise ValueError(f"elastic must be a non-negative number of pixels, got {data.elastic}")
+        if data.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {data.sampling!r}")
 
 
 def _gives_regions(model: str) -> bool:

@@ -112,6 +112,62 @@ def test_the_elastic_setting_reaches_the_augmentation_and_is_checked(tmp_path):
         _config(tmp_path, tmp_path / "b", elastic=-1.0).validate()
 
 
+def test_area_sampling_draws_each_image_in_proportion_to_its_pixels():
+    from segscope.train.data import AreaSampler
+
+    weights = [256 * 256, 0, 1024 * 1024, 256 * 320]
+    sampler = AreaSampler(weights, seed=3)
+    counts = np.zeros(len(weights))
+    epochs = []
+    for epoch in range(2000):
+        sampler.set_epoch(epoch)
+        draws = list(sampler)
+        assert len(draws) == len(sampler) == len(weights)
+        np.add.at(counts, draws, 1)
+        epochs.append(draws)
+    share = np.asarray(weights) / sum(weights)
+    # 8,000 draws: each share within 4 standard deviations of its expectation; never the empty one.
+    spread = np.sqrt(share * (1 - share) / counts.sum())
+    assert counts[1] == 0 and np.all(np.abs(counts / counts.sum() - share) <= 4 * spread + 1e-12)
+    uniform = AreaSampler([1] * 50, seed=3)
+    drawn = []
+    for epoch in (0, 1):
+        uniform.set_epoch(epoch)
+        drawn.append(list(uniform))
+    assert drawn[0] != drawn[1]  # drawn afresh each epoch
+    sampler.set_epoch(7)
+    assert list(sampler) == epochs[7]  # the same epoch draws the same images (exact resume)
+    # Under torchrun, two processes take alternate draws of the same sequence.
+    shares = [AreaSampler(weights, seed=3, rank=r, world_size=2) for r in (0, 1)]
+    for s in shares:
+        s.set_epoch(7)
+    assert list(shares[0]) == epochs[7][0::2] and list(shares[1]) == epochs[7][1::2]
+    for bad in ([], [0, 0], [1, -1]):
+        with pytest.raises(ValueError, match="weights"):
+            AreaSampler(bad, seed=0)
+    with pytest.raises(ValueError, match="rank"):
+        AreaSampler([1], seed=0, rank=2, world_size=2)
+
+
+def test_area_sampling_trains_resumes_exactly_and_is_checked(toy_dataset, tmp_path):
+    from segscope.train.data import LabelledFolder, image_areas, pair_by_stem
+
+    straight = train(_config(toy_dataset, tmp_path / "a", sampling="area"), progress=False)
+    train(_config(toy_dataset, tmp_path / "b", sampling="area"), stop_after_epoch=1, progress=False)
+    resumed = train(_config(toy_dataset, tmp_path / "b", sampling="area"), resume=tmp_path / "b" / "last.pt",
+                    progress=False)
+    a, b = (load_checkpoint(tmp_path / run / "last.pt") for run in ("a", "b"))
+    for key, value in a.state_dict.items():
+        assert torch.equal(value, b.state_dict[key]), key
+    assert straight.steps == resumed.steps == 4  # 10 draws an epoch, batches of 4, the last dropped
+    pairs = pair_by_stem(toy_dataset / "train" / "images", toy_dataset / "train" / "labels")
+    assert image_areas(LabelledFolder(pairs, mean=(0, 0, 0), std=(1, 1, 1))) == [48 * 64] * 10
+    with pytest.raises(ValueError, match="sampling must be one of image, area"):
+        _config(toy_dataset, tmp_path / "c", sampling="pixels").validate()
+    with pytest.raises(ValueError, match="needs a dataset of whole images"):
+        image_areas(torch.utils.data.TensorDataset(torch.zeros(3)))
+
+
 def test_losses_respect_the_ignore_index():
     logits = torch.randn(1, 3, 4, 4)
     target = torch.randint(0, 3, (1, 4, 4))

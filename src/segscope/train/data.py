@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
@@ -18,7 +18,7 @@ from ..checkpoint import InputSpec, percentile_rescale
 from ..io.images import IMAGE_SUFFIXES, imread
 from ..io.labels import apply_label_map, read_label_png
 
-__all__ = ["Augment", "ElasticDeform", "LabelledFolder", "pair_by_stem"]
+__all__ = ["AreaSampler", "Augment", "ElasticDeform", "LabelledFolder", "image_areas", "pair_by_stem"]
 
 
 def _natural(path: Path) -> list[Any]:
@@ -266,3 +266,47 @@ def input_statistics(images: Sequence[Path], limit: int = 64, *, crop: int | Non
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-12))
     return InputSpec(tuple(mean.tolist()), tuple(std.tolist()), dtype, (low, high), crop, percentiles)
+
+
+def image_areas(dataset: Any) -> list[int]:
+    """Each training image's pixel count, from a dataset of whole images (its ``load(index)``
+    returns the image first, as :class:`LabelledFolder`'s does; they stay in its cache)."""
+    if not callable(getattr(dataset, "load", None)):
+        raise ValueError(f"sampling by area needs a dataset of whole images with load(index); "
+                         f"{type(dataset).__name__} has none")
+    return [int(np.prod(dataset.load(index)[0].shape[:2])) for index in range(len(dataset))]
+
+
+class AreaSampler(Sampler[int]):
+    """``len(weights)`` draws per epoch, each index with probability proportional to its weight
+    (with replacement), the same for a given ``seed`` and epoch (:meth:`set_epoch`) on every
+    process; under torchrun each process takes every ``world_size``-th draw from ``rank``.
+
+    Examples
+    --------
+    >>> sampler = AreaSampler([1, 0, 3], seed=0)
+    >>> sampler.set_epoch(2)
+    >>> draws = list(sampler)
+    >>> len(draws), 1 in draws
+    (3, False)
+    """
+
+    def __init__(self, weights: Sequence[float], *, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.weights = torch.as_tensor(weights, dtype=torch.float64)
+        if self.weights.ndim != 1 or len(self.weights) == 0 or bool((self.weights < 0).any()) \
+                or float(self.weights.sum()) <= 0:
+            raise ValueError("weights must be a non-empty sequence of non-negative numbers, not all 0")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in 0..{world_size - 1}, got {rank}")
+        self.seed, self.rank, self.world_size, self.epoch = seed, rank, world_size, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Any:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        draws = torch.multinomial(self.weights, len(self.weights), replacement=True, generator=generator)
+        return iter(draws[self.rank::self.world_size].tolist())
+
+    def __len__(self) -> int:
+        return len(range(self.rank, len(self.weights), self.world_size))

@@ -30,6 +30,7 @@ from ..models import get_model_info
 from ..trainconfig import ScheduleConfig, TrainConfig
 from .adapters import Prepared, evaluate_model, get_adapter
 from .checkpoint import capture_rng, restore_rng
+from .data import AreaSampler, image_areas
 from .distributed import Distributed, distributed_from_environment
 
 __all__ = ["TrainConfig", "TrainResult", "evaluate_model", "train"]
@@ -180,9 +181,13 @@ class _Run:
         self.generator = torch.Generator().manual_seed(config.seed)
         batch = config.optim.batch_size
         # Under torchrun each process reads its own share of every epoch, reshuffled per epoch.
-        self.sampler = DistributedSampler(self.prepared.train_set, num_replicas=world.world_size,
-                                          rank=world.rank, shuffle=True, seed=config.seed) \
-            if world.active else None
+        self.sampler: AreaSampler | DistributedSampler[Any] | None = None
+        if config.data.sampling == "area":
+            self.sampler = AreaSampler(image_areas(self.prepared.train_set), seed=config.seed,
+                                       rank=world.rank, world_size=world.world_size)
+        elif world.active:
+            self.sampler = DistributedSampler(self.prepared.train_set, num_replicas=world.world_size,
+                                              rank=world.rank, shuffle=True, seed=config.seed)
         self.loader = DataLoader(
             self.prepared.train_set, batch_size=batch, shuffle=self.sampler is None, sampler=self.sampler,
             drop_last=len(self.prepared.train_set) >= batch * world.world_size,
