@@ -142,7 +142,7 @@ def test_area_sampling_draws_each_image_in_proportion_to_its_pixels():
     for s in shares:
         s.set_epoch(7)
     assert list(shares[0]) == epochs[7][0::2] and list(shares[1]) == epochs[7][1::2]
-    for bad in ([], [0, 0], [1, -1]):
+    for bad in ([], [0, 0], [1, -1], [1, float("nan")]):
         with pytest.raises(ValueError, match="weights"):
             AreaSampler(bad, seed=0)
     with pytest.raises(ValueError, match="rank"):

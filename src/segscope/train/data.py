@@ -293,9 +293,9 @@ class AreaSampler(Sampler[int]):
 
     def __init__(self, weights: Sequence[float], *, seed: int, rank: int = 0, world_size: int = 1) -> None:
         self.weights = torch.as_tensor(weights, dtype=torch.float64)
-        if self.weights.ndim != 1 or len(self.weights) == 0 or bool((self.weights < 0).any()) \
-                or float(self.weights.sum()) <= 0:
-            raise ValueError("weights must be a non-empty sequence of non-negative numbers, not all 0")
+        if self.weights.ndim != 1 or len(self.weights) == 0 or not bool(torch.isfinite(self.weights).all()) \
+                or bool((self.weights < 0).any()) or float(self.weights.sum()) <= 0:
+            raise ValueError("weights must be a non-empty sequence of finite non-negative numbers, not all 0")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank must be in 0..{world_size - 1}, got {rank}")
         self.seed, self.rank, self.world_size, self.epoch = seed, rank, world_size, 0

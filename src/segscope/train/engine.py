@@ -180,7 +180,8 @@ class _Run:
         self.optimizer = _optimizer(config, self.model)
         self.generator = torch.Generator().manual_seed(config.seed)
         batch = config.optim.batch_size
-        # Under torchrun each process reads its own share of every epoch, reshuffled per epoch.
+        # Under torchrun each process reads its own share of every epoch, reshuffled per epoch;
+        # ``sampling="area"`` draws the epoch in proportion to the images' pixels instead.
         self.sampler: AreaSampler | DistributedSampler[Any] | None = None
         if config.data.sampling == "area":
             self.sampler = AreaSampler(image_areas(self.prepared.train_set), seed=config.seed,
