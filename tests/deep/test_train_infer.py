@@ -249,6 +249,28 @@ def test_bfloat16_mixed_precision_trains_on_cpu_with_float32_weights(toy_dataset
         _config(toy_dataset, tmp_path / "d", mixed_precision="fp8").validate()
 
 
+def test_bfloat16_on_a_cpu_that_emulates_it_warns_and_still_runs_it(monkeypatch):
+    import warnings
+
+    from segscope.infer.predictor import autocast_dtype, cpu_computes_bfloat16
+
+    for avx512_bf16, amx, native in ((False, False, False), (True, False, True), (False, True, True)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        assert cpu_computes_bfloat16() is native
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert autocast_dtype("bf16", "cpu") == torch.bfloat16  # asked for: run as asked
+            assert autocast_dtype("off", "cpu") is None and autocast_dtype("cuda", "cpu") is None
+        said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        assert len(said) == (0 if native else 1)
+        assert all("without native bfloat16" in m and "slower than float32" in m for m in said)
+    # a PyTorch that cannot tell: nothing is warned of
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert cpu_computes_bfloat16() is True
+
+
 def test_a_time_box_ends_at_an_epoch_and_the_same_call_continues(toy_dataset, tmp_path):
     boxed = train(_config(toy_dataset, tmp_path / "a", epochs=3), stop_after_minutes=0, progress=False)
     assert boxed.epochs == 1

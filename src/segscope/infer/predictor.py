@@ -11,6 +11,7 @@ decoding (``"star_polygons"``). Loading a file picks the class by the checkpoint
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -21,8 +22,8 @@ from ..imagecheck import check_image
 from ..result import Segmentation
 from ..trainconfig import MIXED_PRECISIONS
 
-__all__ = ["Predictor", "autocast_dtype", "build_network", "normalise_image", "predictor_class",
-           "predictor_of", "predicts", "to_training_units"]
+__all__ = ["Predictor", "autocast_dtype", "build_network", "cpu_computes_bfloat16", "normalise_image",
+           "predictor_class", "predictor_of", "predicts", "to_training_units"]
 
 
 @runtime_checkable
@@ -163,10 +164,12 @@ def autocast_dtype(mixed_precision: str, device: Any) -> Any:
     (``optim.mixed_precision``) as in inference: ``"cuda"`` float16 on CUDA only (float32 on the
     CPU), ``"bf16"`` bfloat16 on the CPU or CUDA, ``"off"`` float32 throughout
     (:data:`segscope.trainconfig.MIXED_PRECISIONS`). None: float32, no autocast. The weights stay
-    float32 either way.
+    float32 either way. ``"bf16"`` on a CPU that does not compute bfloat16 itself
+    (:func:`cpu_computes_bfloat16`) runs as asked, with a ``RuntimeWarning``: there it is emulated
+    and slower than float32.
 
-    >>> autocast_dtype("cuda", "cpu") is None, str(autocast_dtype("bf16", "cpu"))
-    (True, 'torch.bfloat16')
+    >>> autocast_dtype("cuda", "cpu") is None, autocast_dtype("off", "cpu") is None
+    (True, True)
     """
     import torch
 
@@ -174,10 +177,30 @@ def autocast_dtype(mixed_precision: str, device: Any) -> Any:
         raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}, "
                          f"got {mixed_precision!r}")
     if mixed_precision == "bf16":
+        if torch.device(device).type == "cpu" and not cpu_computes_bfloat16():
+            warnings.warn("mixed_precision='bf16' on a CPU without native bfloat16 (no avx512_bf16 or "
+                          "AMX): it is emulated here and runs slower than float32 (the zoo's nuclei took "
+                          "8 to 11 times as long on such a CPU); use 'off'", RuntimeWarning, stacklevel=3)
         return torch.bfloat16
     if mixed_precision == "cuda" and torch.device(device).type == "cuda":
         return torch.float16
     return None
+
+
+def cpu_computes_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 itself (avx512_bf16 or AMX tiles), where bfloat16
+    autocast is faster than float32; without either, PyTorch emulates it and it is slower.
+    True when this PyTorch cannot tell (nothing is then warned of).
+
+    >>> isinstance(cpu_computes_bfloat16(), bool)
+    True
+    """
+    import torch
+
+    checks = [getattr(torch.cpu, name, None)
+              for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    known = [check for check in checks if callable(check)]
+    return not known or any(bool(check()) for check in known)
 
 
 def to_training_units(image: np.ndarray, trained: str | None) -> np.ndarray:

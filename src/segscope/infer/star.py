@@ -71,9 +71,10 @@ class StarPredictor(InstanceSegmenter):
         """Instances of ``image``; ``flip`` averages the probabilities and distances predicted for
         the image and its :attr:`mirrors` (rays renumbered to match) before decoding (None:
         :attr:`flip`, the model's own default). ``mixed_precision="bf16"`` runs the network in
-        bfloat16 (``"cuda"``: float16 on CUDA only; ``"off"``: float32): on this project's CPU,
-        which has native bfloat16, the zoo's ``nuclei`` (v0.2.0) ran 1.6 (256x256) to 2 (1024x1024)
-        times faster, with the same held-out F1 (0.853)."""
+        bfloat16 (``"cuda"``: float16 on CUDA only; ``"off"``: float32). On a CPU with native
+        bfloat16 (avx512_bf16 or AMX), the zoo's ``nuclei`` (v0.2.0) ran 1.6 (256x256) to 2
+        (1024x1024) times faster, with the same held-out F1 (0.853); on one without (AVX2 only),
+        where PyTorch emulates bfloat16, 8 to 11 times slower, and a ``RuntimeWarning`` says so."""
         start = time.perf_counter()
         return self.segment_normalised(self._tensor(image, channel_axis), score_threshold=score_threshold,
                                        min_area=min_area, output=output, start=start,
